@@ -1,0 +1,58 @@
+"""bayes_scaling: Bayesian scaling laws for language models.
+
+Priors on the scaling exponents and the irreducible loss, NUTS posteriors (NumPyro on JAX), and
+calibrated predictive intervals and probabilities for the runs you plan, including heavily
+over-trained models and downstream task error.
+
+Importing the package has no side effects: it never touches JAX's configuration. Fits switch
+JAX to float64 when they run; call :func:`set_cpu_devices` first thing in a script to run chains
+in parallel on CPU.
+"""
+
+__version__ = "0.1.0"
+
+from .data import (  # noqa: E402
+    IdentifiabilityWarning,
+    RunsError,
+    check_design,
+    data_hash,
+    list_datasets,
+    load_dataset,
+    load_runs,
+    validate_runs,
+)
+from .inference import (  # noqa: E402
+    Diagnostics,
+    DiagnosticsWarning,
+    SamplerConfig,
+    set_cpu_devices,
+)
+from .io import FitFileError  # noqa: E402
+from .laws import ERROR_LAWS, LOSS_LAWS  # noqa: E402
+from .loss_law import LossLaw, NotFittedError  # noqa: E402
+from .priors import Prior, default_priors  # noqa: E402
+from .targets import TargetError  # noqa: E402
+
+__all__ = [
+    "__version__",
+    "Diagnostics",
+    "DiagnosticsWarning",
+    "ERROR_LAWS",
+    "FitFileError",
+    "IdentifiabilityWarning",
+    "LOSS_LAWS",
+    "LossLaw",
+    "NotFittedError",
+    "Prior",
+    "RunsError",
+    "SamplerConfig",
+    "TargetError",
+    "check_design",
+    "data_hash",
+    "default_priors",
+    "list_datasets",
+    "load_dataset",
+    "load_runs",
+    "set_cpu_devices",
+    "validate_runs",
+]

@@ -1,0 +1,486 @@
+"""Checks on runs tables: errors that name the row and the fix, design warnings, a content hash."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import math
+import warnings
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bayes_scaling.data.schema import (
+    MIN_N_PARAMS,
+    MIN_N_TOKENS,
+    REQUIRED_COLUMNS,
+    SIZE_COLUMNS,
+    ci_columns,
+    error_columns,
+    loss_columns,
+)
+
+__all__ = [
+    "IdentifiabilityWarning",
+    "RunsError",
+    "check_design",
+    "data_hash",
+    "validate_runs",
+]
+
+# How many offending rows an error message lists before it says "and k more".
+_MAX_ROWS_SHOWN = 5
+# Relative tolerance for derived columns (tokens_per_param) and for "distinct" sizes: float64
+# round-off in D / N is ~1e-16, while real design points differ by far more than 1e-6.
+_RTOL = 1e-6
+
+
+class RunsError(ValueError):
+    """A runs table (or the file it came from) is not usable as it stands.
+
+    The message names the column, the rows (by index label and ``run_id`` where known) or the
+    file, and says how to fix it.
+
+    Attributes
+    ----------
+    column : str or None
+        The canonical column at fault, if one is.
+    rows : tuple
+        Index labels of the offending rows (possibly truncated to the first few).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> try:
+    ...     validate_runs(pd.DataFrame({"n_params": [1e8]}))
+    ... except RunsError as err:
+    ...     print(err.column)
+    run_id
+    """
+
+    def __init__(
+        self, message: str, *, column: str | None = None, rows: Iterable[Hashable] = ()
+    ) -> None:
+        super().__init__(message)
+        self.column = column
+        self.rows = tuple(rows)
+
+
+class IdentifiabilityWarning(UserWarning):
+    """The runs cannot pin down a parameter of the law; its posterior will mostly be the prior.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> issubclass(IdentifiabilityWarning, UserWarning)
+    True
+    """
+
+
+def _label(column: str, labels: Mapping[str, str]) -> str:
+    # In load_runs the user knows their own column names, not ours: say both.
+    src = labels.get(column)
+    if src is not None and src != column:
+        return f"column '{column}' (from your column '{src}')"
+    return f"column '{column}'"
+
+
+def _describe_rows(runs: pd.DataFrame, positions: np.ndarray) -> tuple[str, list[Hashable]]:
+    """Human description of the rows at integer ``positions``, and their index labels."""
+    has_id = "run_id" in runs.columns
+    shown = positions[:_MAX_ROWS_SHOWN]
+    parts = []
+    labels = []
+    for pos in shown:
+        label = runs.index[pos]
+        labels.append(label)
+        text = f"row {label!r}"
+        if has_id:
+            rid = runs["run_id"].iloc[pos]
+            if isinstance(rid, str):
+                text += f" (run_id '{rid}')"
+        parts.append(text)
+    more = len(positions) - len(shown)
+    desc = ", ".join(parts) + (f" and {more} more" if more > 0 else "")
+    return desc, labels
+
+
+def _fail(
+    runs: pd.DataFrame, mask: np.ndarray, column: str, problem: str, fix: str,
+    labels: Mapping[str, str],
+) -> None:
+    positions = np.flatnonzero(mask)
+    if positions.size == 0:
+        return
+    desc, row_labels = _describe_rows(runs, positions)
+    raise RunsError(
+        f"{_label(column, labels)}: {problem} in {desc}. Fix: {fix}",
+        column=column,
+        rows=row_labels,
+    )
+
+
+def _suggest(name: str, columns: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, [str(c) for c in columns], n=3, cutoff=0.5)
+    return f" (close matches: {', '.join(repr(c) for c in close)})" if close else ""
+
+
+def _numeric_values(
+    runs: pd.DataFrame, column: str, labels: Mapping[str, str]
+) -> np.ndarray:
+    """The column as float64, or a RunsError naming the first rows that are not numbers."""
+    series = runs[column]
+    if pd.api.types.is_bool_dtype(series.dtype):
+        raise RunsError(
+            f"{_label(column, labels)} holds booleans, not numbers. "
+            "Fix: give the numeric values.",
+            column=column,
+        )
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        return series.to_numpy(dtype=np.float64, na_value=np.nan)
+    coerced = pd.to_numeric(series, errors="coerce")
+    bad = (coerced.isna() & series.notna()).to_numpy()
+    if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
+        desc, _ = _describe_rows(runs, np.flatnonzero(bad))
+        raise RunsError(
+            f"{_label(column, labels)} is not numeric: {desc} hold(s) values such as "
+            f"{series.iloc[pos]!r}. Fix: give plain numbers (raw counts such as 1400000000, "
+            "not '1.4B'), and leave no text in numeric columns.",
+            column=column,
+            rows=[runs.index[p] for p in np.flatnonzero(bad)[:_MAX_ROWS_SHOWN]],
+        )
+    return coerced.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _check_strings(runs: pd.DataFrame, column: str, labels: Mapping[str, str]) -> None:
+    values = runs[column]
+    missing = values.isna().to_numpy()
+    _fail(runs, missing, column, "missing value", f"give every run a {column}.", labels)
+    not_str = np.array([not isinstance(v, str) for v in values], dtype=bool)
+    _fail(
+        runs, not_str, column, "non-string value",
+        f"convert it with runs['{column}'] = runs['{column}'].astype(str).", labels,
+    )
+    empty = np.array([isinstance(v, str) and not v.strip() for v in values], dtype=bool)
+    _fail(runs, empty, column, "empty string", f"give every run a non-empty {column}.", labels)
+
+
+def _check_unique_ids(runs: pd.DataFrame) -> None:
+    dup = runs["run_id"].duplicated(keep=False).to_numpy()
+    if dup.any():
+        first = runs["run_id"][dup].iloc[0]
+        _fail(
+            runs, dup, "run_id", f"duplicated run ids (e.g. '{first}')",
+            "make run ids unique (for repeated seeds, add the seed to the id).", {},
+        )
+
+
+def _check_duplicate_keys(runs: pd.DataFrame, measured: Sequence[str]) -> None:
+    key = ["dataset", "n_params", "n_tokens"] + (["seed"] if "seed" in runs.columns else [])
+    dup = runs.duplicated(subset=key, keep=False).to_numpy()
+    if not dup.any():
+        return
+    groups = runs[dup].groupby(key, sort=False, dropna=False)
+    for _, group in groups:
+        if measured:
+            values = group[list(measured)].to_numpy(dtype=np.float64)
+            conflict = not np.all(values == values[0])
+        else:
+            conflict = False
+        mask = runs.index.isin(group.index)
+        keytext = "same (" + ", ".join(key) + ")"
+        if conflict:
+            problem = f"conflicting measurements for the {keytext}"
+            fix = (
+                "keep one row per run; if these are repeated seeds, add a 'seed' column "
+                "(or average them) so each row is a distinct run."
+            )
+        else:
+            problem = f"duplicate rows for the {keytext}"
+            fix = "drop the copies; a run counted twice gets twice the weight in a fit."
+        _fail(runs, mask, "run_id" if "run_id" in runs.columns else key[0], problem, fix, {})
+
+
+def _validate(
+    runs: Any,
+    *,
+    required: Sequence[str] = REQUIRED_COLUMNS,
+    labels: Mapping[str, str] | None = None,
+    integral_params: bool = True,
+) -> None:
+    """Implementation of :func:`validate_runs`; ``labels`` maps canonical to user column names."""
+    labels = labels or {}
+    if not isinstance(runs, pd.DataFrame):
+        raise RunsError(
+            f"runs must be a pandas DataFrame, got {type(runs).__name__}. "
+            "Fix: build one with bayes_scaling.data.load_runs(...)."
+        )
+    if runs.columns.duplicated().any():
+        dups = sorted({str(c) for c in runs.columns[runs.columns.duplicated()]})
+        raise RunsError(
+            f"duplicated column names {dups}. Fix: map each source column to one canonical name.",
+            column=dups[0],
+        )
+    missing = [c for c in required if c not in runs.columns]
+    if missing:
+        hints = "; ".join(f"'{c}'{_suggest(c, runs.columns)}" for c in missing)
+        raise RunsError(
+            f"missing required column(s): {hints}. Fix: rename your columns or load the table "
+            "with load_runs(path, params=..., tokens=... or compute=..., loss=...), which maps "
+            "them and derives tokens_per_param and compute_flops.",
+            column=missing[0],
+        )
+    if len(runs) == 0:
+        raise RunsError("the runs table has no rows. Fix: give at least one training run.")
+
+    columns = [str(c) for c in runs.columns]
+    for column in ("run_id", "dataset"):
+        if column in runs.columns:
+            _check_strings(runs, column, labels)
+    if "run_id" in runs.columns:
+        _check_unique_ids(runs)
+
+    losses = loss_columns(columns)
+    cis = ci_columns(columns)
+    errs = error_columns(columns)
+    values: dict[str, np.ndarray] = {}
+    for column in [c for c in SIZE_COLUMNS if c in runs.columns] + losses + cis + errs:
+        x = _numeric_values(runs, column, labels)
+        values[column] = x
+        _fail(
+            runs, np.isnan(x), column, "missing value (NaN)",
+            "fill it in or drop the row; fits cannot use runs with missing values.", labels,
+        )
+        _fail(
+            runs, np.isinf(x), column, "infinite value",
+            "replace it with the measured finite value or drop the row.", labels,
+        )
+        if column in SIZE_COLUMNS or column in losses:
+            _fail(
+                runs, x <= 0, column, "zero or negative value",
+                "sizes, compute and losses must be > 0; check the column mapping and units.",
+                labels,
+            )
+        elif column in cis:
+            _fail(
+                runs, x < 0, column, "negative confidence half-width",
+                "give the half-width (upper - lower) / 2, which is >= 0.", labels,
+            )
+        else:
+            _fail(
+                runs, (x < 0) | (x > 1), column, "error rate outside [0, 1]",
+                "give top-1 error as a fraction (1 - accuracy), not a percentage.", labels,
+            )
+
+    if "n_params" in values:
+        n = values["n_params"]
+        _fail(
+            runs, n < MIN_N_PARAMS, "n_params",
+            f"fewer than {MIN_N_PARAMS:.0e} parameters (looks like millions or billions)",
+            "give raw parameter counts, e.g. 1400000000 rather than 1.4.", labels,
+        )
+        if integral_params:
+            _fail(
+                runs, n != np.round(n), "n_params", "non-integer parameter count",
+                "parameter counts are whole numbers; round them (load_runs does this).", labels,
+            )
+    if "n_tokens" in values:
+        _fail(
+            runs, values["n_tokens"] < MIN_N_TOKENS, "n_tokens",
+            f"fewer than {MIN_N_TOKENS:.0e} tokens (looks like millions or billions)",
+            "give raw token counts, e.g. 28000000000 rather than 28.", labels,
+        )
+    if {"n_params", "n_tokens", "tokens_per_param"} <= values.keys():
+        ratio = values["n_tokens"] / values["n_params"]
+        _fail(
+            runs, ~np.isclose(values["tokens_per_param"], ratio, rtol=_RTOL, atol=0.0),
+            "tokens_per_param", "tokens_per_param != n_tokens / n_params",
+            "drop tokens_per_param and let load_runs derive it, or fix n_tokens / n_params.",
+            labels,
+        )
+    if {"dataset", "n_params", "n_tokens"} <= set(columns):
+        _check_duplicate_keys(runs, losses + errs)
+
+
+def validate_runs(runs: pd.DataFrame, *, required: Sequence[str] = REQUIRED_COLUMNS) -> None:
+    """Check a runs table against the canonical schema; raise :class:`RunsError` if it fails.
+
+    Checked: the ``required`` columns exist; ``run_id`` and ``dataset`` are non-empty strings and
+    run ids are unique; sizes, compute and every ``loss_<eval>`` are finite and > 0; confidence
+    half-widths are finite and >= 0; every ``err_<task>`` is in [0, 1]; ``n_params`` is a whole
+    number of at least :data:`~bayes_scaling.data.schema.MIN_N_PARAMS` and ``n_tokens`` at least
+    :data:`~bayes_scaling.data.schema.MIN_N_TOKENS` (smaller values look like billions);
+    ``tokens_per_param`` equals ``n_tokens / n_params``; and no two rows share
+    ``(dataset, n_params, n_tokens)`` (plus ``seed``, if there is such a column). Columns that
+    are absent and not required are not checked.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        The runs table (see :mod:`bayes_scaling.data.schema`).
+    required : sequence of str, default :data:`~bayes_scaling.data.schema.REQUIRED_COLUMNS`
+        Columns that must be present, e.g. ``("n_params", "n_tokens", "loss_c4_val")`` for a
+        hand-built table without ids.
+
+    Raises
+    ------
+    RunsError
+        Naming the column and rows (index label and ``run_id``) at fault, and the fix.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> runs = pd.DataFrame({"n_params": [1e8, 4e8], "n_tokens": [2e9, 8e9],
+    ...                      "loss_c4_val": [3.1, 2.8]})
+    >>> validate_runs(runs, required=("n_params", "n_tokens", "loss_c4_val"))
+    >>> validate_runs(runs.assign(loss_c4_val=[3.1, -1.0]), required=())
+    Traceback (most recent call last):
+    ...
+    bayes_scaling.data.validation.RunsError: column 'loss_c4_val': zero or negative value in row 1. Fix: sizes, compute and losses must be > 0; check the column mapping and units.
+    """  # noqa: E501
+    _validate(runs, required=required)
+
+
+def _distinct(values: np.ndarray) -> int:
+    """Number of distinct positive values, up to a relative tolerance."""
+    x = np.sort(np.log(values[np.isfinite(values) & (values > 0)]))
+    if x.size == 0:
+        return 0
+    return 1 + int(np.count_nonzero(np.diff(x) > _RTOL))
+
+
+def check_design(runs: pd.DataFrame, *, data_term: bool = True) -> tuple[str, ...]:
+    """Warn when the runs cannot identify a scaling exponent.
+
+    A power law in model size needs at least two distinct ``n_params`` to fix its exponent
+    ``alpha``. A separate data term ``B D^-beta`` also needs at least two distinct token ratios
+    ``tokens_per_param``: with a single ratio, D = M N is a fixed multiple of N and the data term
+    is confounded with the size term, so ``beta`` is set by the prior alone.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        Needs ``n_params`` and, when ``data_term``, ``n_tokens`` (or ``tokens_per_param``).
+    data_term : bool, default True
+        Whether the law has a data term with its own exponent ``beta``.
+
+    Returns
+    -------
+    tuple of str
+        Names of the parameters that cannot be identified (empty when all can be).
+
+    Warns
+    -----
+    IdentifiabilityWarning
+        One per parameter that cannot be identified, naming it.
+
+    Examples
+    --------
+    >>> import pandas as pd, warnings
+    >>> runs = pd.DataFrame({"n_params": [1e8, 1e8], "n_tokens": [2e9, 8e9]})
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", IdentifiabilityWarning)
+    ...     check_design(runs)
+    ('alpha',)
+    """
+    has_ratio = isinstance(runs, pd.DataFrame) and "tokens_per_param" in runs.columns
+    if not data_term:
+        needed: tuple[str, ...] = ("n_params",)
+    elif has_ratio:
+        needed = ("n_params", "tokens_per_param")
+    else:
+        needed = ("n_params", "n_tokens")
+    _validate(runs, required=needed, integral_params=False)
+    problems: list[str] = []
+    n = runs["n_params"].to_numpy(dtype=np.float64)
+    sizes = _distinct(n)
+    if sizes < 2:
+        problems.append("alpha")
+        warnings.warn(
+            f"only {sizes} distinct model size (n_params): the size exponent 'alpha' cannot be "
+            "identified and its posterior will follow the prior. Add runs at other sizes.",
+            IdentifiabilityWarning,
+            stacklevel=2,
+        )
+    if data_term:
+        if "tokens_per_param" in runs.columns:
+            ratio = runs["tokens_per_param"].to_numpy(dtype=np.float64)
+        else:
+            ratio = runs["n_tokens"].to_numpy(dtype=np.float64) / n
+        ratios = _distinct(ratio)
+        if ratios < 2:
+            problems.append("beta")
+            warnings.warn(
+                f"only {ratios} distinct token ratio (tokens_per_param): the data exponent "
+                "'beta' cannot be identified (D is a fixed multiple of N) and its posterior will "
+                "follow the prior. Add runs at other tokens-per-parameter ratios, or use a law "
+                "without a separate data term.",
+                IdentifiabilityWarning,
+                stacklevel=2,
+            )
+    return tuple(problems)
+
+
+_HASH_VERSION = "bayes_scaling.data_hash.v1"
+
+
+def _canonical_column(series: pd.Series) -> bytes:
+    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(
+        series.dtype
+    ):
+        x = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        # One NaN bit pattern and +0.0 for -0.0, so equal tables hash equal; ints and floats of
+        # the same value (1e9 vs 1000000000) hash the same.
+        x = np.where(np.isnan(x), np.nan, x + 0.0)
+        return b"f8:" + x.astype("<f8").tobytes()
+
+    def plain(v: Any) -> Any:
+        if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
+            return None
+        if isinstance(v, np.generic):
+            return v.item()
+        return v if isinstance(v, (str, bool, int, float)) else str(v)
+
+    return b"json:" + json.dumps([plain(v) for v in series.tolist()]).encode()
+
+
+def data_hash(runs: pd.DataFrame) -> str:
+    """SHA-256 of a canonical serialisation of a runs table, for provenance records.
+
+    The hash ignores the index, the column order and, when a ``run_id`` column exists, the row
+    order (rows are sorted by ``run_id``); numbers hash by float64 value, so an ``int64``
+    ``n_params`` and the same values as floats agree. Any change to a value changes it.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+
+    Returns
+    -------
+    str
+        64 hex digits.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> a = pd.DataFrame({"run_id": ["x", "y"], "n_params": [10**8, 4 * 10**8]})
+    >>> b = a.iloc[::-1][["n_params", "run_id"]].astype({"n_params": float})
+    >>> data_hash(a) == data_hash(b)
+    True
+    """
+    if not isinstance(runs, pd.DataFrame):
+        raise RunsError(f"runs must be a pandas DataFrame, got {type(runs).__name__}.")
+    table = runs
+    if "run_id" in table.columns and table["run_id"].is_unique:
+        table = table.sort_values("run_id", kind="stable")
+    digest = hashlib.sha256(_HASH_VERSION.encode())
+    for column in sorted(table.columns, key=str):
+        name = str(column).encode()
+        body = _canonical_column(table[column])
+        digest.update(len(name).to_bytes(8, "little") + name)
+        digest.update(len(body).to_bytes(8, "little") + body)
+    return digest.hexdigest()

@@ -1,0 +1,406 @@
+"""``LossLaw``: a Bayesian scaling law for loss, fitted by NUTS, owning its ArviZ DataTree.
+
+Examples
+--------
+>>> import bayes_scaling as bs                                    # doctest: +SKIP
+>>> runs = bs.load_dataset("gadre2024")                           # doctest: +SKIP
+>>> law = bs.LossLaw("gadre", loss="loss_c4_val")                 # doctest: +SKIP
+>>> law.fit(runs.query("dataset == 'rpj' and n_params < 1e9"), seed=0)  # doctest: +SKIP
+>>> law.predict(pd.DataFrame({"n_params": [1.44e9], "n_tokens": [9.2e11]}), ci_prob=0.9)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .inference import (
+    Diagnostics,
+    DiagnosticsWarning,
+    SamplerConfig,
+    diagnostics,
+    enable_x64,
+    sample_nuts,
+)
+from .io import FILE_FORMAT
+from .laws import LawSpec, get_law
+from .models import NOISE_MODELS, make_loss_model
+from .priors import Prior, default_priors, merge_priors, priors_from_json, priors_to_json
+from .targets import interval_frame, resolve_targets
+
+__all__ = ["LossLaw", "NotFittedError"]
+
+
+class NotFittedError(RuntimeError):
+    """A method that needs a posterior was called before ``fit`` (or ``load``)."""
+
+
+def _sampler_config(sampler: SamplerConfig | Mapping[str, Any] | None) -> SamplerConfig:
+    if sampler is None:
+        return SamplerConfig()
+    if isinstance(sampler, SamplerConfig):
+        return sampler
+    return SamplerConfig(**dict(sampler))
+
+
+class LossLaw:
+    """Bayesian loss law ``L(N, D)`` with priors, a noise model and a NUTS posterior.
+
+    Parameters
+    ----------
+    law : {"gadre", "chinchilla"}
+        The law's form (see :mod:`bayes_scaling.laws`).
+    loss : str
+        Column of the runs table to model, e.g. ``"loss_c4_val"``. A column ``<loss>_ci`` (95%
+        half-width of the eval-set mean) is used as the run's measurement error when present.
+    priors : mapping, optional
+        Per-parameter overrides (:class:`~bayes_scaling.priors.Prior` or its dict form) merged over
+        :func:`~bayes_scaling.priors.default_priors`.
+    noise : {"normal", "student_t"}
+        Likelihood on log loss (see :mod:`bayes_scaling.models`).
+    sampler : SamplerConfig or dict, optional
+        NUTS settings; defaults to 4 chains x (1000 warm-up + 1000 draws), dense mass.
+
+    Attributes
+    ----------
+    idata : xarray.DataTree
+        Groups ``posterior`` (centred and natural-unit parameters), ``sample_stats``,
+        ``log_likelihood``, ``observed_data``, ``constant_data``; root attrs record law, priors,
+        noise, sampler, seed, package version, data hash and backend.
+    """
+
+    kind = "LossLaw"
+
+    def __init__(
+        self,
+        law: str = "gadre",
+        *,
+        loss: str = "loss_c4_val",
+        priors: Mapping[str, Any] | None = None,
+        noise: str = "normal",
+        sampler: SamplerConfig | Mapping[str, Any] | None = None,
+    ):
+        self.spec: LawSpec = get_law(law)
+        if noise not in NOISE_MODELS:
+            raise ValueError(f"unknown noise model {noise!r}; use one of {NOISE_MODELS}")
+        self.loss = loss
+        self.noise = noise
+        self.priors: dict[str, Prior] = merge_priors(default_priors(law), priors)
+        self.sampler = _sampler_config(sampler)
+        self.idata = None
+        self._diagnostics: Diagnostics | None = None
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def law(self) -> str:
+        return self.spec.name
+
+    def __repr__(self) -> str:
+        state = "fitted" if self.idata is not None else "not fitted"
+        return f"LossLaw({self.law!r}, loss={self.loss!r}, noise={self.noise!r}; {state})"
+
+    def _model_key(self) -> tuple:
+        return ("loss", self.law, priors_to_json(self.priors), self.noise)
+
+    def _model(self):
+        return make_loss_model(self.spec, self.priors, self.noise)
+
+    # ------------------------------------------------------------------ data -> model arrays
+    def _prepare(self, runs: pd.DataFrame) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        from .data import check_design, validate_runs
+
+        if not isinstance(runs, pd.DataFrame):
+            raise TypeError(f"runs must be a pandas DataFrame, got {type(runs).__name__}")
+        if self.loss not in runs.columns:
+            losses = [c for c in runs.columns if c.startswith("loss") and not c.endswith("_ci")]
+            raise ValueError(
+                f"runs have no column {self.loss!r}; pass loss= one of {losses}"
+            )
+        validate_runs(runs)
+        if len(runs) < len(self.spec.params) + 1:
+            raise ValueError(
+                f"{len(runs)} runs cannot identify the {self.law!r} law's "
+                f"{len(self.spec.params)} parameters plus noise; use at least "
+                f"{len(self.spec.params) + 1} runs"
+            )
+        check_design(runs, data_term=True)
+        n = runs["n_params"].to_numpy(dtype=float)
+        d = runs["n_tokens"].to_numpy(dtype=float)
+        y = runs[self.loss].to_numpy(dtype=float)
+        ci_col = f"{self.loss}_ci"
+        if ci_col in runs.columns:
+            meas_sd = runs[ci_col].fillna(0.0).to_numpy(dtype=float) / 1.959964 / y
+        else:
+            meas_sd = np.zeros_like(y)
+        log_n0, log_d0 = float(np.mean(np.log(n))), float(np.mean(np.log(d)))
+        kw = {
+            "x_n": np.log(n) - log_n0,
+            "x_d": np.log(d) - log_d0,
+            "meas_sd": meas_sd,
+            "e_upper": np.asarray(float(y.min())),
+            "log_loss": np.log(y),
+        }
+        run_ids = (runs["run_id"].astype(str).to_numpy() if "run_id" in runs.columns
+                   else np.asarray([str(i) for i in runs.index]))
+        meta = {"log_n0": log_n0, "log_d0": log_d0, "run_id": run_ids, "n_params": n,
+                "n_tokens": d, "loss": y, "meas_sd": meas_sd}
+        return kw, meta
+
+    @staticmethod
+    def _data_hash(meta: Mapping[str, Any]) -> str:
+        h = hashlib.sha256()
+        for k in ("n_params", "n_tokens", "loss", "meas_sd"):
+            h.update(np.ascontiguousarray(meta[k], dtype=np.float64).tobytes())
+        h.update("\x00".join(map(str, meta["run_id"])).encode())
+        return h.hexdigest()
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, runs: pd.DataFrame, *, seed: int, progress: bool = False,
+            warn: bool = True) -> LossLaw:
+        """Sample the posterior given ``runs``; returns ``self``.
+
+        Parameters
+        ----------
+        runs : DataFrame
+            Runs table (see :mod:`bayes_scaling.data`), validated before sampling.
+        seed : int
+            Explicit random seed (recorded in ``idata.attrs``).
+        progress : bool
+            Show a progress bar while sampling.
+        warn : bool
+            Emit :class:`~bayes_scaling.inference.DiagnosticsWarning` when a check fails.
+        """
+        kw, meta = self._prepare(runs)
+        posterior, stats, facts = sample_nuts(
+            self._model(), kw, config=self.sampler, seed=seed, model_key=self._model_key(),
+            progress=progress,
+        )
+        self.idata = self._build_datatree(posterior, stats, kw, meta, seed=seed, facts=facts)
+        self._diagnostics = None
+        self.diagnostics(warn=warn)
+        return self
+
+    def _build_datatree(self, posterior, stats, kw, meta, *, seed, facts):
+        import arviz_base as ab
+        import jax.numpy as jnp
+        from numpyro.infer import log_likelihood
+
+        enable_x64()
+        flat = {k: jnp.asarray(v.reshape(-1, *v.shape[2:])) for k, v in posterior.items()}
+        ll = log_likelihood(self._model(), flat, **{k: jnp.asarray(v) for k, v in kw.items()})
+        n_chain, n_draw = next(iter(posterior.values())).shape[:2]
+        ll = {k: np.asarray(v).reshape(n_chain, n_draw, -1) for k, v in ll.items()}
+        natural = self.spec.to_natural(posterior, meta["log_n0"], meta["log_d0"])
+        post = dict(posterior)
+        for k in ("A", "B"):
+            post[k] = natural[k]
+        dt = ab.from_dict(
+            {
+                "posterior": post,
+                "sample_stats": stats,
+                "log_likelihood": ll,
+                "observed_data": {"log_loss": kw["log_loss"], "loss": meta["loss"]},
+                "constant_data": {
+                    "n_params": meta["n_params"],
+                    "n_tokens": meta["n_tokens"],
+                    "meas_sd": meta["meas_sd"],
+                },
+            },
+            dims={"log_loss": ["run"], "loss": ["run"], "n_params": ["run"],
+                  "n_tokens": ["run"], "meas_sd": ["run"]},
+            coords={"run": list(meta["run_id"])},
+        )
+        dt.attrs.update({
+            "bayes_scaling_kind": self.kind,
+            "bayes_scaling_version": __version__,
+            "file_format": FILE_FORMAT,
+            "law": self.law,
+            "loss": self.loss,
+            "noise": self.noise,
+            "priors": priors_to_json(self.priors),
+            "sampler": json.dumps(self.sampler.to_dict(), sort_keys=True),
+            "seed": int(seed),
+            "data_hash": self._data_hash(meta),
+            "log_n0": meta["log_n0"],
+            "log_d0": meta["log_d0"],
+            "e_upper": float(kw["e_upper"]),
+            "backend": json.dumps(facts, sort_keys=True),
+        })
+        return dt
+
+    def _require_fit(self):
+        if self.idata is None:
+            raise NotFittedError("this LossLaw has no posterior yet: call fit(runs, seed=...) "
+                                 "or LossLaw.load(path)")
+
+    def diagnostics(self, *, warn: bool = True) -> Diagnostics:
+        """R-hat, ESS bulk/tail, divergences, BFMI and ``ok`` (warns when a check fails)."""
+        self._require_fit()
+        if self._diagnostics is None:
+            post = {k: self.idata.posterior[k].values for k in self.spec.params}
+            post["sigma"] = self.idata.posterior["sigma"].values
+            if self.noise == "student_t":
+                post["nu"] = self.idata.posterior["nu"].values
+            stats = {k: self.idata.sample_stats[k].values for k in ("diverging", "energy")}
+            self._diagnostics = diagnostics(post, stats, warn=warn)
+        elif warn and not self._diagnostics.ok:
+            warnings.warn("sampler diagnostics failed:\n" + str(self._diagnostics),
+                          DiagnosticsWarning, stacklevel=2)
+        return self._diagnostics
+
+    # ------------------------------------------------------------------ posterior access
+    @property
+    def centring(self) -> tuple[float, float]:
+        """``(log N0, log D0)``: the design centre used to centre the predictors."""
+        self._require_fit()
+        return float(self.idata.attrs["log_n0"]), float(self.idata.attrs["log_d0"])
+
+    def draws(self) -> dict[str, np.ndarray]:
+        """Posterior draws flattened over (chain, draw): centred and natural parameters."""
+        self._require_fit()
+        post = self.idata.posterior
+        return {k: post[k].values.reshape(-1) for k in post.data_vars}
+
+    def summary(self, ci_prob: float = 0.95) -> pd.DataFrame:
+        """Natural-unit parameters: median, mean, sd, equal-tailed interval, R-hat, ESS."""
+        from arviz_stats.base import array_stats
+
+        self._require_fit()
+        diag = self.diagnostics(warn=False).per_parameter
+        rows = []
+        names = list(self.spec.natural_params) + ["sigma"] + (
+            ["nu"] if self.noise == "student_t" else [])
+        for k in names:
+            v = self.idata.posterior[k].values
+            flat = v.reshape(-1)
+            lo, hi = array_stats.eti(flat, ci_prob)
+            src = k if k in diag else {"A": "a", "B": "b"}.get(k, k)
+            rows.append({"parameter": k, "median": float(np.median(flat)),
+                         "mean": float(flat.mean()), "sd": float(flat.std(ddof=1)),
+                         "lower": float(lo), "upper": float(hi),
+                         "rhat": diag.get(src, {}).get("rhat", np.nan),
+                         "ess_bulk": diag.get(src, {}).get("ess_bulk", np.nan)})
+        df = pd.DataFrame(rows).set_index("parameter")
+        df.attrs["ci_prob"] = ci_prob
+        return df
+
+    def log_loss_draws(self, targets: pd.DataFrame, *, kind: str = "mean",
+                       seed: int = 0) -> np.ndarray:
+        """Posterior draws of log loss at ``targets``: shape ``(n_draws, n_targets)``.
+
+        ``kind="mean"`` is the law's mean (epistemic uncertainty only); ``"observed"`` adds the
+        run-to-run noise (and the target's measurement error where ``targets`` has
+        ``<loss>_ci``), i.e. the loss a new run would show.
+        """
+        import jax.numpy as jnp
+
+        self._require_fit()
+        if kind not in ("mean", "observed"):
+            raise ValueError(f"kind must be 'mean' or 'observed', got {kind!r}")
+        enable_x64()
+        t = resolve_targets(targets)
+        log_n0, log_d0 = self.centring
+        post = self.idata.posterior
+        p = {k: jnp.asarray(post[k].values.reshape(-1)[:, None]) for k in self.spec.params}
+        p["log_E"] = jnp.log(p["E"])
+        x_n = jnp.log(jnp.asarray(t["n_params"].to_numpy(float)))[None, :] - log_n0
+        x_d = jnp.log(jnp.asarray(t["n_tokens"].to_numpy(float)))[None, :] - log_d0
+        log_mu = np.asarray(self.spec.log_mu(p, x_n, x_d))
+        if kind == "mean":
+            return log_mu
+        rng = np.random.default_rng(seed)
+        sigma = post["sigma"].values.reshape(-1)[:, None]
+        ci_col = f"{self.loss}_ci"
+        if ci_col in targets.columns and self.loss in targets.columns:
+            meas = (targets[ci_col].to_numpy(float) / 1.959964 / targets[self.loss].to_numpy(float))
+            sigma = np.sqrt(sigma**2 + meas[None, :] ** 2)
+        if self.noise == "student_t":
+            nu = post["nu"].values.reshape(-1)[:, None]
+            eps = rng.standard_t(np.broadcast_to(nu, log_mu.shape))
+        else:
+            eps = rng.standard_normal(log_mu.shape)
+        return log_mu + sigma * eps
+
+    def loss_draws(self, targets: pd.DataFrame, *, kind: str = "mean", seed: int = 0) -> np.ndarray:
+        """Posterior draws of loss at ``targets`` (see :meth:`log_loss_draws`)."""
+        return np.exp(self.log_loss_draws(targets, kind=kind, seed=seed))
+
+    def predict(self, targets: pd.DataFrame, *, ci_prob: float = 0.9, kind: str = "mean",
+                seed: int = 0) -> pd.DataFrame:
+        """Predictive summary of loss at ``targets``.
+
+        Parameters
+        ----------
+        targets : DataFrame
+            Columns ``n_params`` and ``n_tokens``, or ``compute_flops`` and
+            ``tokens_per_param``.
+        ci_prob : float
+            Probability mass of the equal-tailed interval.
+        kind : {"mean", "observed"}
+            Mean-law predictive or the loss a new run would show (adds run-to-run noise).
+        seed : int
+            Seed of the noise draws for ``kind="observed"``.
+
+        Returns
+        -------
+        DataFrame
+            ``targets`` with ``n_params``/``n_tokens`` filled in, plus ``median``, ``mean``,
+            ``lower``, ``upper``; ``attrs`` holds ``ci_prob``, ``kind`` and ``target``.
+        """
+        draws = self.loss_draws(targets, kind=kind, seed=seed)
+        out = interval_frame(resolve_targets(targets), draws, ci_prob)
+        out.attrs.update({"kind": kind, "target": "loss", "loss": self.loss})
+        return out
+
+    def prior_predictive(self, runs: pd.DataFrame, *, num_samples: int = 500,
+                         seed: int = 0) -> np.ndarray:
+        """Draws of loss at ``runs`` from the prior predictive: ``(num_samples, n_runs)``."""
+        import jax.numpy as jnp
+        from jax import random
+        from numpyro.infer import Predictive
+
+        enable_x64()
+        kw, _ = self._prepare(runs)
+        kw = {k: jnp.asarray(v) for k, v in kw.items() if k != "log_loss"}
+        pred = Predictive(self._model(), num_samples=num_samples)(random.PRNGKey(seed), **kw)
+        return np.exp(np.asarray(pred["log_loss"]))
+
+    # ------------------------------------------------------------------ save / load
+    def save(self, path) -> None:
+        """Write the posterior as netCDF (DataTree) with JSON attrs; never pickle. Atomic."""
+        from .io import save_datatree
+
+        self._require_fit()
+        save_datatree(self.idata, path)
+
+    @classmethod
+    def load(cls, path, *, law: str | None = None) -> LossLaw:
+        """Load a fit written by :meth:`save`.
+
+        Raises
+        ------
+        bayes_scaling.io.FitFileError
+            The file is not a LossLaw fit, was written by an incompatible file format, is
+            corrupt, or holds a different law than ``law``.
+        """
+        from .io import FitFileError, load_datatree
+
+        dt = load_datatree(path, kind=cls.kind)
+        if law is not None and dt.attrs["law"] != law:
+            raise FitFileError(f"{path} holds a {dt.attrs['law']!r} law, not {law!r}; "
+                               f"load it with law={dt.attrs['law']!r} or refit")
+        obj = cls(dt.attrs["law"], loss=dt.attrs["loss"], noise=dt.attrs["noise"],
+                  priors=priors_from_json(dt.attrs["priors"]),
+                  sampler=json.loads(dt.attrs["sampler"]))
+        obj.idata = dt
+        return obj
+
+
+

@@ -1,0 +1,218 @@
+"""Serialisable prior specifications and per-law defaults.
+
+A :class:`Prior` is frozen data (a distribution name and its parameters) that turns into a NumPyro
+distribution only inside a model. Priors round-trip through JSON, so a saved fit records exactly
+what it assumed. A parameter value may be the symbol ``"min_observed_loss"``, resolved at fit time
+to the smallest observed loss (used to keep the irreducible loss E below every observed loss).
+
+Default loss-law priors (weakly informative; references are published point fits)
+----------------------------------------------------------------------------------
+``E ~ TruncatedNormal(2.0, 1.0, low=0, high=min observed loss)``
+    Irreducible loss in nats/token. Published fits: Chinchilla E = 1.69 (Hoffmann et al. 2022),
+    Epoch's replication 1.82 [1.77, 1.87] (Besiroglu et al. 2024), Gadre et al. (2024) fits on C4
+    eval ~1.5-2.0. A scale of 1 nat covers all of them and more; the upper bound is physical:
+    the mean loss of any run lies above E.
+``a, b ~ Normal(-0.5, 1.5)``
+    Log of the size term and data term, in nats, at the centre of the design
+    (:math:`A N_0^{-\\alpha}` and :math:`B D_0^{-\\beta}`). Centred terms of published fits on their
+    own designs lie between ~0.1 and ~2 nats (log -2.3 to 0.7); +-2 sd spans 0.03 to 12 nats.
+``alpha, beta, eta ~ Beta(2, 4)``
+    Exponents in (0, 1): mean 0.33, 95% in [0.04, 0.71]. Chinchilla 0.34 / 0.28, Epoch
+    0.35 / 0.37, Kaplan et al.'s 0.076 / 0.095 and Gadre et al.'s tied fits all lie inside.
+``sigma ~ HalfNormal(0.05)``
+    Run-to-run scatter of log loss beyond the eval set's measurement error (seed, data order,
+    hyper-parameter noise), i.e. a relative error; ~1% is typical, 5% is already large.
+``nu ~ Gamma(2, 0.1)``
+    Degrees of freedom of the Student-t noise option (Juárez & Steel 2010): mean 20, mass down to
+    ~2 for heavy tails.
+
+Examples
+--------
+>>> p = Prior("normal", loc=0.0, scale=1.5)
+>>> Prior.from_dict(p.to_dict()) == p
+True
+>>> sorted(default_priors("gadre"))
+['E', 'a', 'b', 'eta', 'nu', 'sigma']
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Prior", "default_priors", "default_error_priors", "merge_priors", "priors_to_json",
+           "priors_from_json", "MIN_OBSERVED_LOSS"]
+
+MIN_OBSERVED_LOSS = "min_observed_loss"
+
+# distribution name -> (numpyro class name, required parameter names)
+_DISTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "normal": ("Normal", ("loc", "scale")),
+    "lognormal": ("LogNormal", ("loc", "scale")),
+    "halfnormal": ("HalfNormal", ("scale",)),
+    "beta": ("Beta", ("concentration1", "concentration0")),
+    "truncated_normal": ("TruncatedNormal", ("loc", "scale", "low", "high")),
+    "uniform": ("Uniform", ("low", "high")),
+    "gamma": ("Gamma", ("concentration", "rate")),
+    "exponential": ("Exponential", ("rate",)),
+    "delta": ("Delta", ("v",)),
+}
+_SYMBOLS = (MIN_OBSERVED_LOSS,)
+
+
+@dataclass(frozen=True)
+class Prior:
+    """A prior distribution as frozen, JSON-serialisable data.
+
+    Parameters
+    ----------
+    dist : str
+        One of ``normal, lognormal, halfnormal, beta, truncated_normal, uniform, gamma,
+        exponential, delta`` (``delta`` fixes a parameter to a value).
+    **params : float or str
+        The distribution's parameters, NumPyro names (``beta`` uses ``concentration1`` /
+        ``concentration0``; ``a``/``b`` are accepted as aliases). ``truncated_normal`` may leave
+        ``low`` or ``high`` as ``None``; ``high`` may be ``"min_observed_loss"``.
+
+    Examples
+    --------
+    >>> Prior("beta", a=2, b=4)
+    Prior(dist='beta', params=(('concentration0', 4.0), ('concentration1', 2.0)))
+    """
+
+    dist: str
+    params: tuple[tuple[str, Any], ...] = field(default=())
+
+    def __init__(self, dist: str, params: Mapping[str, Any] | None = None, **kwargs: Any):
+        if dist not in _DISTS:
+            raise ValueError(f"unknown prior distribution {dist!r}; use one of {sorted(_DISTS)}")
+        values = dict(params or {}, **kwargs)
+        if dist == "beta":
+            values = {{"a": "concentration1", "b": "concentration0"}.get(k, k): v
+                      for k, v in values.items()}
+        required = _DISTS[dist][1]
+        if dist == "truncated_normal":
+            values.setdefault("low", None)
+            values.setdefault("high", None)
+        missing = [k for k in required if k not in values]
+        extra = [k for k in values if k not in required]
+        if missing or extra:
+            raise ValueError(
+                f"prior {dist!r} takes parameters {list(required)}; "
+                f"missing {missing}, unexpected {extra}"
+            )
+        clean = {}
+        for k, v in values.items():
+            if v is None or (isinstance(v, str) and v in _SYMBOLS):
+                clean[k] = v
+            else:
+                try:
+                    clean[k] = float(v)
+                except (TypeError, ValueError):
+                    raise ValueError(
+                        f"prior {dist!r} parameter {k!r} must be a number, None or one of "
+                        f"{list(_SYMBOLS)}; got {v!r}"
+                    ) from None
+        object.__setattr__(self, "dist", dist)
+        object.__setattr__(self, "params", tuple(sorted(clean.items())))
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        """The parameters as a dict."""
+        return dict(self.params)
+
+    def resolve(self, context: Mapping[str, float]) -> Prior:
+        """Replace symbols such as ``"min_observed_loss"`` by values from ``context``."""
+        vals = {k: (context[v] if isinstance(v, str) else v) for k, v in self.params}
+        return Prior(self.dist, vals)
+
+    def to_numpyro(self, **overrides: Any):
+        """The NumPyro distribution (parameters may be overridden by traced arrays)."""
+        import numpyro.distributions as dist
+
+        kw = self.kwargs | overrides
+        unresolved = [k for k, v in kw.items() if isinstance(v, str)]
+        if unresolved:
+            raise ValueError(f"prior {self} has unresolved symbols in {unresolved}; call resolve()")
+        if self.dist == "truncated_normal":
+            kw = {k: v for k, v in kw.items() if v is not None}
+        return getattr(dist, _DISTS[self.dist][0])(**kw)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dist": self.dist, **self.kwargs}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Prior:
+        d = dict(d)
+        try:
+            name = d.pop("dist")
+        except KeyError:
+            raise ValueError(f"prior spec {d!r} has no 'dist' key") from None
+        return cls(name, d)
+
+    def __str__(self) -> str:
+        args = ", ".join(f"{k}={v}" for k, v in self.params)
+        return f"{self.dist}({args})"
+
+
+def default_priors(law: str) -> dict[str, Prior]:
+    """Default priors of a loss law (see the module docstring for the justification)."""
+    from .laws import get_law
+
+    spec = get_law(law)
+    priors: dict[str, Prior] = {
+        "E": Prior("truncated_normal", loc=2.0, scale=1.0, low=0.0, high=MIN_OBSERVED_LOSS),
+        "a": Prior("normal", loc=-0.5, scale=1.5),
+        "b": Prior("normal", loc=-0.5, scale=1.5),
+        "sigma": Prior("halfnormal", scale=0.05),
+        "nu": Prior("gamma", concentration=2.0, rate=0.1),
+    }
+    for name in spec.exponents:
+        priors[name] = Prior("beta", a=2.0, b=4.0)
+    return priors
+
+
+def default_error_priors(law: str) -> dict[str, Prior]:
+    """Default priors of a downstream error law (see :mod:`bayes_scaling.downstream`)."""
+    from .laws import get_error_law
+
+    get_error_law(law)
+    if law == "exponential":
+        # eps is a fraction of chance level (<= 1 keeps Err(L) <= chance); k and gamma positive.
+        # Gadre et al.'s fits: gamma ~ 0.5-1.5 per nat; k then sets the level at the observed
+        # losses, so it is sampled through the error at the data's median loss instead.
+        return {
+            "eps_frac": Prior("beta", a=8.0, b=1.5),
+            "gamma": Prior("lognormal", loc=0.0, scale=0.75),
+            "err_mid": Prior("uniform", low=0.0, high=1.0),
+            "sigma": Prior("halfnormal", scale=0.05),
+        }
+    return {
+        "floor": Prior("beta", a=1.0, b=4.0),
+        "slope": Prior("lognormal", loc=0.5, scale=0.75),
+        "midpoint": Prior("normal", loc=3.0, scale=1.0),
+        "sigma": Prior("halfnormal", scale=0.05),
+    }
+
+
+def merge_priors(defaults: Mapping[str, Prior], overrides: Mapping[str, Any] | None) -> dict[str, Prior]:
+    """Merge user overrides (Prior objects or dicts) over defaults, rejecting unknown names."""
+    out = dict(defaults)
+    for name, p in (overrides or {}).items():
+        if name not in defaults:
+            raise ValueError(
+                f"prior given for unknown parameter {name!r}; this model's parameters are "
+                f"{sorted(defaults)}"
+            )
+        out[name] = p if isinstance(p, Prior) else Prior.from_dict(p)
+    return out
+
+
+def priors_to_json(priors: Mapping[str, Prior]) -> str:
+    return json.dumps({k: v.to_dict() for k, v in sorted(priors.items())}, sort_keys=True)
+
+
+def priors_from_json(s: str) -> dict[str, Prior]:
+    return {k: Prior.from_dict(v) for k, v in json.loads(s).items()}
