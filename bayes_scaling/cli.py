@@ -86,9 +86,11 @@ def summarize_runs(runs: pd.DataFrame, title: str) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
     def line(cells: Sequence[str]) -> str:
-        return "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
-        ).rstrip()
+        padded = [
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(padded).rstrip()
 
     n_sets = runs["dataset"].nunique()
     out = [f"{title}: {len(runs)} runs in {n_sets} dataset{'s' if n_sets != 1 else ''}"]

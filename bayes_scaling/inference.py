@@ -92,7 +92,8 @@ class SamplerConfig:
         Warm-up iterations (step size and dense mass matrix adaptation), kept draws per chain,
         number of chains.
     target_accept_prob : float
-        Dual-averaging target; raise towards 0.95 if divergences appear.
+        Dual-averaging target. 0.95 by default: at 0.8 the gadre law on the Gadre data
+        diverged 10-110 times per fit in the low-E tail; at 0.95, 0-2 times, for ~2x the steps.
     max_tree_depth : int
         NUTS tree-depth cap (2**depth - 1 leapfrog steps at most per draw).
     dense_mass : bool
@@ -106,7 +107,7 @@ class SamplerConfig:
     num_warmup: int = 1000
     num_samples: int = 1000
     num_chains: int = 4
-    target_accept_prob: float = 0.8
+    target_accept_prob: float = 0.95
     max_tree_depth: int = 10
     dense_mass: bool = True
     chain_method: str = "auto"
