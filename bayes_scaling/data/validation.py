@@ -124,8 +124,14 @@ def _fail(
 
 
 def _suggest(name: str, columns: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, [str(c) for c in columns], n=3, cutoff=0.5)
-    return f" (close matches: {', '.join(repr(c) for c in close)})" if close else ""
+    # Compare case-insensitively: 'n' for 'N' is the commonest slip.
+    by_lower: dict[str, str] = {}
+    for column in columns:
+        by_lower.setdefault(str(column).lower(), str(column))
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=3, cutoff=0.5)
+    if not close:
+        return ""
+    return f" (close matches: {', '.join(repr(by_lower[c]) for c in close)})"
 
 
 def _numeric_values(
