@@ -377,14 +377,14 @@ def diagnostics(
     sample_stats: Mapping[str, np.ndarray],
     *,
     rhat_max: float = 1.01,
-    ess_min: float = 400.0,
+    ess_min: float | None = None,
     bfmi_min: float = 0.3,
     warn: bool = True,
 ) -> Diagnostics:
     """R-hat, bulk/tail ESS, divergences and BFMI, with a loud warning when a check fails.
 
     ``posterior`` values have leading ``(chain, draw)`` dims; vector parameters are checked
-    element-wise. ``ess_min`` defaults to 400 (100 per chain for 4 chains, Vehtari et al. 2021).
+    element-wise. ``ess_min`` defaults to 100 per chain (Vehtari et al. 2021): 400 for 4 chains.
     """
     from arviz_stats.base import array_stats
 
@@ -404,6 +404,8 @@ def diagnostics(
                                                   prob=(0.05, 0.95))),
             }
     n_chains, n_draws = next(iter(posterior.values())).shape[:2]
+    if ess_min is None:
+        ess_min = 100.0 * n_chains
     max_rhat = max((p["rhat"] for p in per.values()), default=1.0)
     min_bulk = min((p["ess_bulk"] for p in per.values()), default=math.inf)
     min_tail = min((p["ess_tail"] for p in per.values()), default=math.inf)

@@ -294,6 +294,7 @@ def _download(info: DatasetInfo, target: Path, base_url: str | None) -> None:
         try:
             body = _fetch(url, _TIMEOUT_S)
         except urllib.error.HTTPError as err:
+            err.close()  # an HTTPError holds the open response; don't leak its socket
             raise DatasetError(
                 f"{info.name}: downloading {url} failed: HTTP {err.code} {err.reason}. Fix: "
                 f"check the URL (set with base_url= or ${DATA_URL_ENV}), or put a copy of the "

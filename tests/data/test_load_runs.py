@@ -188,9 +188,9 @@ def valid_tables(draw: st.DrawFn) -> pd.DataFrame:
     m = np.array(draw(st.lists(ratios, min_size=n_rows, max_size=n_rows)))
     losses = draw(st.lists(st.floats(1.5, 8.0), min_size=n_rows, max_size=n_rows))
     # Distinct configurations: the schema rejects two rows of one (dataset, N, D).
-    return pd.DataFrame(
-        {"N": n, "D": n * m, "loss": losses, "name": [f"run{i}" for i in range(n_rows)]}
-    ).drop_duplicates(subset=["N", "D"], ignore_index=True)
+    table = pd.DataFrame({"N": n, "D": n * m, "loss": losses})
+    table = table.drop_duplicates(subset=["N", "D"], ignore_index=True)
+    return table.assign(name=[f"run{i}" for i in range(len(table))])
 
 
 def _write(table: pd.DataFrame, folder: str) -> Path:
