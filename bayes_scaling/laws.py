@@ -220,49 +220,134 @@ def get_law(name: str) -> LawSpec:
 # --------------------------------------------------------------------------------------------
 # Error laws: downstream top-1 error as a function of loss
 # --------------------------------------------------------------------------------------------
+#
+# Both laws are bounded by the task's *chance-level error* c (1 - random-guess accuracy; for an
+# average of tasks, the mean of the tasks' chance errors): a model whose loss tends to that of a
+# uniform guess cannot beat chance, and no error is negative. They are sampled in a centred form
+# (the error at a reference loss L_ref near the middle of the data, as a fraction of c), because
+# the natural parameters (eps, k, gamma) of Gadre et al. are nearly collinear on 6 runs: k alone
+# moves by e^(gamma L) across the data. ``from_sampled`` maps the centred form back.
 
 
-def exponential_error(loss, *, eps, k, gamma):
-    """Gadre et al. (2024): ``Err(L) = eps - k exp(-gamma L)``.
+def exponential_error(loss, *, eps, k, gamma, chance=None):
+    """Gadre et al. (2024) downstream error law: ``Err(L) = eps - k exp(-gamma L)``.
 
-    ``eps`` is the error as L -> infinity (at most chance level); with k, gamma > 0 the error
-    falls as the loss falls. Clipped to ``[0, eps]`` so that a prediction is never negative.
+    .. math::
+
+        \\operatorname{Err}(L) = \\operatorname{clip}\\bigl(\\varepsilon - k\\,e^{-\\gamma L},\\;
+        0,\\; \\min(\\varepsilon, c)\\bigr)
+
+    ``eps`` is the error as L -> infinity, which should not exceed the chance-level error ``c``;
+    with ``k, gamma > 0`` the error falls as the loss falls. The clip keeps a prediction in
+    ``[0, min(eps, chance)]`` even for parameters outside the prior's support (``chance=None``
+    skips the chance bound).
+
+    Parameters
+    ----------
+    loss : array_like
+        Eval loss in nats/token.
+    eps, k, gamma : array_like
+        Saturation error, amplitude and rate (per nat).
+    chance : array_like, optional
+        Chance-level error of the task (or task average).
+
+    Examples
+    --------
+    >>> round(float(exponential_error(2.5, eps=0.809, k=3.9, gamma=1.05)), 4)
+    0.5265
     """
-    return jnp.clip(eps - k * jnp.exp(-gamma * jnp.asarray(loss)), 0.0, eps)
+    loss = jnp.asarray(loss, dtype=jnp.result_type(float))
+    hi = eps if chance is None else jnp.minimum(eps, chance)
+    return jnp.clip(eps - k * jnp.exp(-gamma * loss), 0.0, hi)
 
 
 def sigmoid_error(loss, *, chance, floor, slope, midpoint):
-    """Sigmoid between an error floor and chance level.
+    """Sigmoid between an error floor and chance level (AI2's model-ladder form).
 
-    ``Err(L) = floor + (chance - floor) * sigmoid(slope (L - midpoint))``: near chance for large
-    losses, near ``floor`` for small ones, as in AI2's model-ladder task-error fits. Always inside
-    ``[floor, chance]``.
+    .. math::
+
+        \\operatorname{Err}(L) = f + (c - f)\\,\\sigma\\bigl(s\\,(L - L_{mid})\\bigr)
+
+    Near chance ``c`` for large losses, near the floor ``f`` for small ones; ``slope`` s > 0 is
+    per nat and ``midpoint`` is where the error is half-way between f and c (Bhagia et al. 2024
+    fit this shape from task loss to accuracy). Clipped to ``[0, chance]``.
+
+    Examples
+    --------
+    >>> round(float(sigmoid_error(3.0, chance=0.75, floor=0.15, slope=1.5, midpoint=3.0)), 3)
+    0.45
     """
-    return floor + (chance - floor) * sigmoid(slope * (jnp.asarray(loss) - midpoint))
+    loss = jnp.asarray(loss, dtype=jnp.result_type(float))
+    err = floor + (chance - floor) * sigmoid(slope * (loss - midpoint))
+    return jnp.clip(err, 0.0, chance)
+
+
+def _exponential_from_sampled(p: Mapping[str, Array], chance, loss_ref) -> dict[str, Array]:
+    # err_ref = Err(L_ref) in (0, c); eps in (err_ref, c); k from Err(L_ref) = eps - k e^(-g L_ref)
+    err_ref = chance * p["err_ref_frac"]
+    eps = err_ref + (chance - err_ref) * p["eps_gap"]
+    k = (eps - err_ref) * jnp.exp(p["gamma"] * loss_ref)
+    return {"eps": eps, "k": k, "gamma": p["gamma"]}
+
+
+def _sigmoid_from_sampled(p: Mapping[str, Array], chance, loss_ref) -> dict[str, Array]:
+    # err_ref = Err(L_ref) in (0, c); floor in (0, err_ref); midpoint solves Err(L_ref) = err_ref
+    err_ref = chance * p["err_ref_frac"]
+    floor = err_ref * p["floor_frac"]
+    q = (err_ref - floor) / (chance - floor)
+    midpoint = loss_ref - (jnp.log(q) - jnp.log1p(-q)) / p["slope"]
+    return {"floor": floor, "slope": p["slope"], "midpoint": midpoint}
 
 
 @dataclass(frozen=True)
 class ErrorLawSpec:
-    """A registered error law: ``fn(loss, **params)`` plus its parameter names and formula."""
+    """A registered error law.
+
+    Attributes
+    ----------
+    name : str
+        Registry key.
+    params : tuple of str
+        Natural parameters of ``fn`` (besides ``chance``, which is data, not fitted).
+    sampled : tuple of str
+        The parameters the model samples (centred on the reference loss; see
+        :func:`~bayes_scaling.priors.default_error_priors`).
+    formula : str
+        Human-readable formula.
+    fn : callable
+        ``fn(loss, *, chance, **params)``: error in ``[0, chance]``.
+    from_sampled : callable
+        ``from_sampled(sampled, chance, loss_ref) -> {param: value}`` (jax.numpy, any shape).
+    """
 
     name: str
     params: tuple[str, ...]
+    sampled: tuple[str, ...]
     formula: str
     fn: Callable[..., Array]
+    from_sampled: Callable[[Mapping[str, Array], Array, Array], dict[str, Array]]
+
+    def error(self, p: Mapping[str, Array], loss, chance) -> Array:
+        """Mean error at ``loss`` for natural parameters ``p`` (broadcasting)."""
+        return self.fn(loss, chance=chance, **{k: p[k] for k in self.params})
 
 
 ERROR_LAWS: dict[str, ErrorLawSpec] = {
     "exponential": ErrorLawSpec(
         name="exponential",
         params=("eps", "k", "gamma"),
-        formula="Err(L) = eps - k exp(-gamma L)",
+        sampled=("err_ref_frac", "eps_gap", "gamma"),
+        formula="Err(L) = eps - k exp(-gamma L),  0 <= Err <= eps <= chance",
         fn=exponential_error,
+        from_sampled=_exponential_from_sampled,
     ),
     "sigmoid": ErrorLawSpec(
         name="sigmoid",
-        params=("chance", "floor", "slope", "midpoint"),
+        params=("floor", "slope", "midpoint"),
+        sampled=("err_ref_frac", "floor_frac", "slope"),
         formula="Err(L) = floor + (chance - floor) sigmoid(slope (L - midpoint))",
         fn=sigmoid_error,
+        from_sampled=_sigmoid_from_sampled,
     ),
 }
 

@@ -63,8 +63,9 @@ class LossLaw:
     priors : mapping, optional
         Per-parameter overrides (:class:`~bayes_scaling.priors.Prior` or its dict form) merged over
         :func:`~bayes_scaling.priors.default_priors`.
-    noise : {"normal", "student_t"}
-        Likelihood on log loss (see :mod:`bayes_scaling.models`).
+    noise : {"student_t", "normal"}
+        Likelihood on log loss (see :mod:`bayes_scaling.models` for why Student-t is the
+        default).
     sampler : SamplerConfig or dict, optional
         NUTS settings; defaults to 4 chains x (1000 warm-up + 1000 draws), dense mass.
 
@@ -84,7 +85,7 @@ class LossLaw:
         *,
         loss: str = "loss_c4_val",
         priors: Mapping[str, Any] | None = None,
-        noise: str = "normal",
+        noise: str = "student_t",
         sampler: SamplerConfig | Mapping[str, Any] | None = None,
     ):
         self.spec: LawSpec = get_law(law)
@@ -119,7 +120,9 @@ class LossLaw:
         if not isinstance(runs, pd.DataFrame):
             raise TypeError(f"runs must be a pandas DataFrame, got {type(runs).__name__}")
         if self.loss not in runs.columns:
-            losses = [c for c in runs.columns if c.startswith("loss") and not c.endswith("_ci")]
+            from .data import loss_columns
+
+            losses = loss_columns(runs.columns)
             raise ValueError(
                 f"runs have no column {self.loss!r}; pass loss= one of {losses}"
             )

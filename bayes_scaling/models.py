@@ -4,8 +4,8 @@ Models are plain functions of arrays with ``obs=None`` for prior / posterior pre
 NumPyro's examples. Everything data-dependent (centred predictors, measurement error, the bound on
 E) is a model *argument*, so one compiled sampler serves every data set of the same shape.
 
-Noise model (default ``"normal"``)
-----------------------------------
+Noise model (default ``"student_t"``)
+------------------------------------
 The likelihood is on log loss, i.e. on relative error, which is how scaling-law residuals behave
 (a 1% miss means the same at loss 4 and at loss 2):
 
@@ -17,8 +17,19 @@ with :math:`s_i` the run's measurement error (the eval set's 95% CI half-width /
 where the data have none) and :math:`\\sigma` a learned run-to-run term (seed, data order,
 hyper-parameter scatter). The measurement term keeps runs with small eval sets from dominating;
 the learned term is what a *new* run at a target adds, and is included in the ``"observed"``
-predictive. ``"student_t"`` replaces the normal by a Student-t with learned ``nu`` for data with
-outlying runs; it costs sharpness when there are none, so it is not the default.
+predictive.
+
+``"student_t"`` (the default) replaces the normal by a Student-t with learned degrees of freedom
+``nu``. Real scaling-law data have outlying runs: in Gadre et al.'s RedPajama runs the 79M model at
+M=5 sits 12.6% above any smooth law, and Epoch's 240 Chinchilla points, read off a figure, have
+heavy-tailed residuals (Epoch fitted them with a Huber loss). Under a normal likelihood such runs
+inflate ``sigma`` to ~3% for every run and drag the exponents; measured on RedPajama (runs with
+N < 1e9, C4 eval, 3 seeds): normal noise gave 2-16 divergences per fit, 33-83 leapfrog steps per
+effective sample, median misses of 0.4-1.1% and 90% intervals 5-10% wide for the 1.4B/6.9B runs;
+Student-t gave 0 divergences, 20-28 steps per effective sample, misses of 0.06-0.15% and intervals
+2-4% wide. On Epoch's points Student-t reproduces Epoch's robust fit (E 1.81, alpha 0.346,
+beta 0.361) where the normal likelihood does not (beta 0.41). ``nu`` is learned, so data
+without outliers push it up and recover the normal case.
 """
 
 from __future__ import annotations
@@ -29,10 +40,10 @@ import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
 
-from .laws import LawSpec
+from .laws import ErrorLawSpec, LawSpec
 from .priors import MIN_OBSERVED_LOSS, Prior
 
-__all__ = ["NOISE_MODELS", "make_loss_model", "prior_to_dist"]
+__all__ = ["NOISE_MODELS", "make_error_model", "make_loss_model", "prior_to_dist"]
 
 NOISE_MODELS = ("normal", "student_t")
 
@@ -43,7 +54,8 @@ def prior_to_dist(prior: Prior, context: Mapping[str, jnp.ndarray]):
     return prior.to_numpyro(**overrides)
 
 
-def make_loss_model(law: LawSpec, priors: Mapping[str, Prior], noise: str = "normal") -> Callable:
+def make_loss_model(law: LawSpec, priors: Mapping[str, Prior],
+                    noise: str = "student_t") -> Callable:
     """Build the NumPyro model of a loss law.
 
     Parameters
@@ -81,5 +93,71 @@ def make_loss_model(law: LawSpec, priors: Mapping[str, Prior], noise: str = "nor
             likelihood = dist.StudentT(nu, log_mu, scale)
         with numpyro.plate("runs", x_n.shape[0]):
             numpyro.sample("log_loss", likelihood, obs=log_loss)
+
+    return model
+
+
+def make_error_model(law: ErrorLawSpec, priors: Mapping[str, Prior], noise: str = "normal"
+                     ) -> Callable:
+    """Build the NumPyro model of a downstream error law with errors in the loss.
+
+    Each run's *true* eval loss is latent: the observed loss is the true one plus the eval set's
+    measurement error, ``loss_obs_i ~ N(loss_i, loss_sd_i)`` with a flat prior on ``loss_i``,
+    written non-centred as ``loss_i = loss_obs_i + loss_sd_i z_i``, ``z_i ~ N(0, 1)`` (the same
+    posterior, and no funnel when ``loss_sd_i`` is tiny or zero). The error then scatters around
+    the law on the error scale:
+
+    .. math::
+
+        \\operatorname{err}_i \\sim \\mathcal{N}\\bigl(\\operatorname{Err}(loss_i),\\;
+        \\sqrt{s_i^2 + \\sigma^2}\\bigr),
+
+    with :math:`s_i` the benchmark's sampling error (binomial over its test items, known) and
+    :math:`\\sigma` learned scatter beyond it. ``"student_t"`` swaps the normal for a Student-t.
+
+    Parameters
+    ----------
+    law : ErrorLawSpec
+        From :data:`bayes_scaling.laws.ERROR_LAWS`.
+    priors : mapping of str to Prior
+        One prior per ``law.sampled`` parameter plus ``sigma`` (and ``nu`` for ``"student_t"``).
+    noise : {"normal", "student_t"}
+
+    Returns
+    -------
+    callable
+        ``model(loss_obs, loss_sd, err_sd, chance, loss_ref, error=None)``: observed losses and
+        their measurement sd (nats), the error's known sampling sd, the chance-level error and the
+        reference loss (scalars), and the observed errors. Natural parameters (``law.params``) and
+        the latent ``loss_true`` are recorded as deterministic sites.
+    """
+    if noise not in NOISE_MODELS:
+        raise ValueError(f"unknown noise model {noise!r}; use one of {NOISE_MODELS}")
+    needed = list(law.sampled) + ["sigma"] + (["nu"] if noise == "student_t" else [])
+    missing = [k for k in needed if k not in priors]
+    if missing:
+        raise ValueError(f"missing priors for {missing}")
+
+    def model(loss_obs, loss_sd, err_sd, chance, loss_ref, error=None):
+        ctx: dict = {}
+        n = loss_obs.shape[0]
+        with numpyro.plate("runs_loss", n):
+            z = numpyro.sample("loss_z", dist.Normal(0.0, 1.0))
+        loss = numpyro.deterministic("loss_true", loss_obs + loss_sd * z)
+        p = {k: numpyro.sample(k, prior_to_dist(priors[k], ctx)) for k in law.sampled}
+        natural = law.from_sampled(p, chance, loss_ref)
+        for k, v in natural.items():
+            if k not in p:
+                numpyro.deterministic(k, v)
+        mu = law.error(natural, loss, chance)
+        sigma = numpyro.sample("sigma", prior_to_dist(priors["sigma"], ctx))
+        scale = jnp.sqrt(err_sd**2 + sigma**2)
+        if noise == "normal":
+            likelihood = dist.Normal(mu, scale)
+        else:
+            nu = numpyro.sample("nu", prior_to_dist(priors["nu"], ctx))
+            likelihood = dist.StudentT(nu, mu, scale)
+        with numpyro.plate("runs", n):
+            numpyro.sample("error", likelihood, obs=error)
 
     return model

@@ -37,6 +37,8 @@ def fabricated_loss_law(
     law: str = "gadre",
     loss: str = "loss_c4_val",
     sigma: float = 0.01,
+    nu: float = 30.0,
+    noise: str = "student_t",
     spread: float = 0.02,
     num_chains: int = 4,
     num_draws: int = 250,
@@ -46,9 +48,10 @@ def fabricated_loss_law(
 
     Each parameter's draws scatter around its true value with relative sd ``spread`` (exponents
     and E) and the run-to-run noise draws around ``sigma``. Sample stats mimic a clean fit
-    (no divergences), so diagnostics pass unless the draws themselves disagree.
+    (no divergences), so diagnostics pass unless the draws themselves disagree. With Student-t
+    noise the degrees of freedom scatter around ``nu``.
     """
-    obj = LossLaw(law, loss=loss)
+    obj = LossLaw(law, loss=loss, noise=noise)
     kw, meta = obj._prepare(runs)
     rng = np.random.default_rng(seed)
     shape = (num_chains, num_draws)
@@ -61,6 +64,8 @@ def fabricated_loss_law(
     post["a"] = np.log(truth["A"]) - spec.size_exponent(post) * meta["log_n0"]
     post["b"] = np.log(truth["B"]) - spec.data_exponent(post) * meta["log_d0"]
     post["sigma"] = np.abs(sigma * (1 + 0.1 * rng.standard_normal(shape)))
+    if noise == "student_t":
+        post["nu"] = nu * np.exp(0.1 * rng.standard_normal(shape))
     stats = {
         "diverging": np.zeros(shape, bool),
         "n_steps": np.full(shape, 7),

@@ -218,7 +218,7 @@ def load_gadre2024(root: str | os.PathLike[str]) -> pd.DataFrame:
     >>> runs.loc[runs.run_id == "rpj-open_lm_1b-32.0", ["loss_c4_val", "err_avg17"]].round(4)
     ... # doctest: +SKIP
         loss_c4_val  err_avg17
-    57       2.5021     0.4752
+    67       2.5021     0.4752
     """
     root = Path(root)
     models = root / "models"

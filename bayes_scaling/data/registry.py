@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import pandas as pd
 
@@ -145,7 +146,7 @@ _REGISTRY: dict[str, DatasetInfo] = {
             repository="mlfoundations/scaling",
             commit="a003c4913793ac2ae7ef87b28ecb562955d026d5",
             folder="exp_data",
-            files=MANIFEST["gadre2024"],
+            files=MappingProxyType(MANIFEST["gadre2024"]),
             reader=load_gadre2024,
         ),
         DatasetInfo(
@@ -159,7 +160,7 @@ _REGISTRY: dict[str, DatasetInfo] = {
             repository="epoch-research/analyzing-chinchilla",
             commit="92258837425e1b5f2851d624287f0120583a3d0e",
             folder="data",
-            files=MANIFEST["chinchilla_epoch"],
+            files=MappingProxyType(MANIFEST["chinchilla_epoch"]),
             reader=load_chinchilla_epoch,
         ),
     )
@@ -279,14 +280,20 @@ def _download(info: DatasetInfo, target: Path, base_url: str | None) -> None:
             raise DatasetError(
                 f"base URL {base_url!r} must start with http://, https:// or file://."
             )
-    target.parent.mkdir(parents=True, exist_ok=True)
     origin = base_url or info.source_url
     log.info("downloading %s (%d files) from %s", info.name, len(info.files), origin)
     # The partial download lives next to its final place (same file system, so os.replace is
     # atomic), under a dot-name that no lookup ever treats as a dataset.
-    partial = Path(
-        tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
-    )
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = Path(
+            tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+        )
+    except OSError as err:
+        raise DatasetError(
+            f"{info.name}: cannot write to the cache {target.parent} ({err}). Fix: set "
+            f"${CACHE_DIR_ENV} (or cache_dir=) to a writable folder."
+        ) from err
 
     def fetch_one(item: tuple[str, str]) -> None:
         rel, expected = item

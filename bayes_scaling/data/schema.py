@@ -11,7 +11,7 @@ column                      dtype        meaning
 ``dataset``                 str          training corpus, raw source name (``c4_original``, ``rpj``,
                                          ``rw_original``, ``massivetext``, ...)
 ``n_params``                int64        N, all parameters *including* embeddings, as a raw count
-``n_tokens``                float64      D, training tokens (float64: products like 6 N D need it)
+``n_tokens``                float64      D, training tokens (float: C / 6N need not be whole)
 ``tokens_per_param``        float64      M = D / N (Chinchilla-optimal is about 20)
 ``compute_flops``           float64      C, training FLOPs; 6 N D unless the source gives C itself
 ``loss_<eval>``             float64      mean cross-entropy (nats/token) on eval set ``<eval>``;

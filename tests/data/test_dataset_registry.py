@@ -151,3 +151,29 @@ def test_default_urls_are_pinned() -> None:
     assert registry._file_url(gadre, "models/a=b.json", "http://h/m/") == (
         "http://h/m/gadre2024/models/a%3Db.json"
     )
+
+
+def test_unexpected_failure_mid_download_leaves_nothing(
+    shared_data: Path, no_data_dir: None, tmp_path: Path, http_mirror: Mirror,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fetch = registry._fetch
+    calls: list[str] = []
+
+    def flaky(url: str, timeout: float) -> bytes:
+        calls.append(url)
+        if len(calls) == 50:
+            raise RuntimeError("connection dropped")
+        return fetch(url, timeout)
+
+    monkeypatch.setattr(registry, "_fetch", flaky)
+    with pytest.raises(RuntimeError, match="connection dropped"):
+        load_dataset("gadre2024", base_url=http_mirror(shared_data))
+    assert _cache_entries(tmp_path / "cache") == []
+
+
+def test_unwritable_cache(no_data_dir: None, tmp_path: Path) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    with pytest.raises(DatasetError, match="cannot write to the cache.*BAYES_SCALING_CACHE_DIR"):
+        load_dataset("chinchilla_epoch", cache_dir=blocker / "cache", base_url="http://127.0.0.1:9")
