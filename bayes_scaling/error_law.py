@@ -422,14 +422,12 @@ class ErrorLaw:
                 post.setdefault(k, np.asarray(v))
         else:  # fabricated from natural parameters: nothing to recompute
             ll = {}
-        groups = {
-            "posterior": post,
-            "sample_stats": stats,
-            "observed_data": {"error": kw["error"], "loss": kw["loss_obs"]},
-            "constant_data": {"loss_sd": kw["loss_sd"], "err_sd": kw["err_sd"]},
-        }
+        groups = {"posterior": post, "sample_stats": stats}
         if ll:
             groups["log_likelihood"] = ll
+        if len(meta["run_id"]):
+            groups["observed_data"] = {"error": kw["error"], "loss": kw["loss_obs"]}
+            groups["constant_data"] = {"loss_sd": kw["loss_sd"], "err_sd": kw["err_sd"]}
         dims = {k: ["run"] for k in ("error", "loss", "loss_sd", "err_sd", "loss_true", "loss_z")}
         dt = ab.from_dict(groups, dims=dims, coords={"run": list(meta["run_id"])})
         dt.attrs.update({
@@ -450,6 +448,71 @@ class ErrorLaw:
             "backend": json.dumps(facts, sort_keys=True),
         })
         return dt
+
+    @classmethod
+    def from_draws(
+        cls,
+        params: Mapping[str, Any],
+        *,
+        chance: float,
+        law: str = "exponential",
+        error: str = "err_avg17",
+        loss: str = "loss_c4_val",
+        noise: str = "normal",
+        n_items: float = 0.0,
+        seed: int = 0,
+    ) -> ErrorLaw:
+        """An ``ErrorLaw`` whose posterior is given draws of its natural parameters (no data).
+
+        For fabricated posteriors in tests, and for carrying a fit made elsewhere (e.g. a point
+        fit as one repeated draw) through :class:`~bayes_scaling.predictor.ScalingPredictor`.
+
+        Parameters
+        ----------
+        params : mapping of str to array_like
+            The law's natural parameters (``law.params``), ``sigma`` (and ``nu`` for
+            ``"student_t"``), each of shape ``(n_chains, n_draws)`` or ``(n_draws,)`` (one chain).
+        chance : float
+            Chance-level error the law is bounded by.
+        law, error, loss, noise
+            As for the constructor.
+        n_items : float
+            Effective number of test items for the sampling error (0: none).
+        seed : int
+            Recorded in the attrs; seeds the fabricated sample stats.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> e = ErrorLaw.from_draws({"eps": np.full(100, 0.8), "k": np.full(100, 4.0),
+        ...                          "gamma": np.full(100, 1.0), "sigma": np.full(100, 0.01)},
+        ...                         chance=0.8)
+        >>> round(float(e.predict([2.5])["median"].iloc[0]), 4)
+        0.4717
+        """
+        obj = cls(law, error=error, loss=loss, noise=noise, chance=chance, n_items=n_items)
+        needed = list(obj.spec.params) + ["sigma"] + (["nu"] if noise == "student_t" else [])
+        missing = [k for k in needed if k not in params]
+        if missing:
+            raise ValueError(f"params lack {missing}; a {law!r} law needs {needed}")
+        post = {}
+        for k in needed:
+            v = np.asarray(params[k], dtype=float)
+            post[k] = v[None, :] if v.ndim == 1 else v
+            if post[k].ndim != 2 or post[k].shape != post[needed[0]].shape:
+                raise ValueError(f"params[{k!r}] must be (n_chains, n_draws) like the others, "
+                                 f"got shape {np.shape(params[k])}")
+        shape = post[needed[0]].shape
+        rng = np.random.default_rng(seed)
+        stats = {"diverging": np.zeros(shape, bool), "energy": rng.standard_normal(shape)}
+        kw = {"loss_obs": np.zeros(0), "loss_sd": np.zeros(0), "err_sd": np.zeros(0),
+              "chance": np.asarray(float(chance)), "loss_ref": np.asarray(np.nan),
+              "error": np.zeros(0)}
+        meta = {"run_id": np.asarray([], dtype=str), "chance": float(chance),
+                "n_items": float(n_items)}
+        facts = {"chain_method": "from_draws"}
+        obj.idata = obj._build_datatree(post, stats, kw, meta, seed=seed, facts=facts)
+        return obj
 
     def _require_fit(self):
         if self.idata is None:

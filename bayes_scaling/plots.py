@@ -35,6 +35,7 @@ __all__ = [
     "plot_posteriors",
     "plot_calibration",
     "plot_overtraining",
+    "plot_error_law",
     "target_label",
 ]
 
@@ -199,7 +200,7 @@ def plot_fit(model: Model, runs: pd.DataFrame, *, targets: pd.DataFrame | None =
     med, bands = _bands(draws, probs)
     for i, m in enumerate(ms):
         sl = slice(i * num_points, (i + 1) * num_points)
-        for j, (lo_hi, p) in enumerate(zip(bands, probs, strict=True)):
+        for j, lo_hi in enumerate(bands):
             ax.fill_between(grid, lo_hi[0, sl], lo_hi[1, sl], color=colors[m],
                             alpha=0.08 + 0.1 * j, lw=0)
         ax.plot(grid, med[sl], color=colors[m], lw=1.3, label=f"M = {m:g}")
@@ -453,7 +454,7 @@ def plot_overtraining(model: Model, *, n_params: float | Sequence[float],
     n_params : float or sequence of float
         Model sizes, one curve each.
     runs : DataFrame, optional
-        Runs to overlay; a run is drawn on a curve when its size is within 2% of it.
+        Runs to overlay; a run is drawn on a curve when its size is within 5% of it.
     tokens_per_param : sequence of float, optional
         Grid of M; default from 5 to twice the largest M among the runs (at least 1000).
     target : {"loss", "error"}
@@ -490,7 +491,7 @@ def plot_overtraining(model: Model, *, n_params: float | Sequence[float],
         t = pd.DataFrame({"n_params": np.full(grid.size, n), "tokens_per_param": grid})
         draws = predictive_draws(model, t, target=target, kind=kind, seed=seed)
         med, bands = _bands(draws, probs)
-        for j, (lo_hi, p) in enumerate(zip(bands, probs, strict=True)):
+        for j, lo_hi in enumerate(bands):
             ax.fill_between(grid, lo_hi[0], lo_hi[1], color=color, alpha=0.12 + 0.12 * j, lw=0)
         ax.plot(grid, med, color=color, lw=1.4, label=f"N = {n:.3g} parameters")
         if r is not None and obs is not None and obs in r.columns:
@@ -504,5 +505,64 @@ def plot_overtraining(model: Model, *, n_params: float | Sequence[float],
     ax.set_ylabel(target_label(model, target))
     ax.set_title("Over-training at fixed model size", fontsize=10)
     _plain_log_y(ax)
+    _band_legend(ax, probs)
+    return ax
+
+
+def plot_error_law(error_law: Any, *, runs: pd.DataFrame | None = None,
+                   loss_range: tuple[float, float] | None = None,
+                   ci_prob: float | Sequence[float] = (0.5, 0.9), kind: Kind = "mean",
+                   seed: int = 0, ax: Axes | None = None) -> Axes:
+    """Downstream error against eval loss: the fitted error law with posterior bands, its
+    chance level, and the runs.
+
+    Parameters
+    ----------
+    error_law : ErrorLaw
+        A fitted error law (``error_draws(loss, kind=, seed=)``; ``error``, ``loss`` columns).
+    runs : DataFrame, optional
+        Runs to overlay (their loss and error columns).
+    loss_range : (float, float), optional
+        Losses to draw the law over (nats/token); default the runs' range widened by 10%, or
+        2 to 6 nats without runs.
+    ci_prob : float or sequence of float
+    kind : {"mean", "observed"}
+        Bands of the law's mean, or of what a run would measure (adds scatter and the
+        benchmark's sampling error).
+    seed : int
+    ax : Axes, optional
+
+    Returns
+    -------
+    Axes
+
+    Examples
+    --------
+    >>> ax = plot_error_law(err_law, runs=runs)  # doctest: +SKIP
+    """
+    ax = _new_ax(ax)
+    probs = _ci_probs(ci_prob)
+    have = runs is not None and {error_law.loss, error_law.error} <= set(runs.columns)
+    if loss_range is None:
+        if have:
+            lo, hi = float(runs[error_law.loss].min()), float(runs[error_law.loss].max())
+            loss_range = (lo / 1.1, hi * 1.1)
+        else:
+            loss_range = (2.0, 6.0)
+    grid = np.linspace(*loss_range, 120)
+    draws = error_law.error_draws(grid, kind=kind, seed=seed)
+    med, bands = _bands(draws, probs)
+    for j, lo_hi in enumerate(bands):
+        ax.fill_between(grid, lo_hi[0], lo_hi[1], color="tab:red", alpha=0.12 + 0.15 * j, lw=0)
+    ax.plot(grid, med, color="tab:red", lw=1.5, label=f"{error_law.law} law, posterior median")
+    chance = getattr(error_law, "chance_error", None)
+    if chance is not None:
+        ax.axhline(chance, color="0.5", ls="--", lw=1, label=f"chance level {chance:.3f}")
+    if have:
+        ax.scatter(runs[error_law.loss], runs[error_law.error], s=16, color="k", zorder=3,
+                   label="runs")
+    ax.set_xlabel(f"Loss {error_law.loss} (nats/token)")
+    ax.set_ylabel(f"Top-1 error {error_law.error} (fraction)")
+    ax.set_title("Loss-to-error law", fontsize=10)
     _band_legend(ax, probs)
     return ax

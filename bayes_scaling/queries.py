@@ -207,10 +207,12 @@ def probability(model: Model, targets: pd.DataFrame | Mapping[str, Any], *,
     Returns
     -------
     DataFrame
-        The resolved targets plus ``below``/``above`` (as given), ``p`` and ``mcse``: the Monte
-        Carlo standard error of ``p``, from the effective sample size of the indicator across
-        chains (``sqrt(p (1 - p) / ESS)``); 0 when every draw agrees, in which case ``p`` is only
-        known to be within about ``1 / n_draws`` of 0 or 1.
+        The resolved targets plus ``below``/``above`` (as given), ``p``, ``mcse`` and ``ess``:
+        the Monte Carlo standard error of ``p`` is ``sqrt(p (1 - p) / ess)``, with ``ess`` the
+        effective sample size of the indicator over the posterior's chains. When every draw
+        agrees (p = 0 or 1) ``mcse`` is the binomial error of half a draw, a floor rather than
+        an estimate. A ``ScalingPredictor`` with one threshold for all targets answers through
+        its own :meth:`probability` (same columns and conventions).
 
     Examples
     --------
@@ -234,28 +236,46 @@ def probability(model: Model, targets: pd.DataFrame | Mapping[str, Any], *,
     if "below" in lims and "above" in lims and np.any(lims["above"] >= lims["below"]):
         raise ValueError("with both thresholds, above= must be smaller than below= "
                          "(P(above < X < below))")
+    scalar = all(v.size == 1 or np.all(v == v[0]) for v in lims.values())
+    if not isinstance(model, LossLaw) and scalar and callable(getattr(model, "probability", None)):
+        # the predictor knows the (chain, draw) layout of its paired loss/error rows
+        out = model.probability(t, target=target, kind=kind, seed=seed,
+                                below=None if "below" not in lims else float(lims["below"][0]),
+                                above=None if "above" not in lims else float(lims["above"][0]))
+        out = out.reset_index(drop=True)
+        for name, v in lims.items():
+            out.insert(len(t.columns), name, v)
+        return out
     draws = predictive_draws(model, t, target=target, kind=kind, seed=seed)
     hit = np.ones(draws.shape, dtype=bool)
     if "below" in lims:
         hit &= draws < lims["below"][None, :]
     if "above" in lims:
         hit &= draws > lims["above"][None, :]
-    ind = hit.astype(float)
-    chains = _num_chains(model, draws.shape[0])
-    # (chain, draw, target) -> arviz wants chain/draw axes; constant indicators give mcse 0
-    by_chain = ind.reshape(chains, -1, n)
-    if by_chain.shape[1] >= 4:
-        mcse = np.asarray(array_stats.mcse(np.moveaxis(by_chain, -1, 0), chain_axis=1,
-                                           draw_axis=2, method="mean"), dtype=float)
-    else:  # too few draws per chain for an autocorrelation estimate: iid formula
-        p0 = ind.mean(axis=0)
-        mcse = np.sqrt(p0 * (1 - p0) / draws.shape[0])
+    n_draws = draws.shape[0]
+    p = hit.mean(axis=0)
+    chains = _num_chains(model, n_draws)
+    # (target, chain, draw) for arviz-stats; an indicator that never varies has no ESS
+    x = np.moveaxis(hit.astype(float).reshape(chains, -1, n), -1, 0)
+    varies = (p > 0) & (p < 1)
+    mcse = np.empty(n)
+    ess = np.full(n, float(n_draws))
+    if varies.any() and x.shape[-1] >= 4:
+        mcse[varies] = array_stats.mcse(x[varies], chain_axis=-2, draw_axis=-1, method="mean")
+        ess[varies] = array_stats.ess(x[varies], chain_axis=-2, draw_axis=-1, method="mean")
+    elif varies.any():  # too few draws per chain for autocorrelations: independent draws
+        mcse[varies] = np.sqrt(p[varies] * (1 - p[varies]) / n_draws)
+    # all draws agree: report the binomial error of half a draw, a floor and not an estimate
+    # (the same convention as ScalingPredictor.probability)
+    q = 0.5 / n_draws
+    mcse[~varies] = np.sqrt(q * (1 - q) / n_draws)
     out = t.copy()
     for name, v in lims.items():
         out[name] = v
-    out["p"] = ind.mean(axis=0)
-    out["mcse"] = np.nan_to_num(mcse, nan=0.0)
-    out.attrs.update({"target": target, "kind": kind, "n_draws": int(draws.shape[0])})
+    out["p"] = p
+    out["mcse"] = mcse
+    out["ess"] = ess
+    out.attrs.update({"target": target, "kind": kind, "n_draws": int(n_draws)})
     return out
 
 

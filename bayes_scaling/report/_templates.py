@@ -1,0 +1,281 @@
+"""Jinja2 templates of the report, kept in Python so they ship with the package without
+package-data configuration. The HTML names no external resource: style inline, system fonts,
+figures as data URIs."""
+
+HTML_TEMPLATE = r"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="bayes_scaling {{ d.provenance['bayes_scaling version'] }}">
+<title>{{ d.title }}</title>
+<style>
+  :root { --ink: #1d2430; --muted: #5b6472; --line: #d9dee5; --bg: #ffffff; --soft: #f5f7fa;
+          --bad: #b3261e; --badbg: #fdecea; --good: #1e6b3a; --goodbg: #e8f5ec; }
+  * { box-sizing: border-box; }
+  body { margin: 0; background: var(--bg); color: var(--ink);
+         font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; }
+  main { max-width: 1120px; margin: 0 auto; padding: 24px 28px 64px; }
+  h1 { font-size: 26px; margin: 0 0 4px; }
+  h2 { font-size: 20px; margin: 36px 0 10px; padding-bottom: 4px; border-bottom: 2px solid var(--line); }
+  h3 { font-size: 16px; margin: 22px 0 8px; }
+  .sub { color: var(--muted); margin: 0 0 16px; }
+  .banner { border-radius: 6px; padding: 12px 16px; margin: 16px 0; }
+  .banner.bad { background: var(--badbg); border: 1px solid var(--bad); color: var(--bad); }
+  .banner.good { background: var(--goodbg); border: 1px solid var(--good); color: var(--good); }
+  .banner ul { margin: 6px 0 0 18px; padding: 0; }
+  .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(320px, 1fr)); gap: 10px; }
+  .card { background: var(--soft); border: 1px solid var(--line); border-radius: 6px; padding: 10px 14px; }
+  .scroll { overflow-x: auto; }
+  table { border-collapse: collapse; margin: 6px 0 12px; font-size: 13px; }
+  th, td { border-bottom: 1px solid var(--line); padding: 4px 10px; text-align: right; white-space: nowrap; }
+  th { background: var(--soft); font-weight: 600; }
+  td:first-child, th:first-child { text-align: left; }
+  table.kv td { text-align: left; white-space: normal; word-break: break-all; }
+  figure { margin: 14px 0 20px; }
+  figure img { max-width: 100%; height: auto; border: 1px solid var(--line); }
+  figcaption { color: var(--muted); font-size: 13px; max-width: 900px; }
+  code { background: var(--soft); padding: 1px 4px; border-radius: 3px; }
+  .muted { color: var(--muted); }
+  .notrun { background: var(--soft); border: 1px dashed var(--muted); border-radius: 6px; padding: 10px 14px; color: var(--muted); }
+</style>
+</head>
+<body>
+<main>
+<header>
+  <h1>{{ d.title }}</h1>
+  <p class="sub">Source <code>{{ d.source }}</code> · {{ d.law.name }} law on <code>{{ d.law.loss }}</code> ·
+     {{ d.law.n_runs }} fitted runs · created {{ d.provenance['created (UTC)'] }} UTC</p>
+</header>
+
+{% if d.warnings %}
+<div class="banner bad" role="alert" id="warning-banner">
+  <strong>Warning: some checks failed. Treat the numbers below with suspicion.</strong>
+  <ul>{% for w in d.warnings %}<li>{{ w }}</li>{% endfor %}</ul>
+</div>
+{% else %}
+<div class="banner good" id="ok-banner">All sampler checks passed (R-hat, ESS, divergences, BFMI).</div>
+{% endif %}
+{% for n in d.notes %}<p class="muted">{{ n }}</p>{% endfor %}
+
+<section id="summary">
+<h2>Summary</h2>
+<div class="cards">
+{% for line in headline %}<div class="card">{{ line }}</div>{% endfor %}
+</div>
+<p class="muted">Intervals are equal-tailed intervals of the loss a new run at the target would show
+(posterior predictive: uncertainty in the law plus run-to-run scatter).</p>
+</section>
+
+<section id="data">
+<h2>Data</h2>
+<p>Fitted on {{ d.law.n_runs }} runs: {{ d.selection }}.</p>
+<div class="scroll">
+<table><thead><tr>{% for h in data_summary.headers %}<th>{{ h }}</th>{% endfor %}</tr></thead>
+<tbody>{% for row in data_summary.rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
+</div>
+</section>
+
+<section id="law">
+<h2>Fitted law</h2>
+<p><code>{{ d.law.formula }}</code> on <code>{{ d.law.loss }}</code> (nats/token); noise model
+<code>{{ d.law.noise }}</code> on log loss.</p>
+<h3>Posterior (natural units, 90% intervals)</h3>
+<div class="scroll">
+<table><thead><tr>{% for h in posterior.headers %}<th>{{ h }}</th>{% endfor %}</tr></thead>
+<tbody>{% for row in posterior.rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
+</div>
+<h3>Sampler diagnostics: {% if diag_ok %}passed{% else %}<span style="color: var(--bad)">FAILED</span>{% endif %}</h3>
+<table><thead><tr>{% for h in diagnostics.headers %}<th>{{ h }}</th>{% endfor %}</tr></thead>
+<tbody>{% for row in diagnostics.rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
+{% if d.diagnostics.problems %}<ul>{% for p in d.diagnostics.problems %}<li>{{ p }}</li>{% endfor %}</ul>{% endif %}
+<h3>Priors</h3>
+<table><thead><tr>{% for h in priors.headers %}<th>{{ h }}</th>{% endfor %}</tr></thead>
+<tbody>{% for row in priors.rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
+{% for key in ["fit", "posterior", "prior_predictive"] %}{% if key in figures %}{% set f = figures[key] %}
+<figure id="fig-{{ f.key }}"><img alt="{{ f.title }}" src="data:image/png;base64,{{ f.png_base64 }}">
+<figcaption><strong>{{ f.title }}.</strong> {{ f.caption }}</figcaption></figure>
+{% endif %}{% endfor %}
+</section>
+
+<section id="targets">
+<h2>Predictions at the targets</h2>
+<p>Loss (nats/token) at each target: median and {{ ci_text }} intervals of a new run{% if d.thresholds %},
+and the probability that the run's loss lands below each threshold (with its Monte Carlo standard error){% endif %}.</p>
+<div class="scroll">
+<table><thead><tr>{% for h in targets.headers %}<th>{{ h }}</th>{% endfor %}</tr></thead>
+<tbody>{% for row in targets.rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
+</div>
+{% if "overtraining" in figures %}{% set f = figures["overtraining"] %}
+<figure id="fig-{{ f.key }}"><img alt="{{ f.title }}" src="data:image/png;base64,{{ f.png_base64 }}">
+<figcaption><strong>{{ f.title }}.</strong> {{ f.caption }}</figcaption></figure>
+{% endif %}
+</section>
+
+<section id="downstream">
+<h2>Downstream error</h2>
+{% if d.error_law %}
+<p>Error law <code>{{ d.error_law.formula }}</code> on <code>{{ d.error_law.error }}</code>{% if d.error_law.n_runs %}, fitted on {{ d.error_law.n_runs }} runs{% endif %};
+each loss draw is carried through the error law draw by draw.</p>
+<div class="scroll">
+<table><thead><tr>{% for h in error_targets.headers %}<th>{{ h }}</th>{% endfor %}</tr></thead>
+<tbody>{% for row in error_targets.rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
+</div>
+{% if error_posterior %}
+<h3>Error-law posterior</h3>
+<table><thead><tr>{% for h in error_posterior.headers %}<th>{{ h }}</th>{% endfor %}</tr></thead>
+<tbody>{% for row in error_posterior.rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
+{% endif %}
+{% if "downstream" in figures %}{% set f = figures["downstream"] %}
+<figure id="fig-{{ f.key }}"><img alt="{{ f.title }}" src="data:image/png;base64,{{ f.png_base64 }}">
+<figcaption><strong>{{ f.title }}.</strong> {{ f.caption }}</figcaption></figure>
+{% endif %}
+{% else %}
+<p class="notrun">No error law fitted (no downstream error column, or it was switched off).</p>
+{% endif %}
+</section>
+
+<section id="allocation">
+<h2>Compute-optimal allocation</h2>
+<p>Posterior over the loss-minimising model size N and token count D = C / (6N) for each budget C
+(median and {{ alloc_ci }} interval; loss is the mean law at the optimum).</p>
+<div class="scroll">
+<table><thead><tr>{% for h in allocation.headers %}<th>{{ h }}</th>{% endfor %}</tr></thead>
+<tbody>{% for row in allocation.rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
+</div>
+{% if ctt %}
+<h3>Compute to reach each threshold</h3>
+<p>Training compute at which the mean law reaches the loss, per token multiplier M (∞: some
+draws put the irreducible loss above the threshold).</p>
+<div class="scroll">
+<table><thead><tr>{% for h in ctt.headers %}<th>{{ h }}</th>{% endfor %}</tr></thead>
+<tbody>{% for row in ctt.rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
+</div>
+{% endif %}
+</section>
+
+<section id="backtest">
+<h2>Backtest calibration</h2>
+{% if backtest %}
+<div class="scroll">
+<table><thead><tr>{% for h in backtest.headers %}<th>{{ h }}</th>{% endfor %}</tr></thead>
+<tbody>{% for row in backtest.rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
+</div>
+{% if "calibration" in figures %}{% set f = figures["calibration"] %}
+<figure id="fig-{{ f.key }}"><img alt="{{ f.title }}" src="data:image/png;base64,{{ f.png_base64 }}">
+<figcaption><strong>{{ f.title }}.</strong> {{ f.caption }}</figcaption></figure>
+{% endif %}
+{% else %}
+<p class="notrun" id="backtest-not-run">Backtest: not run.</p>
+{% endif %}
+</section>
+
+<section id="provenance">
+<h2>Provenance</h2>
+<table class="kv"><tbody>
+{% for k, v in provenance %}<tr><th>{{ k }}</th><td>{{ v }}</td></tr>
+{% endfor %}
+</tbody></table>
+</section>
+</main>
+</body>
+</html>
+"""
+
+MARKDOWN_TEMPLATE = r"""# {{ d.title }}
+
+Source `{{ d.source }}` · {{ d.law.name }} law on `{{ d.law.loss }}` · {{ d.law.n_runs }} fitted runs · created {{ d.provenance['created (UTC)'] }} UTC
+
+{% if d.warnings %}
+> **Warning: some checks failed. Treat the numbers below with suspicion.**
+{% for w in d.warnings %}
+> - {{ w }}
+{% endfor %}
+{% else %}
+All sampler checks passed (R-hat, ESS, divergences, BFMI).
+{% endif %}
+{% for n in d.notes %}
+
+{{ n }}
+{% endfor %}
+
+## Summary
+
+{% for line in headline %}
+- {{ line }}
+{% endfor %}
+
+Intervals are equal-tailed intervals of the loss a new run at the target would show (posterior predictive).
+
+## Data
+
+Fitted on {{ d.law.n_runs }} runs: {{ d.selection }}.
+
+{{ data_summary | md_table }}
+
+## Fitted law
+
+`{{ d.law.formula }}` on `{{ d.law.loss }}` (nats/token); noise model `{{ d.law.noise }}` on log loss.
+
+### Posterior (natural units, 90% intervals)
+
+{{ posterior | md_table }}
+
+### Sampler diagnostics: {{ "passed" if diag_ok else "FAILED" }}
+
+{{ diagnostics | md_table }}
+
+### Priors
+
+{{ priors | md_table }}
+
+{% for f in d.figures %}
+{% if figure_dir %}
+![{{ f.title }}]({{ figure_dir }}/{{ f.key }}.png)
+
+{% endif %}
+*{{ f.title }}.* {{ f.caption }}
+
+{% endfor %}
+## Predictions at the targets
+
+Loss (nats/token): median and {{ ci_text }} intervals of a new run.
+
+{{ targets | md_table }}
+
+## Downstream error
+
+{% if d.error_law %}
+Error law `{{ d.error_law.formula }}` on `{{ d.error_law.error }}`.
+
+{{ error_targets | md_table }}
+{% else %}
+No error law fitted.
+{% endif %}
+
+## Compute-optimal allocation
+
+{{ allocation | md_table }}
+{% if ctt %}
+
+### Compute to reach each threshold
+
+{{ ctt | md_table }}
+{% endif %}
+
+## Backtest calibration
+
+{% if backtest %}
+{{ backtest | md_table }}
+{% else %}
+Backtest: not run.
+{% endif %}
+
+## Provenance
+
+| key | value |
+|---|---|
+{% for k, v in provenance %}
+| {{ k }} | {{ v | replace("|", "\\|") }} |
+{% endfor %}
+"""

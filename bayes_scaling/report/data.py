@@ -1,0 +1,501 @@
+"""The report's data: computed once from a fitted law, frozen, then rendered to any format.
+
+Nothing here formats text for a reader or knows HTML: :func:`build_report_data` computes every
+table (raw numbers) and figure (PNG bytes, base64) a report shows; :mod:`.render` turns a
+:class:`ReportData` into HTML, Markdown and CSV files.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import platform
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__
+from ..data import data_hash
+from ..loss_law import LossLaw
+from ..queries import (
+    DrawsModel,
+    compute_to_target,
+    optimal_allocation,
+    predictive_draws,
+    probability,
+)
+from ..targets import resolve_targets
+
+__all__ = ["ReportData", "ReportFigure", "build_report_data", "REPORT_CI_PROBS"]
+
+#: Interval probabilities of the target tables (the 50% and the 90% interval).
+REPORT_CI_PROBS: tuple[float, ...] = (0.5, 0.9)
+
+
+@dataclass(frozen=True)
+class ReportFigure:
+    """One embedded figure: a key (file stem), a title, a caption and the PNG as base64."""
+
+    key: str
+    title: str
+    caption: str
+    png_base64: str
+
+    @property
+    def png_bytes(self) -> bytes:
+        return base64.b64decode(self.png_base64)
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Everything a risk report shows, computed once (treat the tables as read-only).
+
+    Attributes
+    ----------
+    title : str
+    source : str
+        Dataset name or runs file the report was built from.
+    selection : str
+        How the fitted runs were chosen from the source.
+    data_summary : DataFrame
+        One row per training corpus of the source: runs, sizes, ranges, runs used in the fit.
+    fit_runs : DataFrame
+        The runs the law was fitted on (identity, sizes, observed loss).
+    law : dict
+        ``name``, ``formula``, ``loss`` column, ``noise``, ``n_runs``.
+    priors : DataFrame
+        Prior of each parameter.
+    posterior : DataFrame
+        Natural-unit posterior summary (median, mean, sd, 90% interval, R-hat, ESS).
+    diagnostics : dict
+        :meth:`Diagnostics.to_dict` of the loss-law fit (``ok``, ``problems``, ...).
+    targets : DataFrame
+        Loss at each target: observed (where known), median, the ``ci_probs`` intervals of the
+        loss a new run would show, relative error and coverage where observed, and one
+        ``p_below_<x>`` / ``mcse_below_<x>`` pair per threshold.
+    error_law : dict or None
+        Downstream error law facts (``name``, ``formula``, ``error`` column, ``n_runs``), or
+        ``None`` when no error law was fitted.
+    error_targets : DataFrame or None
+        Like ``targets`` for the downstream error.
+    error_posterior : DataFrame or None
+    allocation : DataFrame
+        Compute-optimal allocation at each budget (:func:`~bayes_scaling.queries.optimal_allocation`).
+    compute_to_target : DataFrame or None
+        Compute needed to reach each threshold (when thresholds were asked).
+    backtest : DataFrame or None
+        Calibration of a backtest (``ci_prob``, ``coverage`` ...); ``None``: not run.
+    figures : tuple of ReportFigure
+    warnings : tuple of str
+        Lines for the warning banner (failed sampler checks and similar); empty when clean.
+    provenance : dict
+        Package version, seeds, data hashes, sampler settings, device, timestamps.
+    ci_probs : tuple of float
+    thresholds : tuple of float
+    """
+
+    title: str
+    source: str
+    selection: str
+    data_summary: pd.DataFrame
+    fit_runs: pd.DataFrame
+    law: dict[str, Any]
+    priors: pd.DataFrame
+    posterior: pd.DataFrame
+    diagnostics: dict[str, Any]
+    targets: pd.DataFrame
+    allocation: pd.DataFrame
+    provenance: dict[str, Any]
+    figures: tuple[ReportFigure, ...] = ()
+    warnings: tuple[str, ...] = ()
+    error_law: dict[str, Any] | None = None
+    error_targets: pd.DataFrame | None = None
+    error_posterior: pd.DataFrame | None = None
+    compute_to_target: pd.DataFrame | None = None
+    backtest: pd.DataFrame | None = None
+    ci_probs: tuple[float, ...] = REPORT_CI_PROBS
+    thresholds: tuple[float, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        """True when no warning banner is shown."""
+        return not self.warnings
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Every table by file stem (what :func:`~.render.write_tables` writes)."""
+        out = {
+            "data_summary": self.data_summary,
+            "fit_runs": self.fit_runs,
+            "priors": self.priors,
+            "posterior": self.posterior.reset_index(),
+            "diagnostics": _diagnostics_table(self.diagnostics),
+            "targets_loss": self.targets,
+            "allocation": self.allocation,
+            "provenance": pd.DataFrame({"key": list(self.provenance),
+                                        "value": [str(v) for v in self.provenance.values()]}),
+        }
+        if self.error_targets is not None:
+            out["targets_error"] = self.error_targets
+        if self.error_posterior is not None:
+            out["error_posterior"] = self.error_posterior.reset_index()
+        if self.compute_to_target is not None:
+            out["compute_to_target"] = self.compute_to_target
+        if self.backtest is not None:
+            out["backtest"] = self.backtest
+        return out
+
+
+# ------------------------------------------------------------------------------------ pieces
+def _diagnostics_table(diag: Mapping[str, Any]) -> pd.DataFrame:
+    rows = [
+        ("max R-hat", diag.get("max_rhat"), "<= 1.01"),
+        ("min bulk ESS", diag.get("min_ess_bulk"), ">= 100 per chain"),
+        ("min tail ESS", diag.get("min_ess_tail"), ">= 100 per chain"),
+        ("divergent transitions", diag.get("divergences"), "0"),
+        ("min BFMI", diag.get("min_bfmi"), ">= 0.3"),
+        ("draws", diag.get("n_draws"), ""),
+    ]
+    return pd.DataFrame(rows, columns=["check", "value", "target"])
+
+
+def summarize_datasets(runs: pd.DataFrame, fit_ids: Sequence[str] = ()) -> pd.DataFrame:
+    """Per training corpus: runs, distinct sizes, size / token-ratio / compute ranges and how
+    many runs the fit used."""
+    fit = set(map(str, fit_ids))
+    rows = []
+    for name, g in runs.groupby("dataset", sort=True):
+        rows.append({
+            "dataset": str(name),
+            "runs": len(g),
+            "sizes": int(g["n_params"].nunique()),
+            "n_params_min": float(g["n_params"].min()),
+            "n_params_max": float(g["n_params"].max()),
+            "tokens_per_param_min": float(g["tokens_per_param"].min()),
+            "tokens_per_param_max": float(g["tokens_per_param"].max()),
+            "compute_flops_min": float(g["compute_flops"].min()),
+            "compute_flops_max": float(g["compute_flops"].max()),
+            "runs_in_fit": int(g["run_id"].astype(str).isin(fit).sum()),
+        })
+    return pd.DataFrame(rows)
+
+
+def _target_labels(t: pd.DataFrame) -> list[str]:
+    if "run_id" in t.columns:
+        return t["run_id"].astype(str).tolist()
+    if "label" in t.columns:
+        return t["label"].astype(str).tolist()
+    return [f"N={si(n)}, D={si(d)}" for n, d in zip(t["n_params"], t["n_tokens"], strict=True)]
+
+
+def si(x: float) -> str:
+    """Compact count with an SI-style suffix: 1.44e9 -> '1.44B', 2.9e10 -> '29B'.
+
+    Examples
+    --------
+    >>> si(1439795200), si(2.88e10), si(1.4e12), si(1.1e7)
+    ('1.44B', '28.8B', '1.4T', '11M')
+    """
+    x = float(x)
+    for div, suf in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(x) >= div:
+            return f"{x / div:.3g}{suf}"
+    return f"{x:.3g}"
+
+
+def _threshold_key(x: float) -> str:
+    return f"{x:g}"
+
+
+def target_table(model: LossLaw | DrawsModel, targets: pd.DataFrame, *, target: str,
+                 observed: str | None, ci_probs: Sequence[float], thresholds: Sequence[float],
+                 max_fit_compute: float, seed: int) -> pd.DataFrame:
+    """Predictive table of loss or error at ``targets`` (new-run predictive, noise included)."""
+    t = resolve_targets(targets).reset_index(drop=True)
+    draws = predictive_draws(model, t, target=target, kind="observed", seed=seed)
+    out = pd.DataFrame({
+        "target": _target_labels(t),
+        "n_params": t["n_params"].to_numpy(float),
+        "n_tokens": t["n_tokens"].to_numpy(float),
+        "tokens_per_param": t["tokens_per_param"].to_numpy(float),
+        "compute_flops": t["compute_flops"].to_numpy(float),
+        # how far the target lies beyond the largest fitted run, in compute
+        "extrapolation": t["compute_flops"].to_numpy(float) / max_fit_compute,
+    })
+    obs = None
+    if observed is not None and observed in t.columns:
+        obs = t[observed].to_numpy(float)
+        out["observed"] = obs
+    out["median"] = np.median(draws, axis=0)
+    for p in ci_probs:
+        lo, hi = np.quantile(draws, [(1 - p) / 2, (1 + p) / 2], axis=0)
+        out[f"lower_{p:.0%}"] = lo
+        out[f"upper_{p:.0%}"] = hi
+    if obs is not None:
+        out["rel_error"] = out["median"] / obs - 1.0
+        wide = max(ci_probs)
+        inside = (out[f"lower_{wide:.0%}"] <= obs) & (obs <= out[f"upper_{wide:.0%}"])
+        out[f"in_{wide:.0%}"] = np.where(np.isfinite(obs), inside, np.nan)
+    for x in thresholds:
+        pr = probability(model, t, below=x, target=target, kind="observed", seed=seed)
+        out[f"p_below_{_threshold_key(x)}"] = pr["p"].to_numpy()
+        out[f"mcse_below_{_threshold_key(x)}"] = pr["mcse"].to_numpy()
+    out.attrs.update({"target": target, "kind": "observed", "ci_probs": tuple(ci_probs)})
+    return out
+
+
+def _png(fig: Any, dpi: int = 110) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _figure(figsize: tuple[float, float]):
+    # a bare Figure, not pyplot: no global state, no GUI backend, freed with the object
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize, layout="constrained")
+
+
+def _make_figures(law: LossLaw, model: LossLaw | DrawsModel, fit_runs: pd.DataFrame,
+                  all_runs: pd.DataFrame, targets: pd.DataFrame, has_error: bool,
+                  backtest: pd.DataFrame | None, seed: int) -> tuple[ReportFigure, ...]:
+    from .. import plots
+
+    figs = []
+    fig = _figure((8.0, 5.0))
+    plots.plot_fit(model, fit_runs, targets=targets, ax=fig.add_subplot(), seed=seed)
+    figs.append(ReportFigure(
+        "fit", "Fit and extrapolation",
+        "Posterior median of the mean law (lines) with 50% and 90% bands, one curve per token "
+        "multiplier M, over the fitted runs (dots) and out to the targets (stars: 90% interval "
+        "of a new run; crosses: observed loss where known).", _png(fig)))
+    sizes = sorted(set(np.round(resolve_targets(targets)["n_params"].to_numpy(float), -3))
+                   | {float(fit_runs["n_params"].max())})
+    fig = _figure((8.0, 4.6))
+    plots.plot_overtraining(model, n_params=sizes, runs=all_runs.loc[
+        all_runs["dataset"].isin(fit_runs["dataset"].unique())], ax=fig.add_subplot(), seed=seed)
+    figs.append(ReportFigure(
+        "overtraining", "Over-training at fixed model size",
+        "Loss against tokens per parameter for the target sizes and the largest fitted size, "
+        "with 50% and 90% bands of the mean law; dots are runs of that size from the same "
+        "corpus (including held-out ones).", _png(fig)))
+    params = [*law.spec.natural_params, "sigma"]
+    fig = _figure((2.9 * len(params), 2.8))
+    axes = fig.subplots(1, len(params), squeeze=False)[0]
+    plots.plot_posteriors(law, params, axes=axes)
+    figs.append(ReportFigure(
+        "posterior", "Parameter posteriors",
+        "Marginal posterior of each natural-unit parameter (histogram), its median and 90% "
+        "interval; dashed: the prior where the parameter is sampled directly.", _png(fig, 90)))
+    fig = _figure((8.0, 4.4))
+    plots.plot_prior_predictive(law, fit_runs, ax=fig.add_subplot(), seed=seed)
+    figs.append(ReportFigure(
+        "prior_predictive", "Prior predictive check",
+        "50% and 90% prior predictive intervals of each fitted run's loss against the observed "
+        "loss: the priors must allow the data without being absurdly wide.", _png(fig)))
+    if has_error:
+        fig = _figure((8.0, 5.0))
+        plots.plot_fit(model, fit_runs, targets=targets, target="error", ax=fig.add_subplot(),
+                       seed=seed)
+        figs.append(ReportFigure(
+            "downstream", "Downstream error",
+            "Average top-1 error through the fitted loss-to-error law, draw by draw, against "
+            "compute: 50% and 90% bands of the mean.", _png(fig)))
+    if backtest is not None and {"ci_prob", "coverage"} <= set(backtest.columns):
+        fig = _figure((4.6, 4.4))
+        group = "target" if "target" in backtest.columns else None
+        plots.plot_calibration(backtest, group=group, ax=fig.add_subplot())
+        figs.append(ReportFigure(
+            "calibration", "Backtest calibration",
+            "Nominal interval probability against the share of held-out runs inside the "
+            "interval.", _png(fig)))
+    return tuple(figs)
+
+
+def _priors_table(law: LossLaw) -> pd.DataFrame:
+    return pd.DataFrame({"parameter": list(law.priors),
+                         "prior": [str(p) for p in law.priors.values()]})
+
+
+def _error_law_of(model: Any) -> Any:
+    return getattr(model, "error_law", None)
+
+
+# ------------------------------------------------------------------------------------ builder
+def build_report_data(
+    law: LossLaw,
+    fit_runs: pd.DataFrame,
+    targets: pd.DataFrame,
+    *,
+    predictor: DrawsModel | None = None,
+    all_runs: pd.DataFrame | None = None,
+    thresholds: Sequence[float] = (),
+    budgets: Sequence[float] | None = None,
+    allocation_constraints: Mapping[str, float] | None = None,
+    backtest: pd.DataFrame | None = None,
+    ci_probs: Sequence[float] = REPORT_CI_PROBS,
+    source: str = "runs",
+    selection: str = "all runs",
+    title: str | None = None,
+    seed: int = 0,
+    extra_provenance: Mapping[str, Any] | None = None,
+    figures: bool = True,
+) -> ReportData:
+    """Compute every table and figure of a risk report from a fitted law.
+
+    Parameters
+    ----------
+    law : LossLaw
+        Fitted loss law.
+    fit_runs : DataFrame
+        The runs ``law`` was fitted on.
+    targets : DataFrame
+        Planned (or held-out) runs: ``n_params`` and ``n_tokens`` (or compute and ratio); a
+        ``run_id`` and the observed loss / error columns are shown when present.
+    predictor : ScalingPredictor, optional
+        ``ScalingPredictor(law, error_law)``: adds the downstream-error section.
+    all_runs : DataFrame, optional
+        The whole source table (data summary, over-training overlay); default ``fit_runs``.
+    thresholds : sequence of float
+        Losses x for ``P(loss < x)`` at each target and the compute needed to reach x.
+    budgets : sequence of float, optional
+        Compute budgets (FLOPs) for the optimal allocation; default the targets' compute.
+    allocation_constraints : mapping, optional
+        ``max_params`` and/or ``min_tokens_per_param`` for the over-trained allocation.
+    backtest : DataFrame, optional
+        Backtest calibration (columns ``ci_prob`` and ``coverage``); ``None`` shows "not run".
+    ci_probs : sequence of float
+        Interval probabilities of the target tables.
+    source, selection, title : str
+        Shown in the header and data section.
+    seed : int
+        Seed of the predictive noise draws.
+    extra_provenance : mapping, optional
+        More provenance entries (e.g. the command line).
+    figures : bool
+        Draw the figures (off in some tests to save time).
+
+    Returns
+    -------
+    ReportData
+
+    Examples
+    --------
+    >>> data = build_report_data(law, fit_runs, targets)        # doctest: +SKIP
+    >>> from bayes_scaling.report import render_html
+    >>> html = render_html(data)                                 # doctest: +SKIP
+    """
+    t0 = time.perf_counter()
+    law._require_fit()  # noqa: SLF001
+    model: LossLaw | DrawsModel = predictor if predictor is not None else law
+    all_runs = fit_runs if all_runs is None else all_runs
+    ci_probs = tuple(sorted(float(p) for p in ci_probs))
+    thresholds = tuple(float(x) for x in thresholds)
+    t = resolve_targets(targets).reset_index(drop=True)
+    max_fit_compute = float(resolve_targets(fit_runs)["compute_flops"].max())
+
+    diag = law.diagnostics(warn=False)
+    warnings_: list[str] = []
+    if not diag.ok:
+        warnings_ += [f"Loss-law sampler check failed: {p}" for p in diag.problems]
+
+    loss_table = target_table(model, t, target="loss", observed=law.loss, ci_probs=ci_probs,
+                              thresholds=thresholds, max_fit_compute=max_fit_compute, seed=seed)
+
+    err_law = _error_law_of(predictor)
+    error_info = error_table = error_post = None
+    if err_law is not None:
+        err_col = getattr(err_law, "error", None)
+        error_table = target_table(model, t, target="error", observed=err_col,
+                                   ci_probs=ci_probs, thresholds=(),
+                                   max_fit_compute=max_fit_compute, seed=seed)
+        spec = getattr(err_law, "spec", None)
+        idata = getattr(err_law, "idata", None)
+        n_err = (int(idata.posterior.sizes.get("run", 0)) if idata is not None
+                 and "run" in idata.posterior.sizes else None)
+        if n_err is None and idata is not None and "observed_data" in idata.children:
+            n_err = int(next(iter(idata.observed_data.sizes.values()), 0))
+        error_info = {"name": getattr(spec, "name", getattr(err_law, "law", "?")),
+                      "formula": getattr(spec, "formula", ""),
+                      "error": err_col, "n_runs": n_err}
+        if hasattr(err_law, "summary"):
+            error_post = err_law.summary(ci_prob=0.9)
+        if hasattr(err_law, "diagnostics"):
+            ediag = err_law.diagnostics(warn=False)
+            if not ediag.ok:
+                warnings_ += [f"Error-law sampler check failed: {p}" for p in ediag.problems]
+
+    if budgets is None:
+        budgets = sorted({float(f"{c:.3g}") for c in t["compute_flops"]})
+    allocation = optimal_allocation(law, compute_flops=list(budgets), ci_prob=max(ci_probs),
+                                    **dict(allocation_constraints or {}))
+    ctt = None
+    if thresholds:
+        ms = sorted({float(f"{m:.3g}") for m in t["tokens_per_param"]} | {20.0})
+        ctt = compute_to_target(law, loss=list(thresholds), tokens_per_param=ms,
+                                ci_prob=max(ci_probs))
+
+    figs: tuple[ReportFigure, ...] = ()
+    if figures:
+        figs = _make_figures(law, model, fit_runs, all_runs, t, err_law is not None, backtest,
+                             seed)
+
+    attrs = law.idata.attrs
+    backend = json.loads(attrs.get("backend", "{}"))
+    fit_cols = [c for c in ("run_id", "dataset", "n_params", "n_tokens", "tokens_per_param",
+                            "compute_flops", law.loss, f"{law.loss}_ci") if c in fit_runs.columns]
+    provenance: dict[str, Any] = {
+        "bayes_scaling version": __version__,
+        "created (UTC)": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        "fit seed": attrs.get("seed"),
+        "prediction seed": seed,
+        "fit runs data hash": data_hash(fit_runs),
+        "source data hash": data_hash(all_runs),
+        "posterior data hash": attrs.get("data_hash"),
+        "sampler": attrs.get("sampler"),
+        "device": f"{backend.get('platform', '?')} ({backend.get('device_kind', '?')}), "
+                  f"{backend.get('device_count', '?')} device(s), "
+                  f"chains {backend.get('chain_method', '?')}",
+        "jax / numpyro": f"{backend.get('jax_version', '?')} / "
+                         f"{backend.get('numpyro_version', '?')}",
+        "float64": backend.get("x64"),
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+    }
+    if err_law is not None and getattr(err_law, "idata", None) is not None:
+        provenance["error-law fit seed"] = err_law.idata.attrs.get("seed")
+        provenance["error-law sampler"] = err_law.idata.attrs.get("sampler")
+    provenance.update(dict(extra_provenance or {}))
+    provenance["report build (s)"] = round(time.perf_counter() - t0, 2)
+
+    return ReportData(
+        title=title or f"Scaling-law risk report: {source}",
+        source=source,
+        selection=selection,
+        data_summary=summarize_datasets(all_runs, fit_runs["run_id"].astype(str)),
+        fit_runs=fit_runs[fit_cols].reset_index(drop=True),
+        law={"name": law.law, "formula": law.spec.formula, "loss": law.loss,
+             "noise": law.noise, "n_runs": len(fit_runs)},
+        priors=_priors_table(law),
+        posterior=law.summary(ci_prob=0.9),
+        diagnostics=diag.to_dict(),
+        targets=loss_table,
+        allocation=allocation,
+        provenance=provenance,
+        figures=figs,
+        warnings=tuple(warnings_),
+        error_law=error_info,
+        error_targets=error_table,
+        error_posterior=error_post,
+        compute_to_target=ctt,
+        backtest=None if backtest is None else backtest.reset_index(drop=True),
+        ci_probs=ci_probs,
+        thresholds=thresholds,
+    )

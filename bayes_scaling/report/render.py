@@ -1,0 +1,240 @@
+"""Render a :class:`~.data.ReportData` to self-contained HTML, to Markdown, and its tables to CSV.
+
+The HTML embeds its figures as base64 PNG and its style inline; it names no external resource
+(no CDN, no web font, no link), so it opens offline and leaks nothing when viewed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._templates import HTML_TEMPLATE, MARKDOWN_TEMPLATE
+from .data import ReportData, si
+
+__all__ = ["render_html", "render_markdown", "write_tables", "write_report", "display_table"]
+
+
+# ------------------------------------------------------------------------------------ formatting
+def _is_missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def _sci(v: float) -> str:
+    if not math.isfinite(v):
+        return "∞" if v > 0 else "−∞"
+    m, e = f"{v:.3g}".split("e") if "e" in f"{v:.3g}" else (f"{v:.3g}", None)
+    return m if e is None else f"{m}e{int(e)}"
+
+
+def _count(v: float) -> str:
+    return "∞" if not math.isfinite(v) else si(v)
+
+
+def _formatter(col: str) -> Callable[[Any], str]:
+    """Display format by column name: units decide the precision."""
+    c = col.lower()
+    if c.startswith(("p_", "p_below")) or c == "p" or c.startswith("mcse") or c in (
+            "p_reachable", "p_constrained", "coverage", "ci_prob"):
+        return lambda v: f"{v:.3f}"
+    if c == "rel_error":
+        return lambda v: f"{100 * v:+.2f}%"
+    if c.startswith("in_"):
+        return lambda v: "yes" if v else "no"
+    if "compute_flops" in c or c in ("extrapolation",):
+        return _sci if "compute" in c else (lambda v: f"{v:.3g}×")
+    if c.startswith(("n_params", "n_tokens", "max_params")):
+        return _count
+    if "tokens_per_param" in c:
+        return lambda v: f"{v:.3g}"
+    if c in ("rhat",):
+        return lambda v: f"{v:.4f}"
+    if c.startswith("ess"):
+        return lambda v: f"{v:.0f}"
+    return lambda v: f"{v:.4g}"
+
+
+def _cell(col: str, v: Any) -> str:
+    if _is_missing(v):
+        return "–"
+    if isinstance(v, bool | np.bool_):
+        return "yes" if v else "no"
+    if isinstance(v, int | np.integer) and not col.lower().startswith(("n_params", "n_tokens")):
+        return str(int(v))
+    if isinstance(v, float | np.floating | int | np.integer):
+        return _formatter(col)(float(v))
+    return str(v)
+
+
+_HEADERS = {
+    "n_params": "N (params)", "n_tokens": "D (tokens)", "tokens_per_param": "M = D/N",
+    "compute_flops": "C (FLOPs)", "extrapolation": "C / max fitted C", "observed": "observed",
+    "median": "median", "rel_error": "median vs observed", "runs_in_fit": "runs in fit",
+    "p_reachable": "P(reachable)", "p_constrained": "P(constraint binds)",
+}
+
+
+def _header(col: str) -> str:
+    if col in _HEADERS:
+        return _HEADERS[col]
+    if col.startswith("lower_") or col.startswith("upper_"):
+        return f"{col.split('_', 1)[1]} {col.split('_')[0]}"
+    if col.startswith("p_below_"):
+        return f"P(< {col[len('p_below_'):]})"
+    if col.startswith("mcse_below_"):
+        return f"MCSE P(< {col[len('mcse_below_'):]})"
+    if col.startswith("in_"):
+        return f"in {col[3:]} interval"
+    return col.replace("_", " ")
+
+
+def display_table(df: pd.DataFrame) -> dict[str, list]:
+    """Headers and string rows of a table, formatted by column units."""
+    cols = list(df.columns)
+    rows = [[_cell(c, v) for c, v in zip(cols, rec, strict=True)]
+            for rec in df.itertuples(index=False, name=None)]
+    return {"headers": [_header(c) for c in cols], "rows": rows}
+
+
+def _allocation_view(df: pd.DataFrame) -> pd.DataFrame:
+    keep = ["compute_flops"]
+    for q in ("n_params", "n_tokens", "tokens_per_param", "loss", "excess_loss"):
+        keep += [c for c in (f"{q}_median", f"{q}_lower", f"{q}_upper") if c in df.columns]
+    keep += [c for c in ("p_constrained",) if c in df.columns]
+    return df[keep]
+
+
+def _view(data: ReportData) -> dict[str, Any]:
+    """Everything the templates need, as strings and string tables."""
+    d = data.diagnostics
+    wide = max(data.ci_probs)
+    headline = []
+    for _, r in data.targets.iterrows():
+        line = (f"{r['target']}: loss {r['median']:.3f} "
+                f"[{r[f'lower_{wide:.0%}']:.3f}, {r[f'upper_{wide:.0%}']:.3f}] ({wide:.0%})")
+        if "observed" in r and not _is_missing(r["observed"]):
+            line += f", observed {r['observed']:.3f}"
+        headline.append(line)
+    post = data.posterior.reset_index()
+    post_cols = [c for c in ("parameter", "median", "mean", "sd", "lower", "upper", "rhat",
+                             "ess_bulk") if c in post.columns]
+    view: dict[str, Any] = {
+        "d": data,
+        "headline": headline,
+        "data_summary": display_table(data.data_summary),
+        "priors": display_table(data.priors),
+        "posterior": display_table(post[post_cols]),
+        "diagnostics": display_table(data.tables()["diagnostics"]),
+        "diag_ok": bool(d.get("ok")),
+        "targets": display_table(data.targets),
+        "allocation": display_table(_allocation_view(data.allocation)),
+        "alloc_ci": f"{data.allocation.attrs.get('ci_prob', wide):.0%}",
+        "provenance": [(k, str(v)) for k, v in data.provenance.items()],
+        "figures": {f.key: f for f in data.figures},
+        "error_targets": None if data.error_targets is None else display_table(
+            data.error_targets),
+        "error_posterior": None,
+        "ctt": None if data.compute_to_target is None else display_table(
+            data.compute_to_target),
+        "backtest": None if data.backtest is None else display_table(data.backtest),
+        "ci_text": " and ".join(f"{p:.0%}" for p in data.ci_probs),
+    }
+    if data.error_posterior is not None:
+        ep = data.error_posterior.reset_index()
+        view["error_posterior"] = display_table(ep)
+    return view
+
+
+# ------------------------------------------------------------------------------------ renderers
+def _env():
+    import jinja2
+
+    return jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
+                              trim_blocks=True, lstrip_blocks=True)
+
+
+def render_html(data: ReportData) -> str:
+    """Self-contained HTML page of the report (inline CSS, figures as data URIs).
+
+    Examples
+    --------
+    >>> Path("report.html").write_text(render_html(data))  # doctest: +SKIP
+    """
+    return _env().from_string(HTML_TEMPLATE).render(**_view(data))
+
+
+def render_markdown(data: ReportData, *, figure_dir: str | None = None) -> str:
+    """Markdown version of the report.
+
+    Parameters
+    ----------
+    data : ReportData
+    figure_dir : str, optional
+        Relative folder the figures are linked from (written by :func:`write_report`); without
+        it the figures are listed by title only.
+    """
+    import jinja2
+
+    env = jinja2.Environment(autoescape=False, undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True)
+    env.filters["md_table"] = _md_table
+    return env.from_string(MARKDOWN_TEMPLATE).render(figure_dir=figure_dir, **_view(data))
+
+
+def _md_table(t: dict[str, list]) -> str:
+    def esc(s: str) -> str:
+        return str(s).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(esc(h) for h in t["headers"]) + " |",
+             "|" + "|".join("---" for _ in t["headers"]) + "|"]
+    lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in t["rows"]]
+    return "\n".join(lines)
+
+
+def write_tables(data: ReportData, folder: str | Path) -> list[Path]:
+    """Write every table of the report as ``<folder>/<name>.csv`` (raw numbers, full
+    precision); returns the paths."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, df in data.tables().items():
+        path = folder / f"{name}.csv"
+        df.to_csv(path, index=False)
+        paths.append(path)
+    return paths
+
+
+def write_report(data: ReportData, *, html: str | Path | None = None,
+                 markdown: str | Path | None = None,
+                 csv_dir: str | Path | None = None) -> list[Path]:
+    """Write the report in the formats asked for; Markdown figures go to
+    ``<stem>_figures/`` beside the Markdown file. Returns the paths written.
+
+    Examples
+    --------
+    >>> write_report(data, html="report.html", markdown="report.md", csv_dir="tables")  # doctest: +SKIP
+    """
+    written: list[Path] = []
+    if html is not None:
+        p = Path(html)
+        p.write_text(render_html(data), encoding="utf-8")
+        written.append(p)
+    if markdown is not None:
+        p = Path(markdown)
+        fig_dir = p.parent / f"{p.stem}_figures"
+        if data.figures:
+            fig_dir.mkdir(parents=True, exist_ok=True)
+            for f in data.figures:
+                (fig_dir / f"{f.key}.png").write_bytes(f.png_bytes)
+                written.append(fig_dir / f"{f.key}.png")
+        p.write_text(render_markdown(data, figure_dir=fig_dir.name if data.figures else None),
+                     encoding="utf-8")
+        written.append(p)
+    if csv_dir is not None:
+        written += write_tables(data, csv_dir)
+    return written

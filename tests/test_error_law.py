@@ -1,0 +1,257 @@
+"""Error laws of loss, their priors and the ErrorLaw estimator.
+
+Fast tests use posteriors built by hand (:meth:`ErrorLaw.from_draws`); one test runs a small NUTS
+fit on the 6 runs of Gadre et al.'s downstream fit (skipped without the reference data).
+"""
+
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayes_scaling import laws
+from bayes_scaling.error_law import (
+    ErrorLaw,
+    chance_level,
+    effective_items,
+    gadre2024_tasks,
+    paper_error_runs,
+)
+from bayes_scaling.io import FitFileError
+from bayes_scaling.loss_law import NotFittedError
+from bayes_scaling.priors import default_error_priors
+from bayes_scaling.testing import FAST_SAMPLER
+
+CHANCE17 = 1 - np.mean([25, 0, 0, 25, 0, 0, 50, 25, 50, 0, 25, 25, 0, 50, 0, 0, 50]) / 100
+
+
+def _prior_draws(law: str, n: int, seed: int) -> dict[str, np.ndarray]:
+    """Draws of the sampled parameters from the default priors (numpy, no NumPyro)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name in laws.get_error_law(law).sampled:
+        p = default_error_priors(law)[name].kwargs
+        if "concentration1" in p:
+            out[name] = rng.beta(p["concentration1"], p["concentration0"], n)
+        else:
+            out[name] = rng.lognormal(p["loc"], p["scale"], n)
+    return out
+
+
+def _fake_law(*, n_chains=2, n_draws=200, chance=0.8, sigma=0.01, n_items=0.0, seed=0,
+              **kw) -> ErrorLaw:
+    rng = np.random.default_rng(seed)
+    shape = (n_chains, n_draws)
+    params = {"eps": np.full(shape, chance * 0.98),
+              "k": 4.0 * np.exp(0.05 * rng.standard_normal(shape)),
+              "gamma": 1.0 * np.exp(0.05 * rng.standard_normal(shape)),
+              "sigma": np.full(shape, sigma)}
+    return ErrorLaw.from_draws(params, chance=chance, n_items=n_items, seed=seed, **kw)
+
+
+# ------------------------------------------------------------------------------ laws and priors
+
+
+@pytest.mark.parametrize("law", sorted(laws.ERROR_LAWS))
+def test_mean_error_stays_between_zero_and_chance_for_prior_draws(law):
+    spec = laws.get_error_law(law)
+    p = {k: jnp.asarray(v[:, None]) for k, v in _prior_draws(law, 4000, seed=1).items()}
+    loss = jnp.linspace(0.01, 12.0, 60)[None, :]
+    for chance in (0.5, 0.809, 1.0):
+        nat = spec.from_sampled(p, chance, 3.4)
+        err = np.asarray(spec.error(nat, loss, chance))
+        assert np.all(np.isfinite(err))
+        assert err.min() >= 0.0 and err.max() <= chance + 1e-12
+        if law == "exponential":
+            assert np.all(np.asarray(nat["eps"]) <= chance + 1e-12)
+
+
+@pytest.mark.parametrize("law", sorted(laws.ERROR_LAWS))
+def test_centred_form_hits_reference_error_and_falls_with_loss(law):
+    spec = laws.get_error_law(law)
+    p = {k: jnp.asarray(v) for k, v in _prior_draws(law, 500, seed=2).items()}
+    chance, loss_ref = 0.75, 3.2
+    nat = spec.from_sampled(p, chance, loss_ref)
+    at_ref = np.asarray(spec.error(nat, loss_ref, chance))
+    np.testing.assert_allclose(at_ref, chance * np.asarray(p["err_ref_frac"]), rtol=1e-9)
+    lo = np.asarray(spec.error(nat, loss_ref - 0.3, chance))
+    assert np.all(lo <= at_ref + 1e-15)  # lower loss, lower (or clipped-at-0) error
+
+
+def test_exponential_matches_paper_formula_inside_bounds():
+    loss = np.array([2.5, 3.0, 4.0])
+    got = np.asarray(laws.exponential_error(loss, eps=0.8, k=4.0, gamma=1.1, chance=0.81))
+    np.testing.assert_allclose(got, 0.8 - 4.0 * np.exp(-1.1 * loss), rtol=1e-12)
+    # far below the data the paper's form goes negative; the law clips at 0
+    assert float(laws.exponential_error(0.1, eps=0.8, k=4.0, gamma=1.1)) == 0.0
+    # eps above chance is clipped at chance
+    assert float(laws.exponential_error(50.0, eps=0.9, k=4.0, gamma=1.1, chance=0.8)) == 0.8
+
+
+def test_default_error_priors_cover_the_sampled_parameters():
+    for law in laws.ERROR_LAWS:
+        spec = laws.get_error_law(law)
+        assert set(default_error_priors(law)) == {*spec.sampled, "sigma", "nu"}
+
+
+# ------------------------------------------------------------------------------ chance levels
+
+TASKS = pd.DataFrame(
+    {"chance_error": [0.75, 0.5, 1.0], "n_items": [2376, 100, 10570]},
+    index=pd.Index(["arc_easy", "copa", "squad"], name="task"),
+)
+
+
+def test_chance_level_and_items_of_a_task():
+    assert chance_level("err_copa", TASKS) == 0.5
+    assert chance_level("err_squad", TASKS) == 1.0
+    assert effective_items("err_copa", TASKS) == 100.0
+
+
+def test_chance_level_of_unknown_column_asks_for_chance():
+    with pytest.raises(ValueError, match="chance="):
+        chance_level("err_my_task", TASKS)
+    law = ErrorLaw(error="err_my_task")
+    runs = pd.DataFrame({"run_id": [f"r{i}" for i in range(5)], "dataset": "x",
+                         "n_params": [10**8] * 5, "n_tokens": [2e9 * (i + 1) for i in range(5)],
+                         "loss_c4_val": [4.0, 3.6, 3.3, 3.1, 3.0],
+                         "err_my_task": [0.7, 0.65, 0.6, 0.55, 0.52]})
+    runs["tokens_per_param"] = runs.n_tokens / runs.n_params
+    runs["compute_flops"] = 6 * runs.n_params * runs.n_tokens
+    with pytest.raises(ValueError, match="pass chance="):
+        law.fit(runs, seed=0)
+
+
+def test_gadre_task_metadata(data_dir):
+    tasks = gadre2024_tasks(data_dir=data_dir, download=False)
+    assert len(tasks) == 46
+    assert chance_level("err_avg17", tasks) == pytest.approx(CHANCE17, abs=1e-12)
+    assert chance_level("err_avg46", tasks) == pytest.approx(0.75, abs=1e-12)
+    assert chance_level("err_copa", tasks) == 0.5 and tasks.loc["copa", "n_items"] == 100
+    # a 17-task average measures like one task of ~5237 items
+    assert effective_items("err_avg17", tasks) == pytest.approx(5237, abs=1)
+
+
+# ------------------------------------------------------------------------------ estimator
+
+
+def test_constructor_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="registered"):
+        ErrorLaw("linear")
+    with pytest.raises(ValueError, match="noise"):
+        ErrorLaw(noise="cauchy")
+    with pytest.raises(ValueError, match="chance"):
+        ErrorLaw(chance=1.5)
+    with pytest.raises(ValueError, match="unknown parameter"):
+        ErrorLaw(priors={"eps_frac": {"dist": "beta", "a": 1, "b": 1}})
+    with pytest.raises(NotFittedError):
+        ErrorLaw().predict([2.5])
+
+
+def test_fabricated_predictions_bounded_and_kinds():
+    law = _fake_law(chance=0.8, sigma=0.02, n_items=500.0)
+    loss = np.linspace(1.0, 8.0, 30)
+    mean = law.error_draws(loss, kind="mean")
+    obs = law.error_draws(loss, kind="observed", seed=1)
+    assert mean.shape == obs.shape == (law.n_draws, 30)
+    assert mean.min() >= 0 and mean.max() <= 0.8
+    assert obs.min() >= 0 and obs.max() <= 1
+    # the observed predictive adds noise: wider at every loss where the law is off its bounds
+    pm, po = law.predict([2.5, 3.0], kind="mean"), law.predict([2.5, 3.0], kind="observed")
+    assert np.all(po.upper - po.lower > pm.upper - pm.lower)
+    assert pm.attrs["ci_prob"] == 0.9 and pm.attrs["target"] == "error"
+
+
+def test_error_draws_pairs_rows_with_given_draws():
+    law = _fake_law()
+    d = law.draws()
+    idx = np.array([5, 0, 399, 5])
+    loss = np.array([[2.5, 3.0], [2.6, 3.1], [2.7, 3.2], [2.8, 3.3]])
+    got = law.error_draws(loss, draw_index=idx)
+    want = d["eps"][idx, None] - d["k"][idx, None] * np.exp(-d["gamma"][idx, None] * loss)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    with pytest.raises(ValueError, match="draw_index"):
+        law.error_draws(loss)  # 4 rows, 400 draws, no pairing given
+    with pytest.raises(ValueError, match=r"\[0, 400\)"):
+        law.error_draws(loss, draw_index=np.array([0, 1, 2, 400]))
+
+
+def test_observed_noise_matches_sigma_and_sampling_error():
+    # sigma 0.02 and 400 items at error ~0.5: sd sqrt(0.02^2 + 0.25/400) = 0.0320. With 40000
+    # draws the sample sd has relative sd ~0.4%; 3% tolerance leaves room for the k/gamma spread.
+    law = _fake_law(n_chains=4, n_draws=10000, chance=1.0, sigma=0.02, n_items=400.0)
+    loss = np.array([np.log(4.0 / 0.48) / 1.0])  # eps 0.98 - 4 e^-L = 0.5
+    noise = law.error_draws(loss, kind="observed", seed=3) - law.error_draws(loss)
+    assert noise.std() == pytest.approx(np.sqrt(0.02**2 + 0.25 / 400), rel=0.03)
+
+
+def test_save_load_roundtrip_and_kind_check(tmp_path, sim_runs):
+    law = _fake_law(n_items=5237.0)
+    path = tmp_path / "err.nc"
+    law.save(path)
+    back = ErrorLaw.load(path)
+    pd.testing.assert_frame_equal(law.predict([2.4, 2.9], kind="observed", seed=4),
+                                  back.predict([2.4, 2.9], kind="observed", seed=4))
+    assert back.priors == law.priors and back.chance_error == law.chance_error
+    with pytest.raises(FitFileError, match="sigmoid"):
+        ErrorLaw.load(path, law="sigmoid")
+    from bayes_scaling.testing import TRUE_GADRE, fabricated_loss_law
+
+    loss_path = tmp_path / "loss.nc"
+    fabricated_loss_law(sim_runs, TRUE_GADRE, loss="loss_sim").save(loss_path)
+    with pytest.raises(FitFileError, match="LossLaw"):
+        ErrorLaw.load(loss_path)
+
+
+def test_from_draws_checks_parameters():
+    with pytest.raises(ValueError, match="lack"):
+        ErrorLaw.from_draws({"eps": [0.8]}, chance=0.8)
+    with pytest.raises(ValueError, match="shape"):
+        ErrorLaw.from_draws({"eps": [0.8, 0.8], "k": [1.0], "gamma": [1.0], "sigma": [0.01]},
+                            chance=0.8)
+
+
+# ------------------------------------------------------------------------------ real NUTS fit
+
+
+@pytest.fixture(scope="module")
+def paper_fit(gadre_runs, data_dir):
+    six = paper_error_runs(gadre_runs, "rpj")
+    law = ErrorLaw("exponential", error="err_avg17", sampler=FAST_SAMPLER, data_dir=data_dir)
+    return six, law.fit(six, seed=1, warn=False)
+
+
+def test_small_nuts_fit_on_the_paper_runs(paper_fit, gadre_runs):
+    six, law = paper_fit
+    dt = law.idata
+    for group in ("posterior", "sample_stats", "log_likelihood", "observed_data",
+                  "constant_data"):
+        assert group in dt.children
+    for key in ("law", "priors", "sampler", "seed", "bayes_scaling_version", "data_hash",
+                "backend", "chance", "n_items", "loss_ref"):
+        assert key in dt.attrs
+    assert dt.attrs["chance"] == pytest.approx(CHANCE17)
+    d = law.diagnostics(warn=False)
+    # 2 chains x 300 draws: R-hat under 1.05 and no divergences is what a healthy small run shows
+    # (the default 4 x 1000 run reaches R-hat <= 1.01; see docs/downstream.md)
+    assert d.divergences == 0 and d.max_rhat < 1.05
+    post = law.draws()
+    assert np.all(post["eps"] <= CHANCE17 + 1e-12)
+    # latent true losses stay within a few measurement sds of the observed ones
+    z = dt.posterior["loss_true"].values - six["loss_c4_val"].to_numpy()
+    sd = six["loss_c4_val_ci"].to_numpy() / 1.959964
+    assert np.all(np.abs(z.mean(axis=(0, 1))) < 2 * sd)
+    # the 1.4B M=20 run is in the fit: its 90% observed interval covers its own error, and the
+    # median misses it by less than 3 points of error (paper's least-squares residual: ~0.2)
+    row = six[six.n_params > 1e9]
+    p = law.predict(row["loss_c4_val"].to_numpy(), kind="observed", ci_prob=0.9, seed=0)
+    truth = float(row["err_avg17"].iloc[0])
+    assert p["lower"].iloc[0] < truth < p["upper"].iloc[0]
+    assert abs(p["median"].iloc[0] - truth) < 0.03
+
+
+def test_summary_reports_natural_parameters(paper_fit):
+    s = paper_fit[1].summary(ci_prob=0.9)
+    assert list(s.index) == ["eps", "k", "gamma", "sigma"]
+    assert np.all(s["lower"] <= s["median"]) and np.all(s["median"] <= s["upper"])
+    assert s.loc["gamma", "rhat"] < 1.05
