@@ -126,10 +126,10 @@ each loss draw is carried through the error law draw by draw.</p>
 <table><thead><tr>{% for h in error_posterior.headers %}<th>{{ h }}</th>{% endfor %}</tr></thead>
 <tbody>{% for row in error_posterior.rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
 {% endif %}
-{% if "downstream" in figures %}{% set f = figures["downstream"] %}
+{% for key in ["error_law", "downstream"] %}{% if key in figures %}{% set f = figures[key] %}
 <figure id="fig-{{ f.key }}"><img alt="{{ f.title }}" src="data:image/png;base64,{{ f.png_base64 }}">
 <figcaption><strong>{{ f.title }}.</strong> {{ f.caption }}</figcaption></figure>
-{% endif %}
+{% endif %}{% endfor %}
 {% else %}
 <p class="notrun">No error law fitted (no downstream error column, or it was switched off).</p>
 {% endif %}

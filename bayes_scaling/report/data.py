@@ -264,7 +264,7 @@ def _figure(figsize: tuple[float, float]):
 
 
 def _make_figures(law: LossLaw, model: LossLaw | DrawsModel, fit_runs: pd.DataFrame,
-                  all_runs: pd.DataFrame, targets: pd.DataFrame, has_error: bool,
+                  all_runs: pd.DataFrame, targets: pd.DataFrame,
                   backtest: pd.DataFrame | None, seed: int) -> tuple[ReportFigure, ...]:
     from .. import plots
 
@@ -300,7 +300,15 @@ def _make_figures(law: LossLaw, model: LossLaw | DrawsModel, fit_runs: pd.DataFr
         "prior_predictive", "Prior predictive check",
         "50% and 90% prior predictive intervals of each fitted run's loss against the observed "
         "loss: the priors must allow the data without being absurdly wide.", _png(fig)))
-    if has_error:
+    err_law = _error_law_of(model)
+    if err_law is not None:
+        fig = _figure((6.4, 4.4))
+        plots.plot_error_law(err_law, runs=fit_runs, ax=fig.add_subplot(), seed=seed)
+        figs.append(ReportFigure(
+            "error_law", "Loss-to-error law",
+            "Average top-1 error against eval loss: posterior median of the fitted error law "
+            "with 50% and 90% bands of its mean, the chance level, and the runs it was "
+            "fitted on.", _png(fig)))
         fig = _figure((8.0, 5.0))
         plots.plot_fit(model, fit_runs, targets=targets, target="error", ax=fig.add_subplot(),
                        seed=seed)
@@ -412,25 +420,18 @@ def build_report_data(
     err_law = _error_law_of(predictor)
     error_info = error_table = error_post = None
     if err_law is not None:
-        err_col = getattr(err_law, "error", None)
+        err_col = err_law.error
         error_table = target_table(model, t, target="error", observed=err_col,
                                    ci_probs=ci_probs, thresholds=(),
                                    max_fit_compute=max_fit_compute, seed=seed)
-        spec = getattr(err_law, "spec", None)
-        idata = getattr(err_law, "idata", None)
-        n_err = (int(idata.posterior.sizes.get("run", 0)) if idata is not None
-                 and "run" in idata.posterior.sizes else None)
-        if n_err is None and idata is not None and "observed_data" in idata.children:
-            n_err = int(next(iter(idata.observed_data.sizes.values()), 0))
-        error_info = {"name": getattr(spec, "name", getattr(err_law, "law", "?")),
-                      "formula": getattr(spec, "formula", ""),
-                      "error": err_col, "n_runs": n_err}
-        if hasattr(err_law, "summary"):
-            error_post = err_law.summary(ci_prob=0.9)
-        if hasattr(err_law, "diagnostics"):
-            ediag = err_law.diagnostics(warn=False)
-            if not ediag.ok:
-                warnings_ += [f"Error-law sampler check failed: {p}" for p in ediag.problems]
+        n_err = int(err_law.idata.observed_data.sizes.get("run", 0)) or None
+        error_info = {"name": err_law.law, "formula": err_law.spec.formula, "error": err_col,
+                      "loss": err_law.loss, "n_runs": n_err,
+                      "chance": float(err_law.idata.attrs.get("chance", np.nan))}
+        error_post = err_law.summary(ci_prob=0.9)
+        ediag = err_law.diagnostics(warn=False)
+        if not ediag.ok:
+            warnings_ += [f"Error-law sampler check failed: {p}" for p in ediag.problems]
 
     if budgets is None:
         budgets = sorted({float(f"{c:.3g}") for c in t["compute_flops"]})
@@ -444,8 +445,7 @@ def build_report_data(
 
     figs: tuple[ReportFigure, ...] = ()
     if figures:
-        figs = _make_figures(law, model, fit_runs, all_runs, t, err_law is not None, backtest,
-                             seed)
+        figs = _make_figures(law, model, fit_runs, all_runs, t, backtest, seed)
 
     attrs = law.idata.attrs
     backend = json.loads(attrs.get("backend", "{}"))
@@ -469,7 +469,7 @@ def build_report_data(
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
     }
-    if err_law is not None and getattr(err_law, "idata", None) is not None:
+    if err_law is not None:
         provenance["error-law fit seed"] = err_law.idata.attrs.get("seed")
         provenance["error-law sampler"] = err_law.idata.attrs.get("sampler")
     provenance.update(dict(extra_provenance or {}))
