@@ -38,6 +38,7 @@ __all__ = [
     "Diagnostics",
     "DiagnosticsWarning",
     "sample_nuts",
+    "sample_nuts_batch",
     "diagnostics",
     "set_cpu_devices",
     "enable_x64",
@@ -182,15 +183,17 @@ def _shape_key(model_kwargs: Mapping[str, Any]) -> tuple:
 
 
 def _build_runner(model: Callable, model_kwargs: Mapping[str, Any], config: SamplerConfig,
-                  method: str) -> _Runner:
+                  method: str, batched: bool = False) -> _Runner:
+    """Compile init / step / finish for ``num_chains`` chains (and, when ``batched``, a leading
+    axis of independent fits: every lane of the (fit, chain) grid has its own adaptation)."""
     import jax
     from jax import lax, random
     from numpyro.infer import init_to_uniform
     from numpyro.infer.hmc import hmc
     from numpyro.infer.util import find_valid_initial_params, initialize_model
 
-    info = initialize_model(random.PRNGKey(0), model, model_kwargs=dict(model_kwargs),
-                            dynamic_args=True)
+    example = ({k: v[0] for k, v in model_kwargs.items()} if batched else dict(model_kwargs))
+    info = initialize_model(random.PRNGKey(0), model, model_kwargs=example, dynamic_args=True)
     prototype = info.param_info.z
     init_kernel, sample_kernel = hmc(potential_fn_gen=info.potential_fn, algo="NUTS")
     postprocess_gen = info.postprocess_fn
@@ -218,7 +221,14 @@ def _build_runner(model: Callable, model_kwargs: Mapping[str, Any], config: Samp
     def finish_one(z, kw):
         return jax.vmap(postprocess_gen(**kw))(z)
 
-    if method == "parallel":
+    if batched:
+        # (fit, chain) lanes, vmapped: the fit axis carries data, the chain axis shares it
+        init = jax.jit(jax.vmap(jax.vmap(init_one, in_axes=(0, None)), in_axes=(0, 0)))
+        step = jax.jit(lambda s, kw, n: jax.vmap(jax.vmap(
+            lambda st, k: steps_one(st, k, n), in_axes=(0, None)), in_axes=(0, 0))(s, kw),
+            static_argnums=2)
+        finish = jax.jit(jax.vmap(jax.vmap(finish_one, in_axes=(0, None)), in_axes=(0, 0)))
+    elif method == "parallel":
         init = jax.pmap(init_one, in_axes=(0, None))
         step = jax.pmap(steps_one, in_axes=(0, None, None), static_broadcasted_argnums=2)
         finish = jax.pmap(finish_one, in_axes=(0, None))
@@ -230,6 +240,50 @@ def _build_runner(model: Callable, model_kwargs: Mapping[str, Any], config: Samp
             lambda st, k: steps_one(st, k, n), in_axes=(0, None))(s, kw), static_argnums=2)
         finish = jax.jit(mapper(finish_one, in_axes=(0, None)))
     return _Runner(init=init, step=step, finish=finish)
+
+
+def _run_chunks(runner: _Runner, state, kw, config: SamplerConfig, progress: bool, axis: int):
+    """Advance ``state`` through warm-up and sampling in compiled chunks; keep sampling traces.
+
+    ``axis`` is the iteration axis of the traces (1 for (chain, iter), 2 for (fit, chain, iter)).
+    """
+    import jax
+
+    total = config.num_warmup + config.num_samples
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc="NUTS", unit="it", leave=False)
+    traces = []
+    done = 0
+    while done < total:
+        # chunks never straddle the warm-up/sampling boundary: warm-up traces are dropped
+        boundary = config.num_warmup if done < config.num_warmup else total
+        n = min(_CHUNK, boundary - done)
+        state, tr = runner.step(state, kw, n)
+        if done >= config.num_warmup:
+            traces.append(jax.device_get(tr))
+        done += n
+        if bar is not None:
+            bar.update(n)
+    if bar is not None:
+        bar.close()
+    # traces: (z, diverging, num_steps, potential, energy, accept, step)
+    z = {k: np.concatenate([t[0][k] for t in traces], axis=axis) for k in traces[0][0]}
+    div, nsteps, pe, energy, acc, step = (
+        np.concatenate([t[i] for t in traces], axis=axis) for i in range(1, 7)
+    )
+    stats = {
+        "diverging": np.asarray(div, dtype=bool),
+        "n_steps": np.asarray(nsteps),
+        "tree_depth": np.floor(np.log2(np.asarray(nsteps) + 1)).astype(int),
+        "lp": -np.asarray(pe),
+        "energy": np.asarray(energy),
+        "acceptance_rate": np.asarray(acc),
+        "step_size": np.asarray(step),
+    }
+    return z, stats
 
 
 def sample_nuts(
@@ -282,41 +336,8 @@ def sample_nuts(
 
     keys = random.split(random.PRNGKey(int(seed)), config.num_chains)
     state = runner.init(keys, kw)
-    total = config.num_warmup + config.num_samples
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total, desc="NUTS", unit="it", leave=False)
-    traces = []
-    done = 0
-    while done < total:
-        # chunks never straddle the warm-up/sampling boundary: warm-up traces are dropped
-        boundary = config.num_warmup if done < config.num_warmup else total
-        n = min(_CHUNK, boundary - done)
-        state, tr = runner.step(state, kw, n)
-        if done >= config.num_warmup:
-            traces.append(jax.device_get(tr))
-        done += n
-        if bar is not None:
-            bar.update(n)
-    if bar is not None:
-        bar.close()
-    # traces: (z, diverging, num_steps, potential, energy, accept, step), each (chain, iter, ...)
-    z = {k: np.concatenate([t[0][k] for t in traces], axis=1) for k in traces[0][0]}
-    div, nsteps, pe, energy, acc, step = (
-        np.concatenate([t[i] for t in traces], axis=1) for i in range(1, 7)
-    )
+    z, stats = _run_chunks(runner, state, kw, config, progress, axis=1)
     posterior = {k: np.asarray(v) for k, v in jax.device_get(runner.finish(z, kw)).items()}
-    stats = {
-        "diverging": np.asarray(div, dtype=bool),
-        "n_steps": np.asarray(nsteps),
-        "tree_depth": np.floor(np.log2(np.asarray(nsteps) + 1)).astype(int),
-        "lp": -np.asarray(pe),
-        "energy": np.asarray(energy),
-        "acceptance_rate": np.asarray(acc),
-        "step_size": np.asarray(step),
-    }
     facts = {"chain_method": method, **backend_info()}
     return posterior, stats, facts
 
@@ -437,3 +458,59 @@ def diagnostics(
 
 def default_num_chains() -> int:
     return int(os.environ.get("BAYES_SCALING_NUM_CHAINS", "4"))
+
+
+def sample_nuts_batch(
+    model: Callable,
+    model_kwargs: Mapping[str, Any],
+    *,
+    config: SamplerConfig,
+    seed: int,
+    model_key: Any,
+    progress: bool = False,
+    shard: bool = True,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]]:
+    """Run independent NUTS fits in one compiled program: data have a leading fit axis.
+
+    Every (fit, chain) lane adapts its own step size and mass matrix; lanes advance in lock
+    step, one NUTS transition per iteration, so a lane with a shallow tree waits for the deepest
+    (bounded by ``config.max_tree_depth``). With several devices the fit axis is sharded over
+    them (``jax.sharding``; fits are padded to a multiple of the device count).
+
+    Returns arrays with leading ``(fit, chain, draw)`` dims, as :func:`sample_nuts` does with
+    ``(chain, draw)``.
+    """
+    import jax
+    import jax.numpy as jnp
+    from jax import random
+
+    enable_x64()
+    kw = {k: np.asarray(v) for k, v in model_kwargs.items()}
+    n_fits = next(iter(kw.values())).shape[0]
+    n_dev = jax.local_device_count() if shard else 1
+    pad = (-n_fits) % n_dev
+    if pad:  # repeat the last fit; its lanes are dropped below
+        kw = {k: np.concatenate([v, np.repeat(v[-1:], pad, axis=0)]) for k, v in kw.items()}
+    keys = random.split(random.PRNGKey(int(seed)), (n_fits + pad) * config.num_chains)
+    keys = keys.reshape(n_fits + pad, config.num_chains, *keys.shape[1:])
+    if n_dev > 1:
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+        mesh = Mesh(np.asarray(jax.local_devices()), ("fits",))
+        sharding = NamedSharding(mesh, PartitionSpec("fits"))
+        kw = {k: jax.device_put(v, sharding) for k, v in kw.items()}
+        keys = jax.device_put(keys, sharding)
+    else:
+        kw = {k: jnp.asarray(v) for k, v in kw.items()}
+    key = (model_key, config, "batch", n_dev, _shape_key(kw))
+    runner = _RUNNERS.get(key)
+    if runner is None:
+        runner = _RUNNERS[key] = _build_runner(model, kw, config, "batch", batched=True)
+    state = runner.init(keys, kw)
+    z, stats = _run_chunks(runner, state, kw, config, progress, axis=2)
+    posterior = jax.device_get(runner.finish(z, kw))
+    posterior = {k: np.asarray(v)[:n_fits] for k, v in posterior.items()}
+    stats = {k: v[:n_fits] for k, v in stats.items()}
+    facts = {"chain_method": "batched", "n_fits": n_fits, "devices_used": n_dev,
+             **backend_info()}
+    return posterior, stats, facts

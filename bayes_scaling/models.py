@@ -69,8 +69,9 @@ def make_loss_model(law: LawSpec, priors: Mapping[str, Prior],
     Returns
     -------
     callable
-        ``model(x_n, x_d, meas_sd, e_upper, log_loss=None)``: centred log sizes and tokens,
-        measurement sd on the log scale, the upper bound of E, and observed log losses.
+        ``model(x_n, x_d, meas_sd, e_upper, log_loss=None, mask=None)``: centred log sizes and
+        tokens, measurement sd on the log scale, the upper bound of E, observed log losses, and
+        an optional boolean mask of the runs that count (batched fits pad tables to one length).
     """
     if noise not in NOISE_MODELS:
         raise ValueError(f"unknown noise model {noise!r}; use one of {NOISE_MODELS}")
@@ -79,7 +80,7 @@ def make_loss_model(law: LawSpec, priors: Mapping[str, Prior],
     if missing:
         raise ValueError(f"missing priors for {missing}")
 
-    def model(x_n, x_d, meas_sd, e_upper, log_loss=None):
+    def model(x_n, x_d, meas_sd, e_upper, log_loss=None, mask=None):
         ctx = {MIN_OBSERVED_LOSS: e_upper}
         p = {name: numpyro.sample(name, prior_to_dist(priors[name], ctx)) for name in law.params}
         p["log_E"] = jnp.log(p["E"])
@@ -91,7 +92,8 @@ def make_loss_model(law: LawSpec, priors: Mapping[str, Prior],
         else:
             nu = numpyro.sample("nu", prior_to_dist(priors["nu"], ctx))
             likelihood = dist.StudentT(nu, log_mu, scale)
-        with numpyro.plate("runs", x_n.shape[0]):
+        with numpyro.plate("runs", x_n.shape[0]), numpyro.handlers.mask(
+                mask=True if mask is None else mask):
             numpyro.sample("log_loss", likelihood, obs=log_loss)
 
     return model
