@@ -27,6 +27,7 @@ from .inference import (  # noqa: E402
     SamplerConfig,
     set_cpu_devices,
 )
+from .batch import fit_many  # noqa: E402
 from .io import FitFileError  # noqa: E402
 from .laws import ERROR_LAWS, LOSS_LAWS  # noqa: E402
 from .loss_law import LossLaw, NotFittedError  # noqa: E402
@@ -49,6 +50,7 @@ __all__ = [
     "TargetError",
     "check_design",
     "data_hash",
+    "fit_many",
     "default_priors",
     "list_datasets",
     "load_dataset",

@@ -50,6 +50,22 @@ def _sampler_config(sampler: SamplerConfig | Mapping[str, Any] | None) -> Sample
     return SamplerConfig(**dict(sampler))
 
 
+_LL_FNS: dict = {}
+
+
+def _log_likelihood_fn(law: LossLaw):
+    """Jitted pointwise log likelihood, cached per model (batched fits build many DataTrees)."""
+    key = law._model_key()
+    fn = _LL_FNS.get(key)
+    if fn is None:
+        import jax
+        from numpyro.infer import log_likelihood
+
+        model = law._model()
+        fn = _LL_FNS[key] = jax.jit(lambda samples, kw: log_likelihood(model, samples, **kw))
+    return fn
+
+
 class LossLaw:
     """Bayesian loss law ``L(N, D)`` with priors, a noise model and a NUTS posterior.
 
@@ -193,11 +209,10 @@ class LossLaw:
     def _build_datatree(self, posterior, stats, kw, meta, *, seed, facts):
         import arviz_base as ab
         import jax.numpy as jnp
-        from numpyro.infer import log_likelihood
 
         enable_x64()
         flat = {k: jnp.asarray(v.reshape(-1, *v.shape[2:])) for k, v in posterior.items()}
-        ll = log_likelihood(self._model(), flat, **{k: jnp.asarray(v) for k, v in kw.items()})
+        ll = _log_likelihood_fn(self)(flat, {k: jnp.asarray(v) for k, v in kw.items()})
         n_chain, n_draw = next(iter(posterior.values())).shape[:2]
         ll = {k: np.asarray(v).reshape(n_chain, n_draw, -1) for k, v in ll.items()}
         natural = self.spec.to_natural(posterior, meta["log_n0"], meta["log_d0"])
