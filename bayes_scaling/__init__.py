@@ -11,6 +11,7 @@ in parallel on CPU.
 
 __version__ = "0.1.0"
 
+from .batch import fit_many  # noqa: E402
 from .data import (  # noqa: E402
     IdentifiabilityWarning,
     RunsError,
@@ -25,9 +26,9 @@ from .inference import (  # noqa: E402
     Diagnostics,
     DiagnosticsWarning,
     SamplerConfig,
+    enable_compilation_cache,
     set_cpu_devices,
 )
-from .batch import fit_many  # noqa: E402
 from .io import FitFileError  # noqa: E402
 from .laws import ERROR_LAWS, LOSS_LAWS  # noqa: E402
 from .loss_law import LossLaw, NotFittedError  # noqa: E402
@@ -50,6 +51,7 @@ __all__ = [
     "TargetError",
     "check_design",
     "data_hash",
+    "enable_compilation_cache",
     "fit_many",
     "default_priors",
     "list_datasets",

