@@ -29,10 +29,12 @@ from .inference import (  # noqa: E402
     enable_compilation_cache,
     set_cpu_devices,
 )
+from .error_law import ErrorLaw  # noqa: E402
 from .io import FitFileError  # noqa: E402
 from .laws import ERROR_LAWS, LOSS_LAWS  # noqa: E402
 from .loss_law import LossLaw, NotFittedError  # noqa: E402
-from .priors import Prior, default_priors  # noqa: E402
+from .predictor import ScalingPredictor  # noqa: E402
+from .priors import Prior, default_error_priors, default_priors  # noqa: E402
 from .targets import TargetError  # noqa: E402
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "Diagnostics",
     "DiagnosticsWarning",
     "ERROR_LAWS",
+    "ErrorLaw",
     "FitFileError",
     "IdentifiabilityWarning",
     "LOSS_LAWS",
@@ -48,11 +51,13 @@ __all__ = [
     "Prior",
     "RunsError",
     "SamplerConfig",
+    "ScalingPredictor",
     "TargetError",
     "check_design",
     "data_hash",
     "enable_compilation_cache",
     "fit_many",
+    "default_error_priors",
     "default_priors",
     "list_datasets",
     "load_dataset",

@@ -19,12 +19,13 @@ column pass ``chance=``.
 Benchmark sampling error
 ------------------------
 A task with n test items measures a model's error p with binomial sd ``sqrt(p (1 - p) / n)``
-(copa has 100 items: sd 0.05 at p = 0.5). For an average of T tasks the variance is
-``sum_t p_t (1 - p_t) / n_t / T^2``; with every ``p_t`` replaced by the average ``p`` it is
-``p (1 - p) / n_eff`` with ``n_eff = T^2 / sum_t 1 / n_t`` (5237 items for the 17-task average,
-12035 for the 46; the approximation can only overstate the variance, by Jensen). ``n_items``
-is read from the same metadata (``#datapoints``) or passed by the user; ``n_items=0`` turns the
-term off.
+(copa has 100 items: sd 0.05 at p = 0.5); the code uses the sd of the rate's Beta posterior,
+which is the same but for errors of exactly 0 or 1 (see ``_sampling_sd``). For an average of
+T tasks the variance is ``sum_t p_t (1 - p_t) / n_t / T^2``; with every ``p_t`` replaced by the
+average ``p`` it is ``p (1 - p) / n_eff`` with ``n_eff = T^2 / sum_t 1 / n_t`` (5237 items for
+the 17-task average, 12035 for the 46; the approximation can only overstate the variance, by
+Jensen). ``n_items`` is read from the same metadata (``#datapoints``) or passed by the user;
+``n_items=0`` turns the term off.
 
 Examples
 --------
@@ -59,7 +60,7 @@ from .inference import (
 )
 from .io import FILE_FORMAT
 from .laws import ErrorLawSpec, get_error_law
-from .loss_law import NotFittedError, _sampler_config
+from .loss_law import NotFittedError
 from .models import NOISE_MODELS, make_error_model
 from .priors import Prior, default_error_priors, merge_priors, priors_from_json, priors_to_json
 from .targets import interval_frame
@@ -73,6 +74,18 @@ __all__ = [
 ]
 
 _Z95 = 1.959964  # 95% two-sided normal quantile: CI half-width -> sd
+
+#: NUTS defaults of error-law fits: the loss law's, with target_accept_prob 0.99. Per-task fits
+#: on 6 runs put mass against the law's bounds (tasks at chance: k -> 0; tasks that take off
+#: late: gamma ~ 6, where the clip at 0 is flat); at 0.95, 43 of 138 per-task fits on the
+#: paper's runs had 1-25 divergences, at 0.99 none did, for ~1 s per fit (docs/downstream.md).
+ERROR_SAMPLER_DEFAULTS: dict[str, Any] = {"target_accept_prob": 0.99}
+
+
+def _error_sampler_config(sampler: SamplerConfig | Mapping[str, Any] | None) -> SamplerConfig:
+    if isinstance(sampler, SamplerConfig):
+        return sampler
+    return SamplerConfig(**(ERROR_SAMPLER_DEFAULTS | dict(sampler or {})))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,7 +252,8 @@ class ErrorLaw:
     noise : {"normal", "student_t"}
         Scatter of the error around the law, on the error scale.
     sampler : SamplerConfig or dict, optional
-        NUTS settings; default 4 chains x (1000 warm-up + 1000 draws), dense mass.
+        NUTS settings; default 4 chains x (1000 warm-up + 1000 draws), dense mass, target
+        acceptance 0.99 (a dict is merged over these; see :data:`ERROR_SAMPLER_DEFAULTS`).
     chance : float, optional
         Chance-level error of the column; default: looked up for Gadre et al. columns
         (:func:`chance_level`), required otherwise.
@@ -293,7 +307,7 @@ class ErrorLaw:
         self.n_items = None if n_items is None else float(n_items)
         self.data_dir = data_dir
         self.priors: dict[str, Prior] = merge_priors(default_error_priors(law), priors)
-        self.sampler = _sampler_config(sampler)
+        self.sampler = _error_sampler_config(sampler)
         self.idata = None
         self._diagnostics: Diagnostics | None = None
 
@@ -575,7 +589,8 @@ class ErrorLaw:
             flat = v.reshape(-1)
             lo, hi = array_stats.eti(flat, ci_prob)
             # natural parameters are derived, so their R-hat/ESS are computed here directly
-            mixing = np.ptp(flat) > 0 and v.shape[1] >= 4
+            # (R-hat divides by the within-chain variance: skip chains stuck at one value)
+            mixing = v.shape[1] >= 4 and bool(np.all(np.ptp(v, axis=1) > 0))
             rows.append({"parameter": k, "median": float(np.median(flat)),
                          "mean": float(flat.mean()), "sd": float(flat.std(ddof=1)),
                          "lower": float(lo), "upper": float(hi),
@@ -710,8 +725,16 @@ class ErrorLaw:
 
 
 def _sampling_sd(err: np.ndarray, n_items: float) -> np.ndarray:
-    """Binomial sd of a measured error over ``n_items`` test items (0 when n_items is 0)."""
+    """Sampling sd of an error rate measured on ``n_items`` test items (0 when n_items is 0).
+
+    The sd of the Beta(x + 1, n - x + 1) posterior of the rate after x errors in n items,
+    ``sqrt(q (1 - q) / (n + 3))`` with ``q = (x + 1) / (n + 2)``, rather than the plug-in binomial
+    ``sqrt(p (1 - p) / n)``: the two agree to < 1% for the averages, but a task that a small
+    model gets *all* wrong (32 of 32 on repeat_copy_logic) has plug-in sd 0, which pins the
+    law's mean at exactly 1 and made those fits multimodal (R-hat 3-17 before this change).
+    """
     err = np.asarray(err, dtype=float)
     if not n_items > 0:
         return np.zeros_like(err)
-    return np.sqrt(np.clip(err * (1.0 - err), 0.0, None) / n_items)
+    q = (np.clip(err, 0.0, 1.0) * n_items + 1.0) / (n_items + 2.0)
+    return np.sqrt(q * (1.0 - q) / (n_items + 3.0))

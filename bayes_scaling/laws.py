@@ -106,7 +106,7 @@ def gadre_paper_form(*, A, B, eta):
     Examples
     --------
     >>> f = gadre_paper_form(A=400.0, B=900.0, eta=0.3)
-    >>> round(f["eta_compute"], 3)
+    >>> round(float(f["eta_compute"]), 3)
     0.15
     """
     e = np.asarray(eta) / 2.0

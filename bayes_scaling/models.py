@@ -163,3 +163,96 @@ def make_error_model(law: ErrorLawSpec, priors: Mapping[str, Prior], noise: str 
             numpyro.sample("error", likelihood, obs=error)
 
     return model
+
+
+# ---------------------------------------------------------------------------------------------
+# Partial pooling across groups (datasets or eval sets): see bayes_scaling.hierarchical
+# ---------------------------------------------------------------------------------------------
+
+
+def pooled_site_names(law: LawSpec, noise: str = "student_t") -> tuple[str, ...]:
+    """Prior names of the pooled model: ``<p>_loc`` and ``<p>_scale`` per law parameter, then
+    ``sigma`` (and ``nu``)."""
+    names: list[str] = []
+    for p in law.params:
+        names += [f"{p}_loc", f"{p}_scale"]
+    return tuple(names + ["sigma"] + (["nu"] if noise == "student_t" else []))
+
+
+def make_pooled_loss_model(law: LawSpec, priors: Mapping[str, Prior],
+                           noise: str = "student_t") -> Callable:
+    """Build the NumPyro model of a loss law with per-group parameters partially pooled.
+
+    Every law parameter gets one value per group, drawn from a population distribution on an
+    unbounded scale and written non-centred (``z_g ~ N(0, 1)``), so that a small population
+    scale ``tau`` does not make a funnel:
+
+    - exponents: ``k_g = sigmoid(k_loc + k_scale z_g)`` (logit-normal, in (0, 1));
+    - irreducible loss as a fraction of the group's smallest observed loss:
+      ``E_g = e_upper_g sigmoid(E_loc + E_scale z_g)`` (the bound ``E_g < min loss`` holds by
+      construction, and the fraction is comparable across groups whose losses differ in scale);
+    - log amplitudes at the shared design centre: ``a_g = a_loc + a_scale z_g`` (same for b).
+
+    The noise (``sigma`` and ``nu``) is shared by all groups, with the likelihood of
+    :func:`make_loss_model`.
+
+    Parameters
+    ----------
+    law : LawSpec
+    priors : mapping of str to Prior
+        One prior per name in :func:`pooled_site_names` (``<p>_loc`` on the unbounded scale
+        above, ``<p>_scale`` > 0).
+    noise : {"normal", "student_t"}
+
+    Returns
+    -------
+    callable
+        ``model(x_n, x_d, meas_sd, group, e_upper, log_loss=None)``: ``group`` holds each
+        row's group index and ``e_upper`` (one per group) each group's smallest observed loss.
+        Per-group parameters are deterministic sites of shape ``(n_groups,)``.
+    """
+    if noise not in NOISE_MODELS:
+        raise ValueError(f"unknown noise model {noise!r}; use one of {NOISE_MODELS}")
+    needed = pooled_site_names(law, noise)
+    missing = [k for k in needed if k not in priors]
+    if missing:
+        raise ValueError(f"missing priors for {missing}")
+
+    from jax.nn import log_sigmoid, sigmoid
+
+    def model(x_n, x_d, meas_sd, group, e_upper, log_loss=None):
+        ctx: dict = {}
+        n_groups = e_upper.shape[0]
+        hyper = {}
+        for name in law.params:
+            hyper[name] = (numpyro.sample(f"{name}_loc", prior_to_dist(priors[f"{name}_loc"], ctx)),
+                           numpyro.sample(f"{name}_scale",
+                                          prior_to_dist(priors[f"{name}_scale"], ctx)))
+        p = {}
+        with numpyro.plate("groups", n_groups):
+            for name in law.params:
+                z = numpyro.sample(f"{name}_z", dist.Normal(0.0, 1.0))
+                loc, scale = hyper[name]
+                u = loc + scale * z
+                if name == "E":
+                    # log E straight from the logit, without exp/log round trips
+                    p["log_E"] = jnp.log(e_upper) + log_sigmoid(u)
+                    value = jnp.exp(p["log_E"])
+                elif name in law.exponents:
+                    value = sigmoid(u)
+                else:
+                    value = u
+                p[name] = numpyro.deterministic(name, value)
+        rows = {k: v[group] for k, v in p.items()}
+        log_mu = law.log_mu(rows, x_n, x_d)
+        sigma = numpyro.sample("sigma", prior_to_dist(priors["sigma"], ctx))
+        scale = jnp.sqrt(meas_sd**2 + sigma**2)
+        if noise == "normal":
+            likelihood = dist.Normal(log_mu, scale)
+        else:
+            nu = numpyro.sample("nu", prior_to_dist(priors["nu"], ctx))
+            likelihood = dist.StudentT(nu, log_mu, scale)
+        with numpyro.plate("runs", x_n.shape[0]):
+            numpyro.sample("log_loss", likelihood, obs=log_loss)
+
+    return model

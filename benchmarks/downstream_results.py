@@ -61,6 +61,32 @@ def _diag(law) -> dict:
             "min_ess_tail": d.min_ess_tail, "divergences": d.divergences}
 
 
+def _least_squares(six: pd.DataFrame, targets: pd.DataFrame, col: str, chance: float,
+                   loss_pred: np.ndarray) -> dict:
+    """Gadre et al.'s point fit (scipy curve_fit of eps - k exp(-gamma L), default start as in
+    their ``curve_fit_decay_ours``), unbounded and with eps <= chance, evaluated at the targets'
+    true losses and at this package's median predicted loss."""
+    from scipy.optimize import curve_fit
+
+    def f(x, k, gamma, eps):
+        return eps - k * np.exp(-gamma * x)
+
+    x, y = six["loss_c4_val"].to_numpy(), six[col].to_numpy()
+    free, _ = curve_fit(f, x, y, maxfev=10000)
+    bounded, _ = curve_fit(f, x, y, p0=[1.0, 1.0, 0.5 * chance],
+                           bounds=([0, 0, 0], [np.inf, np.inf, chance]), maxfev=10000)
+    truth = targets[col].to_numpy()
+    out = {}
+    for name, p in (("unbounded", free), ("eps<=chance", bounded)):
+        at_true = f(targets["loss_c4_val"].to_numpy(), *p)
+        at_pred = f(loss_pred, *p)
+        out[name] = {"k": p[0], "gamma": p[1], "eps": p[2],
+                     "at_true_loss": at_true.tolist(), "at_pred_loss": at_pred.tolist(),
+                     "rel_err_true_loss": [_rel(a, t) for a, t in zip(at_true, truth, strict=True)],
+                     "rel_err_pred_loss": [_rel(a, t) for a, t in zip(at_pred, truth, strict=True)]}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data-dir", default=os.environ.get("BAYES_SCALING_DATA_DIR"))
@@ -125,6 +151,9 @@ def main() -> None:
                             "plugin_covered": bool(plug["lower"].iloc[i] <= truth
                                                    <= plug["upper"].iloc[i]),
                         })
+                if col in errors and law_name == "exponential":
+                    out.setdefault("least_squares", {})[col] = _least_squares(
+                        six, targets, col, el.chance_error, lp["median"].to_numpy())
                 out["errors"][f"{col}/{law_name}"] = {
                     "chance": el.chance_error, "n_items": float(el.idata.attrs["n_items"]),
                     "diag": _diag(el), "summary": el.summary(ci_prob=CI).round(5).to_dict(),
@@ -178,6 +207,34 @@ def _report(res: dict, tasks: pd.DataFrame) -> None:
                 print(f"<!-- {ds} {col} {law}: R-hat {d['max_rhat']:.4f}, ESS "
                       f"{d['min_ess_bulk']:.0f}/{d['min_ess_tail']:.0f}, div "
                       f"{d['divergences']} -->")
+    print("\n### Point fits (scipy curve_fit, paper's method) on the 6 runs\n")
+    print("| corpus | column | fit | eps | gamma | run | at true loss (rel. err) | "
+          "at our median loss (rel. err) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for ds, out in res["datasets"].items():
+        for col, fits in out.get("least_squares", {}).items():
+            for name, fit in fits.items():
+                for j, run in enumerate(out["targets"]):
+                    print(f"| {DATASETS[ds]} | {col} | {name} | {fit['eps']:.3f} | "
+                          f"{fit['gamma']:.3f} | {run} | {fit['at_true_loss'][j]:.4f} "
+                          f"({fit['rel_err_true_loss'][j]:.2f}%) | {fit['at_pred_loss'][j]:.4f} "
+                          f"({fit['rel_err_pred_loss'][j]:.2f}%) |")
+    print("\n### Interval width, full propagation / plug-in (90%)\n")
+    print("| corpus | column | run | observed: full | plug-in | ratio | mean-law: full | plug-in "
+          "| ratio |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for ds, out in res["datasets"].items():
+        for col in ("err_avg17", "err_avg46"):
+            e = out["errors"][f"{col}/exponential"]
+            for run in out["targets"]:
+                w = {}
+                for r in e["rows"]:
+                    if r["run_id"] == run:
+                        w[r["kind"]] = (r["upper"] - r["lower"],
+                                        r["plugin_upper"] - r["plugin_lower"])
+                o, m = w["observed"], w["mean"]
+                print(f"| {DATASETS[ds]} | {col} | {run} | {o[0]:.4f} | {o[1]:.4f} | "
+                      f"{o[0] / o[1]:.2f} | {m[0]:.4f} | {m[1]:.4f} | {m[0] / m[1]:.2f} |")
     per_task = {ds: {k: v for k, v in out["errors"].items()
                      if not k.startswith(("err_avg17", "err_avg46"))}
                 for ds, out in res["datasets"].items()}
