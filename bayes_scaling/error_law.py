@@ -42,7 +42,6 @@ import csv
 import hashlib
 import json
 import os
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -50,17 +49,14 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .fitted import FittedModel
 from .inference import (
     Diagnostics,
-    DiagnosticsWarning,
     SamplerConfig,
-    diagnostics,
     enable_x64,
-    sample_nuts,
 )
 from .io import FILE_FORMAT
 from .laws import ErrorLawSpec, get_error_law
-from .loss_law import NotFittedError
 from .models import NOISE_MODELS, make_error_model
 from .priors import Prior, default_error_priors, merge_priors, priors_from_json, priors_to_json
 from .targets import interval_frame
@@ -235,7 +231,7 @@ def paper_error_runs(runs: pd.DataFrame, dataset: str) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------
 
 
-class ErrorLaw:
+class ErrorLaw(FittedModel):
     """Bayesian downstream error law ``Err(L)`` with latent true losses and a NUTS posterior.
 
     Parameters
@@ -392,31 +388,6 @@ class ErrorLaw:
         return h.hexdigest()
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, runs: pd.DataFrame, *, seed: int, progress: bool = False,
-            warn: bool = True) -> ErrorLaw:
-        """Sample the posterior given ``runs``; returns ``self``.
-
-        Parameters
-        ----------
-        runs : DataFrame
-            Runs table with the ``error`` and ``loss`` columns (e.g. :func:`paper_error_runs`).
-        seed : int
-            Explicit random seed (recorded in ``idata.attrs``).
-        progress : bool
-            Show a progress bar while sampling.
-        warn : bool
-            Emit :class:`~bayes_scaling.inference.DiagnosticsWarning` when a check fails.
-        """
-        kw, meta = self._prepare(runs)
-        posterior, stats, facts = sample_nuts(
-            self._model(), kw, config=self.sampler, seed=seed, model_key=self._model_key(),
-            progress=progress,
-        )
-        self.idata = self._build_datatree(posterior, stats, kw, meta, seed=seed, facts=facts)
-        self._diagnostics = None
-        self.diagnostics(warn=warn)
-        return self
-
     def _build_datatree(self, posterior, stats, kw, meta, *, seed, facts):
         import arviz_base as ab
         import jax.numpy as jnp
@@ -528,26 +499,9 @@ class ErrorLaw:
         obj.idata = obj._build_datatree(post, stats, kw, meta, seed=seed, facts=facts)
         return obj
 
-    def _require_fit(self):
-        if self.idata is None:
-            raise NotFittedError("this ErrorLaw has no posterior yet: call fit(runs, seed=...) "
-                                 "or ErrorLaw.load(path)")
-
-    def diagnostics(self, *, warn: bool = True) -> Diagnostics:
-        """R-hat, ESS bulk/tail, divergences, BFMI and ``ok`` (warns when a check fails).
-
-        Checked on the sampled parameters, ``sigma`` (and ``nu``) and the latent losses.
-        """
-        self._require_fit()
-        if self._diagnostics is None:
-            post = self.idata.posterior
-            names = [k for k in (*self.spec.sampled, "sigma", "nu", "loss_z") if k in post]
-            stats = {k: self.idata.sample_stats[k].values for k in ("diverging", "energy")}
-            self._diagnostics = diagnostics({k: post[k].values for k in names}, stats, warn=warn)
-        elif warn and not self._diagnostics.ok:
-            warnings.warn("sampler diagnostics failed:\n" + str(self._diagnostics),
-                          DiagnosticsWarning, stacklevel=2)
-        return self._diagnostics
+    def _diagnostic_names(self) -> list[str]:
+        # the latent losses too: a funnel there shows up as poor mixing of loss_z
+        return [*self.spec.sampled, "sigma", "nu", "loss_z"]
 
     # ------------------------------------------------------------------ posterior access
     @property
@@ -569,13 +523,6 @@ class ErrorLaw:
         self._require_fit()
         s = self.idata.posterior.sizes
         return int(s["chain"]), int(s["draw"])
-
-    def draws(self) -> dict[str, np.ndarray]:
-        """Scalar posterior draws flattened over (chain, draw): sampled and natural parameters."""
-        self._require_fit()
-        post = self.idata.posterior
-        return {k: post[k].values.reshape(-1) for k in post.data_vars
-                if post[k].ndim == 2}
 
     def summary(self, ci_prob: float = 0.95) -> pd.DataFrame:
         """Natural parameters and noise: median, mean, sd, equal-tailed interval, R-hat, ESS."""
@@ -694,13 +641,6 @@ class ErrorLaw:
         return out
 
     # ------------------------------------------------------------------ save / load
-    def save(self, path) -> None:
-        """Write the posterior as netCDF (DataTree) with JSON attrs; never pickle. Atomic."""
-        from .io import save_datatree
-
-        self._require_fit()
-        save_datatree(self.idata, path)
-
     @classmethod
     def load(cls, path, *, law: str | None = None) -> ErrorLaw:
         """Load a fit written by :meth:`save`.
@@ -710,12 +650,7 @@ class ErrorLaw:
         bayes_scaling.io.FitFileError
             Not an ErrorLaw fit, an incompatible file format, corrupt, or not the ``law`` asked.
         """
-        from .io import FitFileError, load_datatree
-
-        dt = load_datatree(path, kind=cls.kind)
-        if law is not None and dt.attrs["law"] != law:
-            raise FitFileError(f"{path} holds a {dt.attrs['law']!r} error law, not {law!r}; "
-                               f"load it with law={dt.attrs['law']!r} or refit")
+        dt = cls._load_tree(path, law)
         obj = cls(dt.attrs["law"], error=dt.attrs["error"], loss=dt.attrs["loss"],
                   noise=dt.attrs["noise"], priors=priors_from_json(dt.attrs["priors"]),
                   sampler=json.loads(dt.attrs["sampler"]), chance=float(dt.attrs["chance"]),

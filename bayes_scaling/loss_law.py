@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,13 +20,11 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .fitted import FittedModel, NotFittedError
 from .inference import (
     Diagnostics,
-    DiagnosticsWarning,
     SamplerConfig,
-    diagnostics,
     enable_x64,
-    sample_nuts,
 )
 from .io import FILE_FORMAT
 from .laws import LawSpec, get_law
@@ -36,10 +33,6 @@ from .priors import Prior, default_priors, merge_priors, priors_from_json, prior
 from .targets import interval_frame, resolve_targets
 
 __all__ = ["LossLaw", "NotFittedError"]
-
-
-class NotFittedError(RuntimeError):
-    """A method that needs a posterior was called before ``fit`` (or ``load``)."""
 
 
 def _sampler_config(sampler: SamplerConfig | Mapping[str, Any] | None) -> SamplerConfig:
@@ -66,7 +59,7 @@ def _log_likelihood_fn(law: LossLaw):
     return fn
 
 
-class LossLaw:
+class LossLaw(FittedModel):
     """Bayesian loss law ``L(N, D)`` with priors, a noise model and a NUTS posterior.
 
     Parameters
@@ -181,31 +174,6 @@ class LossLaw:
         return h.hexdigest()
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, runs: pd.DataFrame, *, seed: int, progress: bool = False,
-            warn: bool = True) -> LossLaw:
-        """Sample the posterior given ``runs``; returns ``self``.
-
-        Parameters
-        ----------
-        runs : DataFrame
-            Runs table (see :mod:`bayes_scaling.data`), validated before sampling.
-        seed : int
-            Explicit random seed (recorded in ``idata.attrs``).
-        progress : bool
-            Show a progress bar while sampling.
-        warn : bool
-            Emit :class:`~bayes_scaling.inference.DiagnosticsWarning` when a check fails.
-        """
-        kw, meta = self._prepare(runs)
-        posterior, stats, facts = sample_nuts(
-            self._model(), kw, config=self.sampler, seed=seed, model_key=self._model_key(),
-            progress=progress,
-        )
-        self.idata = self._build_datatree(posterior, stats, kw, meta, seed=seed, facts=facts)
-        self._diagnostics = None
-        self.diagnostics(warn=warn)
-        return self
-
     def _build_datatree(self, posterior, stats, kw, meta, *, seed, facts):
         import arviz_base as ab
         import jax.numpy as jnp
@@ -253,25 +221,8 @@ class LossLaw:
         })
         return dt
 
-    def _require_fit(self):
-        if self.idata is None:
-            raise NotFittedError("this LossLaw has no posterior yet: call fit(runs, seed=...) "
-                                 "or LossLaw.load(path)")
-
-    def diagnostics(self, *, warn: bool = True) -> Diagnostics:
-        """R-hat, ESS bulk/tail, divergences, BFMI and ``ok`` (warns when a check fails)."""
-        self._require_fit()
-        if self._diagnostics is None:
-            post = {k: self.idata.posterior[k].values for k in self.spec.params}
-            post["sigma"] = self.idata.posterior["sigma"].values
-            if self.noise == "student_t":
-                post["nu"] = self.idata.posterior["nu"].values
-            stats = {k: self.idata.sample_stats[k].values for k in ("diverging", "energy")}
-            self._diagnostics = diagnostics(post, stats, warn=warn)
-        elif warn and not self._diagnostics.ok:
-            warnings.warn("sampler diagnostics failed:\n" + str(self._diagnostics),
-                          DiagnosticsWarning, stacklevel=2)
-        return self._diagnostics
+    def _diagnostic_names(self) -> list[str]:
+        return [*self.spec.params, "sigma", "nu"]
 
     # ------------------------------------------------------------------ posterior access
     @property
@@ -279,12 +230,6 @@ class LossLaw:
         """``(log N0, log D0)``: the design centre used to centre the predictors."""
         self._require_fit()
         return float(self.idata.attrs["log_n0"]), float(self.idata.attrs["log_d0"])
-
-    def draws(self) -> dict[str, np.ndarray]:
-        """Posterior draws flattened over (chain, draw): centred and natural parameters."""
-        self._require_fit()
-        post = self.idata.posterior
-        return {k: post[k].values.reshape(-1) for k in post.data_vars}
 
     def summary(self, ci_prob: float = 0.95) -> pd.DataFrame:
         """Natural-unit parameters: median, mean, sd, equal-tailed interval, R-hat, ESS."""
@@ -391,13 +336,6 @@ class LossLaw:
         return np.exp(np.asarray(pred["log_loss"]))
 
     # ------------------------------------------------------------------ save / load
-    def save(self, path) -> None:
-        """Write the posterior as netCDF (DataTree) with JSON attrs; never pickle. Atomic."""
-        from .io import save_datatree
-
-        self._require_fit()
-        save_datatree(self.idata, path)
-
     @classmethod
     def load(cls, path, *, law: str | None = None) -> LossLaw:
         """Load a fit written by :meth:`save`.
@@ -408,12 +346,7 @@ class LossLaw:
             The file is not a LossLaw fit, was written by an incompatible file format, is
             corrupt, or holds a different law than ``law``.
         """
-        from .io import FitFileError, load_datatree
-
-        dt = load_datatree(path, kind=cls.kind)
-        if law is not None and dt.attrs["law"] != law:
-            raise FitFileError(f"{path} holds a {dt.attrs['law']!r} law, not {law!r}; "
-                               f"load it with law={dt.attrs['law']!r} or refit")
+        dt = cls._load_tree(path, law)
         obj = cls(dt.attrs["law"], loss=dt.attrs["loss"], noise=dt.attrs["noise"],
                   priors=priors_from_json(dt.attrs["priors"]),
                   sampler=json.loads(dt.attrs["sampler"]))

@@ -1,0 +1,115 @@
+"""The estimator pattern shared by every Bayesian model here: fit -> DataTree -> diagnostics.
+
+A subclass supplies the model (``_model``, ``_model_key``), the data preparation (``_prepare``)
+and the DataTree construction (``_build_datatree``); this base class owns sampling, the
+not-fitted guard, diagnostics with their loud warning, flattened draws, and save/load with the
+kind / law checks of :mod:`bayes_scaling.io`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .inference import Diagnostics, DiagnosticsWarning, diagnostics, sample_nuts
+
+__all__ = ["FittedModel", "NotFittedError"]
+
+
+class NotFittedError(RuntimeError):
+    """A method that needs a posterior was called before ``fit`` (or ``load``)."""
+
+
+class FittedModel:
+    """Base class: subclasses set ``kind`` and implement the model-specific hooks."""
+
+    kind = "FittedModel"
+    idata: Any
+    _diagnostics: Diagnostics | None
+
+    # -- hooks -----------------------------------------------------------------------------
+    def _model(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _model_key(self) -> tuple:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _prepare(self, runs: pd.DataFrame):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _build_datatree(self, posterior, stats, kw, meta, *, seed, facts):  # pragma: no cover
+        raise NotImplementedError
+
+    def _diagnostic_names(self) -> list[str]:
+        """Posterior variables whose convergence is checked."""
+        raise NotImplementedError  # pragma: no cover
+
+    # -- shared behaviour ------------------------------------------------------------------
+    def fit(self, runs: pd.DataFrame, *, seed: int, progress: bool = False, warn: bool = True):
+        """Sample the posterior given ``runs``; returns ``self``.
+
+        Parameters
+        ----------
+        runs : DataFrame
+            Runs table (see :mod:`bayes_scaling.data`), validated before sampling.
+        seed : int
+            Explicit random seed (recorded in ``idata.attrs``).
+        progress : bool
+            Show a progress bar while sampling.
+        warn : bool
+            Emit :class:`~bayes_scaling.inference.DiagnosticsWarning` when a check fails.
+        """
+        kw, meta = self._prepare(runs)
+        posterior, stats, facts = sample_nuts(
+            self._model(), kw, config=self.sampler, seed=seed, model_key=self._model_key(),
+            progress=progress,
+        )
+        self.idata = self._build_datatree(posterior, stats, kw, meta, seed=seed, facts=facts)
+        self._diagnostics = None
+        self.diagnostics(warn=warn)
+        return self
+
+    def _require_fit(self) -> None:
+        if self.idata is None:
+            raise NotFittedError(f"this {self.kind} has no posterior yet: call fit(runs, seed=...)"
+                                 f" or {self.kind}.load(path)")
+
+    def diagnostics(self, *, warn: bool = True) -> Diagnostics:
+        """R-hat, ESS bulk/tail, divergences, BFMI and ``ok`` (warns when a check fails)."""
+        self._require_fit()
+        if self._diagnostics is None:
+            post = self.idata.posterior
+            names = [k for k in self._diagnostic_names() if k in post]
+            stats = {k: self.idata.sample_stats[k].values for k in ("diverging", "energy")}
+            self._diagnostics = diagnostics({k: post[k].values for k in names}, stats, warn=warn)
+        elif warn and not self._diagnostics.ok:
+            warnings.warn("sampler diagnostics failed:\n" + str(self._diagnostics),
+                          DiagnosticsWarning, stacklevel=2)
+        return self._diagnostics
+
+    def draws(self) -> dict[str, np.ndarray]:
+        """Scalar posterior draws flattened over (chain, draw)."""
+        self._require_fit()
+        post = self.idata.posterior
+        return {k: post[k].values.reshape(-1) for k in post.data_vars if post[k].ndim == 2}
+
+    def save(self, path) -> None:
+        """Write the posterior as netCDF (DataTree) with JSON attrs; never pickle. Atomic."""
+        from .io import save_datatree
+
+        self._require_fit()
+        save_datatree(self.idata, path)
+
+    @classmethod
+    def _load_tree(cls, path, law: str | None):
+        """Open ``path``, check kind and format (io.load_datatree) and the law asked for."""
+        from .io import FitFileError, load_datatree
+
+        dt = load_datatree(path, kind=cls.kind)
+        if law is not None and dt.attrs["law"] != law:
+            raise FitFileError(f"{path} holds a {dt.attrs['law']!r} law, not {law!r}; "
+                               f"load it with law={dt.attrs['law']!r} or refit")
+        return dt
