@@ -22,6 +22,7 @@ from .data import (  # noqa: E402
     load_runs,
     validate_runs,
 )
+from .error_law import ErrorLaw  # noqa: E402
 from .inference import (  # noqa: E402
     Diagnostics,
     DiagnosticsWarning,
@@ -29,12 +30,20 @@ from .inference import (  # noqa: E402
     enable_compilation_cache,
     set_cpu_devices,
 )
-from .error_law import ErrorLaw  # noqa: E402
 from .io import FitFileError  # noqa: E402
 from .laws import ERROR_LAWS, LOSS_LAWS  # noqa: E402
 from .loss_law import LossLaw, NotFittedError  # noqa: E402
 from .predictor import ScalingPredictor  # noqa: E402
 from .priors import Prior, default_error_priors, default_priors  # noqa: E402
+from .queries import (  # noqa: E402
+    compute_to_target,
+    compute_to_target_draws,
+    optimal_allocation,
+    optimal_allocation_draws,
+    predictive_draws,
+    probability,
+    scenario_grid,
+)
 from .targets import TargetError  # noqa: E402
 
 __all__ = [
@@ -64,4 +73,11 @@ __all__ = [
     "load_runs",
     "set_cpu_devices",
     "validate_runs",
+    "compute_to_target",
+    "compute_to_target_draws",
+    "optimal_allocation",
+    "optimal_allocation_draws",
+    "predictive_draws",
+    "probability",
+    "scenario_grid",
 ]

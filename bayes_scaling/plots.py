@@ -36,6 +36,7 @@ __all__ = [
     "plot_calibration",
     "plot_overtraining",
     "plot_error_law",
+    "posterior_params",
     "target_label",
 ]
 
@@ -44,17 +45,24 @@ M_LABEL = "Tokens per parameter M = D/N (tokens/parameter)"
 
 # Natural-unit parameters: axis label with units, and whether a log axis suits the spread.
 _PARAM_LABELS: dict[str, tuple[str, bool]] = {
-    "E": ("E, irreducible loss (nats/token)", False),
-    "A": ("A, size amplitude (nats·parameters^α)", True),
-    "B": ("B, data amplitude (nats·tokens^β)", True),
-    "alpha": ("α, size exponent (dimensionless)", False),
-    "beta": ("β, data exponent (dimensionless)", False),
-    "eta": ("η, tied exponent on N and D (dimensionless)", False),
-    "a": ("a, log size term at the design centre (log nats)", False),
-    "b": ("b, log data term at the design centre (log nats)", False),
-    "sigma": ("σ, run-to-run scatter of log loss (relative)", False),
-    "nu": ("ν, Student-t degrees of freedom (dimensionless)", True),
+    "E": ("E, irreducible loss\n(nats/token)", False),
+    "A": ("A, size amplitude\n(nats·parameters^α)", True),
+    "B": ("B, data amplitude\n(nats·tokens^β)", True),
+    "alpha": ("α, size exponent\n(dimensionless)", False),
+    "beta": ("β, data exponent\n(dimensionless)", False),
+    "eta": ("η, exponent on N and D\n(dimensionless)", False),
+    "a": ("a, log size term at the\ndesign centre (log nats)", False),
+    "b": ("b, log data term at the\ndesign centre (log nats)", False),
+    "sigma": ("σ, run-to-run scatter\nof log loss (relative)", False),
+    "nu": ("ν, Student-t degrees\nof freedom (dimensionless)", True),
 }
+
+
+def _si(x: float) -> str:
+    for div, suf in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(x) >= div:
+            return f"{x / div:.3g}{suf}"
+    return f"{x:.3g}"
 
 
 def _new_ax(ax: Axes | None, figsize: tuple[float, float] = (6.4, 4.4)) -> Axes:
@@ -145,7 +153,8 @@ def _m_colors(ms: Sequence[float]) -> dict[float, Any]:
 
 def plot_fit(model: Model, runs: pd.DataFrame, *, targets: pd.DataFrame | None = None,
              target: Target = "loss", ci_prob: float | Sequence[float] = (0.5, 0.9),
-             kind: Kind = "mean", tokens_per_param: Sequence[float] | None = None,
+             kind: Kind = "mean", target_kind: Kind = "observed",
+             tokens_per_param: Sequence[float] | None = None,
              num_points: int = 60, seed: int = 0, ax: Axes | None = None) -> Axes:
     """Posterior bands of the law over the runs and out to the targets: loss (or error) against
     training compute, one curve per token multiplier M.
@@ -163,6 +172,9 @@ def plot_fit(model: Model, runs: pd.DataFrame, *, targets: pd.DataFrame | None =
         Band probabilities (nested, lighter for wider).
     kind : {"mean", "observed"}
         Bands of the mean law, or of what a new run would show.
+    target_kind : {"observed", "mean"}
+        Interval drawn at each target: by default what the planned run would show (run-to-run
+        scatter included), which is what its observed value is compared with.
     tokens_per_param : sequence of float, optional
         Curves to draw; default every M among the runs and targets.
     num_points : int
@@ -212,7 +224,7 @@ def plot_fit(model: Model, runs: pd.DataFrame, *, targets: pd.DataFrame | None =
             ax.scatter(runs.loc[sel, "compute_flops"], runs.loc[sel, obs], s=18,
                        color=colors[m], edgecolor="k", lw=0.4, zorder=3)
     if t is not None:
-        tdraws = predictive_draws(model, t, target=target, kind=kind, seed=seed)
+        tdraws = predictive_draws(model, t, target=target, kind=target_kind, seed=seed)
         tmed, tb = _bands(tdraws, probs[:1])
         tkey = _m_key(t["tokens_per_param"])
         x = t["compute_flops"].to_numpy(float)
@@ -232,8 +244,9 @@ def plot_fit(model: Model, runs: pd.DataFrame, *, targets: pd.DataFrame | None =
     ax.set_ylabel(target_label(model, target))
     _plain_log_y(ax)
     _band_legend(ax, probs)
-    ax.set_title(f"Posterior {'mean law' if kind == 'mean' else 'predictive'} vs. compute",
-                 fontsize=10)
+    what = "Loss" if target == "loss" else "Downstream error"
+    ax.set_title(f"{what} vs. compute: posterior "
+                 f"{'mean law' if kind == 'mean' else 'predictive'}", fontsize=10)
     return ax
 
 
@@ -342,7 +355,8 @@ def plot_posterior(model: Model, param: str, *, ci_prob: float = 0.9, prior: boo
         ax.set_ylabel("Posterior density (1/unit)")
         ax.legend(fontsize=7, frameon=False)
         return ax
-    log = log and v.min() > 0
+    # a log axis only where the draws span more than a decade (else its ticks crowd)
+    log = log and v.min() > 0 and v.max() / v.min() > 10
     bins = np.geomspace(v.min(), v.max(), 50) if log else 50
     ax.hist(v, bins=bins, density=True, color="tab:blue", alpha=0.55, label="posterior")
     ax.axvspan(lo, hi, color="tab:blue", alpha=0.12, label=f"{ci_prob:.0%} interval")
@@ -360,6 +374,14 @@ def plot_posterior(model: Model, param: str, *, ci_prob: float = 0.9, prior: boo
     return ax
 
 
+def posterior_params(model: Model) -> list[str]:
+    """The natural-unit parameters worth plotting: the law's, ``sigma`` and, for Student-t
+    noise, ``nu``."""
+    law = _loss_law(model)
+    extra = ["nu"] if law.noise == "student_t" else []
+    return [*law.spec.natural_params, "sigma", *extra]
+
+
 def plot_posteriors(model: Model, params: Sequence[str] | None = None, *, ci_prob: float = 0.9,
                     axes: Sequence[Axes] | None = None) -> np.ndarray:
     """:func:`plot_posterior` for several parameters side by side.
@@ -367,7 +389,8 @@ def plot_posteriors(model: Model, params: Sequence[str] | None = None, *, ci_pro
     Returns
     -------
     ndarray of Axes
-        One per parameter; default parameters are the law's natural ones and ``sigma``.
+        One per parameter; default parameters are :func:`posterior_params` (a grid of up to
+        three columns when ``axes`` is not given).
 
     Examples
     --------
@@ -375,13 +398,17 @@ def plot_posteriors(model: Model, params: Sequence[str] | None = None, *, ci_pro
     """
     law = _loss_law(model)
     if params is None:
-        params = [*law.spec.natural_params, "sigma"]
+        params = posterior_params(law)
     if axes is None:
         import matplotlib.pyplot as plt
 
-        _, axes = plt.subplots(1, len(params), figsize=(3.3 * len(params), 3.0),
+        ncol = min(len(params), 3)
+        nrow = -(-len(params) // ncol)
+        _, grid = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 3.0 * nrow),
                                layout="constrained", squeeze=False)
-        axes = axes[0]
+        axes = grid.ravel()[: len(params)]
+        for extra in grid.ravel()[len(params):]:
+            extra.set_visible(False)
     if len(axes) != len(params):
         raise ValueError(f"{len(axes)} axes for {len(params)} parameters")
     for ax, p in zip(axes, params, strict=True):
@@ -493,7 +520,7 @@ def plot_overtraining(model: Model, *, n_params: float | Sequence[float],
         med, bands = _bands(draws, probs)
         for j, lo_hi in enumerate(bands):
             ax.fill_between(grid, lo_hi[0], lo_hi[1], color=color, alpha=0.12 + 0.12 * j, lw=0)
-        ax.plot(grid, med, color=color, lw=1.4, label=f"N = {n:.3g} parameters")
+        ax.plot(grid, med, color=color, lw=1.4, label=f"N = {_si(n)} parameters")
         if r is not None and obs is not None and obs in r.columns:
             sel = np.isclose(r["n_params"].to_numpy(float), n, rtol=0.05)
             ax.scatter(r.loc[sel, "tokens_per_param"], r.loc[sel, obs], color=color,

@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - template lines are HTML and prose, wrapped where it reads best
 """Jinja2 templates of the report, kept in Python so they ship with the package without
 package-data configuration. The HTML names no external resource: style inline, system fonts,
 figures as data URIs."""
@@ -15,7 +16,7 @@ HTML_TEMPLATE = r"""<!DOCTYPE html>
   * { box-sizing: border-box; }
   body { margin: 0; background: var(--bg); color: var(--ink);
          font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; }
-  main { max-width: 1120px; margin: 0 auto; padding: 24px 28px 64px; }
+  main { max-width: 1240px; margin: 0 auto; padding: 24px 28px 64px; }
   h1 { font-size: 26px; margin: 0 0 4px; }
   h2 { font-size: 20px; margin: 36px 0 10px; padding-bottom: 4px; border-bottom: 2px solid var(--line); }
   h3 { font-size: 16px; margin: 22px 0 8px; }
@@ -27,8 +28,8 @@ HTML_TEMPLATE = r"""<!DOCTYPE html>
   .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(320px, 1fr)); gap: 10px; }
   .card { background: var(--soft); border: 1px solid var(--line); border-radius: 6px; padding: 10px 14px; }
   .scroll { overflow-x: auto; }
-  table { border-collapse: collapse; margin: 6px 0 12px; font-size: 13px; }
-  th, td { border-bottom: 1px solid var(--line); padding: 4px 10px; text-align: right; white-space: nowrap; }
+  table { border-collapse: collapse; margin: 6px 0 12px; font-size: 12.5px; }
+  th, td { border-bottom: 1px solid var(--line); padding: 4px 8px; text-align: right; white-space: nowrap; }
   th { background: var(--soft); font-weight: 600; }
   td:first-child, th:first-child { text-align: left; }
   table.kv td { text-align: left; white-space: normal; word-break: break-all; }
@@ -41,6 +42,19 @@ HTML_TEMPLATE = r"""<!DOCTYPE html>
 </style>
 </head>
 <body>
+{% macro table(t) %}
+<table><thead><tr>{% for h in t.headers %}<th>{{ h }}</th>{% endfor %}</tr></thead>
+<tbody>
+{% for row in t.rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>
+{% endfor %}
+</tbody></table>
+{% endmacro %}
+{% macro figure(f) %}
+<figure id="fig-{{ f.key }}">
+<img alt="{{ f.title }}" src="data:image/png;base64,{{ f.png_base64 }}">
+<figcaption><strong>{{ f.title }}.</strong> {{ f.caption }}</figcaption>
+</figure>
+{% endmacro %}
 <main>
 <header>
   <h1>{{ d.title }}</h1>
@@ -71,8 +85,7 @@ HTML_TEMPLATE = r"""<!DOCTYPE html>
 <h2>Data</h2>
 <p>Fitted on {{ d.law.n_runs }} runs: {{ d.selection }}.</p>
 <div class="scroll">
-<table><thead><tr>{% for h in data_summary.headers %}<th>{{ h }}</th>{% endfor %}</tr></thead>
-<tbody>{% for row in data_summary.rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
+{{ table(data_summary) }}
 </div>
 </section>
 
@@ -82,33 +95,28 @@ HTML_TEMPLATE = r"""<!DOCTYPE html>
 <code>{{ d.law.noise }}</code> on log loss.</p>
 <h3>Posterior (natural units, 90% intervals)</h3>
 <div class="scroll">
-<table><thead><tr>{% for h in posterior.headers %}<th>{{ h }}</th>{% endfor %}</tr></thead>
-<tbody>{% for row in posterior.rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
+{{ table(posterior) }}
 </div>
 <h3>Sampler diagnostics: {% if diag_ok %}passed{% else %}<span style="color: var(--bad)">FAILED</span>{% endif %}</h3>
-<table><thead><tr>{% for h in diagnostics.headers %}<th>{{ h }}</th>{% endfor %}</tr></thead>
-<tbody>{% for row in diagnostics.rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
+{{ table(diagnostics) }}
 {% if d.diagnostics.problems %}<ul>{% for p in d.diagnostics.problems %}<li>{{ p }}</li>{% endfor %}</ul>{% endif %}
 <h3>Priors</h3>
-<table><thead><tr>{% for h in priors.headers %}<th>{{ h }}</th>{% endfor %}</tr></thead>
-<tbody>{% for row in priors.rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
+{{ table(priors) }}
 {% for key in ["fit", "posterior", "prior_predictive"] %}{% if key in figures %}{% set f = figures[key] %}
-<figure id="fig-{{ f.key }}"><img alt="{{ f.title }}" src="data:image/png;base64,{{ f.png_base64 }}">
-<figcaption><strong>{{ f.title }}.</strong> {{ f.caption }}</figcaption></figure>
+{{ figure(f) }}
 {% endif %}{% endfor %}
 </section>
 
 <section id="targets">
 <h2>Predictions at the targets</h2>
 <p>Loss (nats/token) at each target: median and {{ ci_text }} intervals of a new run{% if d.thresholds %},
-and the probability that the run's loss lands below each threshold (with its Monte Carlo standard error){% endif %}.</p>
+and the probability that the run's loss lands below each threshold (± its Monte Carlo standard error){% endif %}.
+<span class="muted">C / fitted max: the target's compute over the largest fitted run's; rel. error: median / observed − 1.</span></p>
 <div class="scroll">
-<table><thead><tr>{% for h in targets.headers %}<th>{{ h }}</th>{% endfor %}</tr></thead>
-<tbody>{% for row in targets.rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
+{{ table(targets) }}
 </div>
 {% if "overtraining" in figures %}{% set f = figures["overtraining"] %}
-<figure id="fig-{{ f.key }}"><img alt="{{ f.title }}" src="data:image/png;base64,{{ f.png_base64 }}">
-<figcaption><strong>{{ f.title }}.</strong> {{ f.caption }}</figcaption></figure>
+{{ figure(f) }}
 {% endif %}
 </section>
 
@@ -118,17 +126,14 @@ and the probability that the run's loss lands below each threshold (with its Mon
 <p>Error law <code>{{ d.error_law.formula }}</code> on <code>{{ d.error_law.error }}</code>{% if d.error_law.n_runs %}, fitted on {{ d.error_law.n_runs }} runs{% endif %};
 each loss draw is carried through the error law draw by draw.</p>
 <div class="scroll">
-<table><thead><tr>{% for h in error_targets.headers %}<th>{{ h }}</th>{% endfor %}</tr></thead>
-<tbody>{% for row in error_targets.rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
+{{ table(error_targets) }}
 </div>
 {% if error_posterior %}
 <h3>Error-law posterior</h3>
-<table><thead><tr>{% for h in error_posterior.headers %}<th>{{ h }}</th>{% endfor %}</tr></thead>
-<tbody>{% for row in error_posterior.rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
+{{ table(error_posterior) }}
 {% endif %}
 {% for key in ["error_law", "downstream"] %}{% if key in figures %}{% set f = figures[key] %}
-<figure id="fig-{{ f.key }}"><img alt="{{ f.title }}" src="data:image/png;base64,{{ f.png_base64 }}">
-<figcaption><strong>{{ f.title }}.</strong> {{ f.caption }}</figcaption></figure>
+{{ figure(f) }}
 {% endif %}{% endfor %}
 {% else %}
 <p class="notrun">No error law fitted (no downstream error column, or it was switched off).</p>
@@ -140,16 +145,14 @@ each loss draw is carried through the error law draw by draw.</p>
 <p>Posterior over the loss-minimising model size N and token count D = C / (6N) for each budget C
 (median and {{ alloc_ci }} interval; loss is the mean law at the optimum).</p>
 <div class="scroll">
-<table><thead><tr>{% for h in allocation.headers %}<th>{{ h }}</th>{% endfor %}</tr></thead>
-<tbody>{% for row in allocation.rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
+{{ table(allocation) }}
 </div>
 {% if ctt %}
 <h3>Compute to reach each threshold</h3>
 <p>Training compute at which the mean law reaches the loss, per token multiplier M (∞: some
 draws put the irreducible loss above the threshold).</p>
 <div class="scroll">
-<table><thead><tr>{% for h in ctt.headers %}<th>{{ h }}</th>{% endfor %}</tr></thead>
-<tbody>{% for row in ctt.rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
+{{ table(ctt) }}
 </div>
 {% endif %}
 </section>
@@ -158,12 +161,10 @@ draws put the irreducible loss above the threshold).</p>
 <h2>Backtest calibration</h2>
 {% if backtest %}
 <div class="scroll">
-<table><thead><tr>{% for h in backtest.headers %}<th>{{ h }}</th>{% endfor %}</tr></thead>
-<tbody>{% for row in backtest.rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
+{{ table(backtest) }}
 </div>
 {% if "calibration" in figures %}{% set f = figures["calibration"] %}
-<figure id="fig-{{ f.key }}"><img alt="{{ f.title }}" src="data:image/png;base64,{{ f.png_base64 }}">
-<figcaption><strong>{{ f.title }}.</strong> {{ f.caption }}</figcaption></figure>
+{{ figure(f) }}
 {% endif %}
 {% else %}
 <p class="notrun" id="backtest-not-run">Backtest: not run.</p>

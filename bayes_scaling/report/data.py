@@ -13,7 +13,7 @@ import json
 import platform
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -86,7 +86,8 @@ class ReportData:
         Like ``targets`` for the downstream error.
     error_posterior : DataFrame or None
     allocation : DataFrame
-        Compute-optimal allocation at each budget (:func:`~bayes_scaling.queries.optimal_allocation`).
+        Compute-optimal allocation at each budget
+        (:func:`~bayes_scaling.queries.optimal_allocation`).
     compute_to_target : DataFrame or None
         Compute needed to reach each threshold (when thresholds were asked).
     backtest : DataFrame or None
@@ -97,7 +98,11 @@ class ReportData:
     provenance : dict
         Package version, seeds, data hashes, sampler settings, device, timestamps.
     ci_probs : tuple of float
+        Interval probabilities of the target tables.
     thresholds : tuple of float
+        Losses asked about with ``P(loss < x)``.
+    notes : tuple of str
+        Lines shown under the banner (e.g. the dataset defaults that were applied).
     """
 
     title: str
@@ -121,7 +126,7 @@ class ReportData:
     backtest: pd.DataFrame | None = None
     ci_probs: tuple[float, ...] = REPORT_CI_PROBS
     thresholds: tuple[float, ...] = ()
-    notes: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -265,7 +270,8 @@ def _figure(figsize: tuple[float, float]):
 
 def _make_figures(law: LossLaw, model: LossLaw | DrawsModel, fit_runs: pd.DataFrame,
                   all_runs: pd.DataFrame, targets: pd.DataFrame,
-                  backtest: pd.DataFrame | None, seed: int) -> tuple[ReportFigure, ...]:
+                  backtest: pd.DataFrame | None, seed: int,
+                  prior_predictive: bool) -> tuple[ReportFigure, ...]:
     from .. import plots
 
     figs = []
@@ -277,7 +283,7 @@ def _make_figures(law: LossLaw, model: LossLaw | DrawsModel, fit_runs: pd.DataFr
         "multiplier M, over the fitted runs (dots) and out to the targets (stars: 90% interval "
         "of a new run; crosses: observed loss where known).", _png(fig)))
     sizes = sorted(set(np.round(resolve_targets(targets)["n_params"].to_numpy(float), -3))
-                   | {float(fit_runs["n_params"].max())})
+                   | {float(fit_runs["n_params"].max())})[-5:]  # a readable number of curves
     fig = _figure((8.0, 4.6))
     plots.plot_overtraining(model, n_params=sizes, runs=all_runs.loc[
         all_runs["dataset"].isin(fit_runs["dataset"].unique())], ax=fig.add_subplot(), seed=seed)
@@ -286,20 +292,25 @@ def _make_figures(law: LossLaw, model: LossLaw | DrawsModel, fit_runs: pd.DataFr
         "Loss against tokens per parameter for the target sizes and the largest fitted size, "
         "with 50% and 90% bands of the mean law; dots are runs of that size from the same "
         "corpus (including held-out ones).", _png(fig)))
-    params = [*law.spec.natural_params, "sigma"]
-    fig = _figure((2.9 * len(params), 2.8))
-    axes = fig.subplots(1, len(params), squeeze=False)[0]
-    plots.plot_posteriors(law, params, axes=axes)
+    params = plots.posterior_params(law)
+    ncol = min(len(params), 3)
+    nrow = -(-len(params) // ncol)
+    fig = _figure((3.6 * ncol, 2.9 * nrow))
+    grid = fig.subplots(nrow, ncol, squeeze=False).ravel()
+    for extra in grid[len(params):]:
+        extra.set_visible(False)
+    plots.plot_posteriors(law, params, axes=grid[: len(params)])
     figs.append(ReportFigure(
         "posterior", "Parameter posteriors",
         "Marginal posterior of each natural-unit parameter (histogram), its median and 90% "
         "interval; dashed: the prior where the parameter is sampled directly.", _png(fig, 90)))
-    fig = _figure((8.0, 4.4))
-    plots.plot_prior_predictive(law, fit_runs, ax=fig.add_subplot(), seed=seed)
-    figs.append(ReportFigure(
-        "prior_predictive", "Prior predictive check",
-        "50% and 90% prior predictive intervals of each fitted run's loss against the observed "
-        "loss: the priors must allow the data without being absurdly wide.", _png(fig)))
+    if prior_predictive:
+        fig = _figure((8.0, 4.4))
+        plots.plot_prior_predictive(law, fit_runs, ax=fig.add_subplot(), seed=seed)
+        figs.append(ReportFigure(
+            "prior_predictive", "Prior predictive check",
+            "50% and 90% prior predictive intervals of each fitted run's loss against the observed "
+            "loss: the priors must allow the data without being absurdly wide.", _png(fig)))
     err_law = _error_law_of(model)
     if err_law is not None:
         fig = _figure((6.4, 4.4))
@@ -315,7 +326,8 @@ def _make_figures(law: LossLaw, model: LossLaw | DrawsModel, fit_runs: pd.DataFr
         figs.append(ReportFigure(
             "downstream", "Downstream error",
             "Average top-1 error through the fitted loss-to-error law, draw by draw, against "
-            "compute: 50% and 90% bands of the mean.", _png(fig)))
+            "compute: 50% and 90% bands of the mean law; stars: 90% interval of the error a "
+            "new run would measure; crosses: observed error where known.", _png(fig)))
     if backtest is not None and {"ci_prob", "coverage"} <= set(backtest.columns):
         fig = _figure((4.6, 4.4))
         group = "target" if "target" in backtest.columns else None
@@ -355,6 +367,7 @@ def build_report_data(
     seed: int = 0,
     extra_provenance: Mapping[str, Any] | None = None,
     figures: bool = True,
+    prior_predictive: bool = False,
 ) -> ReportData:
     """Compute every table and figure of a risk report from a fitted law.
 
@@ -389,6 +402,9 @@ def build_report_data(
         More provenance entries (e.g. the command line).
     figures : bool
         Draw the figures (off in some tests to save time).
+    prior_predictive : bool
+        Add the prior predictive check figure (compiles NumPyro's ``Predictive``: a few
+        seconds, so off by default).
 
     Returns
     -------
@@ -424,7 +440,10 @@ def build_report_data(
         error_table = target_table(model, t, target="error", observed=err_col,
                                    ci_probs=ci_probs, thresholds=(),
                                    max_fit_compute=max_fit_compute, seed=seed)
-        n_err = int(err_law.idata.observed_data.sizes.get("run", 0)) or None
+        dt = err_law.idata
+        # a law built from given draws (ErrorLaw.from_draws) has no data behind it
+        n_err = (int(dt["observed_data"].sizes.get("run", 0)) or None
+                 if "observed_data" in dt.children else None)
         error_info = {"name": err_law.law, "formula": err_law.spec.formula, "error": err_col,
                       "loss": err_law.loss, "n_runs": n_err,
                       "chance": float(err_law.idata.attrs.get("chance", np.nan))}
@@ -445,7 +464,8 @@ def build_report_data(
 
     figs: tuple[ReportFigure, ...] = ()
     if figures:
-        figs = _make_figures(law, model, fit_runs, all_runs, t, backtest, seed)
+        figs = _make_figures(law, model, fit_runs, all_runs, t, backtest, seed,
+                             prior_predictive)
 
     attrs = law.idata.attrs
     backend = json.loads(attrs.get("backend", "{}"))
@@ -473,7 +493,7 @@ def build_report_data(
         provenance["error-law fit seed"] = err_law.idata.attrs.get("seed")
         provenance["error-law sampler"] = err_law.idata.attrs.get("sampler")
     provenance.update(dict(extra_provenance or {}))
-    provenance["report build (s)"] = round(time.perf_counter() - t0, 2)
+    provenance["tables and figures (s)"] = round(time.perf_counter() - t0, 2)
 
     return ReportData(
         title=title or f"Scaling-law risk report: {source}",

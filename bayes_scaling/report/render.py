@@ -73,13 +73,18 @@ def _cell(col: str, v: Any) -> str:
 
 _HEADERS = {
     "n_params": "N (params)", "n_tokens": "D (tokens)", "tokens_per_param": "M = D/N",
-    "compute_flops": "C (FLOPs)", "extrapolation": "C / max fitted C", "observed": "observed",
-    "median": "median", "rel_error": "median vs observed", "runs_in_fit": "runs in fit",
+    "compute_flops": "C (FLOPs)", "extrapolation": "C / fitted max", "observed": "observed",
+    "median": "median", "rel_error": "rel. error", "runs_in_fit": "runs in fit",
     "p_reachable": "P(reachable)", "p_constrained": "P(constraint binds)",
+    "tokens_per_param_median": "M = D/N", "n_params_median": "N (params)",
 }
 
 
 def _header(col: str) -> str:
+    base = {"n_params": "N (params)", "n_tokens": "D (tokens)", "tokens_per_param": "M = D/N",
+            "compute_flops": "C (FLOPs)", "loss": "loss", "excess_loss": "excess loss"}
+    if col in base:
+        return base[col]
     if col in _HEADERS:
         return _HEADERS[col]
     if col.startswith("lower_") or col.startswith("upper_"):
@@ -89,16 +94,66 @@ def _header(col: str) -> str:
     if col.startswith("mcse_below_"):
         return f"MCSE P(< {col[len('mcse_below_'):]})"
     if col.startswith("in_"):
-        return f"in {col[3:]} interval"
+        return f"in {col[3:]}"
     return col.replace("_", " ")
 
 
-def display_table(df: pd.DataFrame) -> dict[str, list]:
-    """Headers and string rows of a table, formatted by column units."""
+def display_table(df: pd.DataFrame, *, compact: bool = True) -> dict[str, list]:
+    """Headers and string rows of a table, formatted by column units.
+
+    With ``compact``, related columns merge into one for reading (the CSV keeps them apart):
+    ``lower_X``/``upper_X`` -> ``X interval`` ("lo – hi"); ``q_median``/``q_lower``/``q_upper``
+    -> ``q`` ("median [lo, hi]"); ``q_min``/``q_max`` -> ``q range``; ``p_below_x`` with its
+    ``mcse_below_x`` -> "p ± mcse".
+
+    Examples
+    --------
+    >>> t = display_table(pd.DataFrame({"median": [2.5], "lower_90%": [2.4], "upper_90%": [2.6]}))
+    >>> t["headers"], t["rows"]
+    (['median', '90% interval'], [['2.5', '2.4 – 2.6']])
+    """
     cols = list(df.columns)
-    rows = [[_cell(c, v) for c, v in zip(cols, rec, strict=True)]
-            for rec in df.itertuples(index=False, name=None)]
-    return {"headers": [_header(c) for c in cols], "rows": rows}
+    used: set[str] = set()
+    out_headers: list[str] = []
+    out_cols: list[list[str]] = []
+
+    def fmt(col: str, like: str | None = None) -> list[str]:
+        return [_cell(like or col, v) for v in df[col].tolist()]
+
+    for c in cols:
+        if c in used:
+            continue
+        if compact and c.startswith("lower_") and f"upper_{c[6:]}" in df.columns:
+            hi = f"upper_{c[6:]}"
+            like = "median" if "median" in df.columns else c
+            out_headers.append(f"{c[6:]} interval")
+            out_cols.append([f"{a} – {b}" for a, b in zip(fmt(c, like), fmt(hi, like),
+                                                           strict=True)])
+            used |= {c, hi}
+        elif compact and c.endswith("_median") and {c[:-7] + "_lower", c[:-7] + "_upper"} <= set(
+                df.columns):
+            q = c[:-7]
+            out_headers.append(_header(q))
+            out_cols.append([f"{m} [{a}, {b}]" for m, a, b in zip(
+                fmt(c), fmt(q + "_lower"), fmt(q + "_upper"), strict=True)])
+            used |= {c, q + "_lower", q + "_upper"}
+        elif compact and c.endswith("_min") and c[:-4] + "_max" in df.columns:
+            q = c[:-4]
+            out_headers.append(f"{_header(q)} range")
+            out_cols.append([a if a == b else f"{a} – {b}" for a, b in zip(
+                fmt(c, q), fmt(q + "_max", q), strict=True)])
+            used |= {c, q + "_max"}
+        elif compact and c.startswith("p_below_") and f"mcse_below_{c[8:]}" in df.columns:
+            m = f"mcse_below_{c[8:]}"
+            out_headers.append(_header(c))
+            out_cols.append([f"{a} ± {b}" for a, b in zip(fmt(c), fmt(m), strict=True)])
+            used |= {c, m}
+        else:
+            out_headers.append(_header(c))
+            out_cols.append(fmt(c))
+            used.add(c)
+    rows = [list(r) for r in zip(*out_cols, strict=True)] if out_cols else []
+    return {"headers": out_headers, "rows": rows}
 
 
 def _allocation_view(df: pd.DataFrame) -> pd.DataFrame:
@@ -217,7 +272,8 @@ def write_report(data: ReportData, *, html: str | Path | None = None,
 
     Examples
     --------
-    >>> write_report(data, html="report.html", markdown="report.md", csv_dir="tables")  # doctest: +SKIP
+    >>> write_report(data, html="report.html", markdown="report.md",  # doctest: +SKIP
+    ...              csv_dir="tables")
     """
     written: list[Path] = []
     if html is not None:

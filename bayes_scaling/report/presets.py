@@ -1,0 +1,305 @@
+"""From a dataset name or runs file to a :class:`~.data.ReportData`: load, select, fit, build.
+
+Registered datasets can carry report defaults (:data:`PRESETS`) so that
+``bayes-scaling report gadre2024 --out report.html`` needs no other argument: for ``gadre2024``
+the RedPajama runs, fitted on the models under 1e9 parameters, predicting the held-out 1.4B and
+6.9B runs (the extrapolation of Gadre et al. 2024), with the 17-task average error downstream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..data import DatasetError, list_datasets, load_dataset, load_runs, loss_columns
+from ..loss_law import LossLaw
+from .data import REPORT_CI_PROBS, ReportData, build_report_data, si
+
+__all__ = ["ReportDefaults", "PRESETS", "load_source", "select_runs", "make_report", "AUTO"]
+
+#: ``error=AUTO``: the preset's error column, else ``err_avg17`` when the runs have it.
+AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class ReportDefaults:
+    """Defaults a registered dataset brings to fits and reports (each overridable).
+
+    Attributes
+    ----------
+    dataset_filter : str or None
+        Training corpus (``dataset`` column value) to keep.
+    max_params : float or None
+        Fit on runs with ``n_params < max_params``; the larger runs are the held-out targets.
+    law : str
+        Loss law.
+    loss : str or None
+        Loss column.
+    error : str or None
+        Error column for the downstream law.
+    description : str
+        One line shown in the report and by the CLI.
+    """
+
+    dataset_filter: str | None = None
+    max_params: float | None = None
+    law: str = "gadre"
+    loss: str | None = None
+    error: str | None = None
+    description: str = ""
+
+
+PRESETS: dict[str, ReportDefaults] = {
+    "gadre2024": ReportDefaults(
+        dataset_filter="rpj",
+        max_params=1e9,
+        law="gadre",
+        loss="loss_c4_val",
+        error="err_avg17",
+        description=(
+            "gadre2024 defaults: RedPajama (rpj) runs; fit on the models under 1e9 parameters; "
+            "targets: the held-out 1.4B and 6.9B runs (Gadre et al. 2024's extrapolation); "
+            "downstream: 17-task average top-1 error (err_avg17)."
+        ),
+    ),
+}
+
+
+def load_source(source: str | Path, *, data_dir: str | Path | None = None,
+                offline: bool = False, mapping: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """A registered dataset by name, or a runs file (``.csv``, ``.tsv``, ``.parquet``).
+
+    Parameters
+    ----------
+    source : str or Path
+        Dataset name (see :func:`~bayes_scaling.data.list_datasets`) or file path.
+    data_dir : str or Path, optional
+        Folder holding ``<name>/`` for registered datasets.
+    offline : bool
+        Never download.
+    mapping : mapping, optional
+        Column mapping for a file (``params``, ``tokens``, ``compute``, ``loss``, ... as in
+        :func:`~bayes_scaling.data.load_runs`).
+
+    Raises
+    ------
+    DatasetError
+        ``source`` is neither a registered dataset nor a file name.
+
+    Examples
+    --------
+    >>> runs = load_source("gadre2024")  # doctest: +SKIP
+    """
+    name = str(source)
+    if name in list_datasets():
+        return load_dataset(name, data_dir=data_dir, download=not offline)
+    if Path(name).suffix:
+        return load_runs(name, **dict(mapping or {}))
+    raise DatasetError(f"unknown dataset {name!r}. Registered: {', '.join(list_datasets())}; "
+                       "or give a .csv/.tsv/.parquet file of runs.")
+
+
+def preset_for(source: str | Path) -> ReportDefaults:
+    """The defaults of a registered dataset (empty defaults for anything else)."""
+    return PRESETS.get(str(source), ReportDefaults())
+
+
+def select_runs(runs: pd.DataFrame, *, dataset_filter: str | None = None,
+                max_params: float | None = None,
+                query: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """Split a runs table into the runs to fit and the held-out larger runs.
+
+    Parameters
+    ----------
+    runs : DataFrame
+    dataset_filter : str, optional
+        Keep one training corpus (``dataset`` column).
+    max_params : float, optional
+        Fit on ``n_params < max_params``; runs at or above it are held out.
+    query : str, optional
+        Extra :meth:`pandas.DataFrame.query` expression on the kept runs.
+
+    Returns
+    -------
+    fit_runs, held_out : DataFrame
+    description : str
+        Human-readable selection, for reports and logs.
+
+    Raises
+    ------
+    ValueError
+        The selection is empty, or the runs mix corpora without a filter.
+    """
+    kept = runs
+    parts = []
+    if dataset_filter is not None:
+        corpora = sorted(map(str, runs["dataset"].unique()))
+        if dataset_filter not in corpora:
+            raise ValueError(f"no runs with dataset == {dataset_filter!r}; the runs have "
+                             f"{corpora}: pass --dataset-filter one of them")
+        kept = kept[kept["dataset"] == dataset_filter]
+        parts.append(f"dataset == {dataset_filter!r}")
+    elif kept["dataset"].nunique() > 1:
+        corpora = sorted(map(str, kept["dataset"].unique()))
+        raise ValueError(f"the runs mix {len(corpora)} training corpora {corpora}; one law per "
+                         "corpus: pass --dataset-filter (dataset_filter=) one of them")
+    if query:
+        try:
+            kept = kept.query(query)
+        except Exception as err:  # pandas raises many types for a bad expression
+            raise ValueError(f"bad --query {query!r}: {err}") from err
+        parts.append(f"({query})")
+    if max_params is not None:
+        fit = kept[kept["n_params"] < max_params]
+        held = kept[kept["n_params"] >= max_params]
+        parts.append(f"n_params < {si(max_params)}")
+    else:
+        fit, held = kept, kept.iloc[:0]
+    if fit.empty:
+        raise ValueError(f"no runs left to fit after selecting {' and '.join(parts) or 'all'}")
+    desc = (" and ".join(parts) or "all runs") + f" ({len(fit)} of {len(runs)} runs)"
+    if len(held):
+        desc += f"; held out as targets: {len(held)} runs with n_params >= {si(max_params)}"
+    return fit, held, desc
+
+
+def resolve_loss(runs: pd.DataFrame, loss: str | None) -> str:
+    """The loss column to model: as given, else ``loss_c4_val`` or the only loss column."""
+    have = loss_columns(runs.columns)
+    if loss is not None:
+        if loss not in runs.columns:
+            raise ValueError(f"runs have no column {loss!r}; pass --loss one of {have}")
+        return loss
+    if "loss_c4_val" in have:
+        return "loss_c4_val"
+    if len(have) == 1:
+        return have[0]
+    raise ValueError(f"the runs have {len(have)} loss columns {have}: choose one with --loss")
+
+
+def make_report(
+    source: str | Path,
+    *,
+    targets: pd.DataFrame | None = None,
+    thresholds: Sequence[float] = (),
+    dataset_filter: str | None = None,
+    max_params: float | None = None,
+    query: str | None = None,
+    law: str | None = None,
+    loss: str | None = None,
+    error: str | None = AUTO,
+    error_chance: float | None = None,
+    noise: str | None = None,
+    seed: int = 0,
+    sampler: Mapping[str, Any] | None = None,
+    budgets: Sequence[float] | None = None,
+    allocation_constraints: Mapping[str, float] | None = None,
+    backtest: pd.DataFrame | None = None,
+    ci_probs: Sequence[float] = REPORT_CI_PROBS,
+    data_dir: str | Path | None = None,
+    offline: bool = False,
+    mapping: Mapping[str, str] | None = None,
+    progress: bool = False,
+    title: str | None = None,
+    extra_provenance: Mapping[str, Any] | None = None,
+    figures: bool = True,
+) -> ReportData:
+    """Load a dataset or runs file, fit the loss law (and the error law), build the report.
+
+    Arguments left ``None`` take the dataset's :data:`PRESETS` defaults where it has them.
+
+    Parameters
+    ----------
+    source : str or Path
+        Registered dataset name or runs file.
+    targets : DataFrame, optional
+        Planned runs; default the held-out runs (``n_params >= max_params``).
+    thresholds : sequence of float
+        Losses for ``P(loss < x)`` and compute-to-reach.
+    dataset_filter, max_params, query
+        Run selection (see :func:`select_runs`).
+    law, loss, noise
+        Loss law, loss column and noise model.
+    error : str or None
+        Error column for the downstream law; ``"auto"``: the preset's, else ``err_avg17`` when
+        present; ``None``: no error law.
+    error_chance : float, optional
+        Chance-level error for an error column that is not one of Gadre et al.'s.
+    seed : int
+        Loss-law fit seed (the error law uses ``seed + 1``; predictions ``seed``).
+    sampler : mapping, optional
+        :class:`~bayes_scaling.inference.SamplerConfig` fields for both fits.
+    budgets, allocation_constraints, backtest, ci_probs, title, extra_provenance, figures
+        Passed to :func:`~.data.build_report_data`.
+    data_dir, offline, mapping
+        Passed to :func:`load_source`.
+    progress : bool
+        Progress bars while sampling.
+
+    Returns
+    -------
+    ReportData
+
+    Examples
+    --------
+    >>> data = make_report("gadre2024")                          # doctest: +SKIP
+    >>> write_report(data, html="report.html")                   # doctest: +SKIP
+    """
+    preset = preset_for(source)
+    # the preset's note is shown only when the report actually relies on its selection
+    uses_preset = bool(preset.description) and dataset_filter is None and max_params is None
+    runs = load_source(source, data_dir=data_dir, offline=offline, mapping=mapping)
+    dataset_filter = dataset_filter if dataset_filter is not None else preset.dataset_filter
+    max_params = max_params if max_params is not None else preset.max_params
+    fit_runs, held, selection = select_runs(runs, dataset_filter=dataset_filter,
+                                            max_params=max_params, query=query)
+    if targets is None:
+        if held.empty:
+            raise ValueError("no targets: give --target N:D (targets=), or --max-params to "
+                             "hold out the larger runs as targets")
+        targets = held
+    loss_col = resolve_loss(fit_runs, loss if loss is not None else preset.loss)
+    kw: dict[str, Any] = {"loss": loss_col, "sampler": sampler}
+    if noise is not None:
+        kw["noise"] = noise
+    loss_law = LossLaw(law or preset.law, **kw).fit(fit_runs, seed=seed, progress=progress,
+                                                    warn=False)
+
+    err_col = error
+    if err_col == AUTO:
+        err_col = preset.error or ("err_avg17" if "err_avg17" in fit_runs.columns else None)
+    predictor = None
+    if err_col is not None:
+        from ..error_law import ErrorLaw
+        from ..predictor import ScalingPredictor
+
+        if err_col not in fit_runs.columns:
+            raise ValueError(f"runs have no error column {err_col!r}; pass --error one of "
+                             f"{[c for c in fit_runs.columns if c.startswith('err_')][:8]} "
+                             "or --no-error")
+        err_runs = fit_runs[fit_runs[err_col].notna()]
+        err_kw: dict[str, Any] = {"error": err_col, "loss": loss_col, "sampler": sampler,
+                                  "data_dir": data_dir}
+        if error_chance is not None:
+            err_kw["chance"] = error_chance
+        err_law = ErrorLaw("exponential", **err_kw).fit(err_runs, seed=seed + 1,
+                                                         progress=progress, warn=False)
+        predictor = ScalingPredictor(loss_law, err_law)
+
+    prov = {"source": str(source)}
+    if uses_preset:
+        prov["defaults"] = preset.description
+    prov.update(dict(extra_provenance or {}))
+    data = build_report_data(
+        loss_law, fit_runs, targets, predictor=predictor, all_runs=runs, thresholds=thresholds,
+        budgets=budgets, allocation_constraints=allocation_constraints, backtest=backtest,
+        ci_probs=ci_probs, source=str(source), selection=selection, title=title, seed=seed,
+        extra_provenance=prov, figures=figures,
+    )
+    if uses_preset:
+        data = replace(data, notes=(preset.description, *data.notes))
+    return data
