@@ -11,6 +11,7 @@ in parallel on CPU.
 
 __version__ = "0.1.0"
 
+from .backtest import backtest, coverage  # noqa: E402
 from .batch import fit_many  # noqa: E402
 from .data import (  # noqa: E402
     IdentifiabilityWarning,
@@ -44,6 +45,7 @@ from .queries import (  # noqa: E402
     probability,
     scenario_grid,
 )
+from .sbc import SBCResult, sbc, sbc_uniformity  # noqa: E402
 from .targets import TargetError  # noqa: E402
 
 __all__ = [
@@ -80,4 +82,9 @@ __all__ = [
     "predictive_draws",
     "probability",
     "scenario_grid",
+    "backtest",
+    "coverage",
+    "sbc",
+    "sbc_uniformity",
+    "SBCResult",
 ]

@@ -76,6 +76,8 @@ __all__ = [
     "coverage",
     "crps_sample",
     "pit_values",
+    "score_draws",
+    "score_loss",
     "plot_calibration",
     "plot_pit",
 ]
@@ -278,9 +280,10 @@ def crps_sample(draws: np.ndarray, truth: np.ndarray | float) -> np.ndarray:
 
     Examples
     --------
-    >>> rng = np.random.default_rng(0)
-    >>> round(float(crps_sample(rng.standard_normal(20000), 0.0)), 2)  # closed form 0.234
-    0.23
+    >>> from scipy.stats import norm
+    >>> draws = norm.ppf((np.arange(4000) + 0.5) / 4000)   # N(0, 1) quantiles as draws
+    >>> round(float(crps_sample(draws, 0.0)), 3)           # closed form (sqrt(2) - 1) / sqrt(pi)
+    0.234
     """
     x = np.asarray(draws, dtype=float)
     one = x.ndim == 1
@@ -358,19 +361,54 @@ def _kde_log_density(draws: np.ndarray, y: np.ndarray) -> np.ndarray:
     return out
 
 
-def _score_block(draws: np.ndarray, truth: np.ndarray, ci_probs: Sequence[float],
-                 log_scale: bool) -> dict[str, np.ndarray]:
-    """Interval, PIT and CRPS columns. ``draws`` are on the scoring scale (log for losses)."""
+def score_draws(draws: np.ndarray, truth: np.ndarray, *,
+                ci_probs: Sequence[float] = CI_PROBS, scale: str = "linear") -> pd.DataFrame:
+    """Score predictive draws against observed values: intervals, coverage, PIT and CRPS.
+
+    Parameters
+    ----------
+    draws : ndarray
+        ``(n_draws, n_targets)`` predictive draws *on the scoring scale*: log values for
+        ``scale="log"``.
+    truth : ndarray
+        ``(n_targets,)`` observed values on the natural scale.
+    ci_probs : sequence of float
+        Equal-tailed interval probabilities.
+    scale : {"linear", "log"}
+        ``"log"``: ``draws`` are logs of the quantity (losses); intervals and the median are
+        reported on the natural scale, PIT and CRPS on the log scale (CRPS then reads as a
+        relative error).
+
+    Returns
+    -------
+    DataFrame
+        ``truth, median, rel_error`` and per interval ``lower_<p>, upper_<p>, covered_<p>,
+        rel_width_<p>`` (p in percent), ``pit``, ``crps``.
+
+    Examples
+    --------
+    >>> draws = np.random.default_rng(0).normal(1.0, 0.1, size=(4000, 1))
+    >>> s = score_draws(draws, np.array([1.05]), ci_probs=[0.9])
+    >>> bool(s["covered_90"].iloc[0]), round(float(s["rel_width_90"].iloc[0]), 2)
+    (True, 0.33)
+    """
+    if scale not in ("linear", "log"):
+        raise ValueError(f"scale must be 'linear' or 'log', got {scale!r}")
+    draws = np.asarray(draws, dtype=float)
+    truth = np.asarray(truth, dtype=float)
+    if draws.ndim != 2 or truth.shape != draws.shape[1:]:
+        raise ValueError(f"draws must be (n_draws, n_targets) and truth (n_targets,); got "
+                         f"{draws.shape} and {truth.shape}")
+    log_scale = scale == "log"
     to_nat = np.exp if log_scale else (lambda v: v)
     y = np.log(truth) if log_scale else truth
     med = to_nat(np.median(draws, axis=0))
-    cols: dict[str, np.ndarray] = {
-        "truth": truth,
-        "median": med,
-        "rel_error": med / truth - 1.0,
-    }
+    cols: dict[str, np.ndarray] = {"truth": truth, "median": med, "rel_error": med / truth - 1.0}
     for p in ci_probs:
-        # quantiles on the scoring scale, then mapped back: exact for a monotone transform
+        if not 0.0 < p < 1.0:
+            raise ValueError(f"ci_probs must lie in (0, 1), got {p!r}")
+        # quantiles on the scoring scale, then mapped back: exact for a monotone transform, and
+        # safe where a heavy-tailed draw of log loss would overflow exp
         lo, hi = to_nat(np.quantile(draws, [(1 - p) / 2, (1 + p) / 2], axis=0))
         k = _pct(p)
         cols[f"lower_{k}"] = lo
@@ -379,7 +417,57 @@ def _score_block(draws: np.ndarray, truth: np.ndarray, ci_probs: Sequence[float]
         cols[f"rel_width_{k}"] = (hi - lo) / med
     cols["pit"] = pit_values(draws, y)
     cols["crps"] = crps_sample(draws, y)
-    return cols
+    return pd.DataFrame(cols)
+
+
+def score_loss(law: LossLaw, runs: pd.DataFrame, *, ci_probs: Sequence[float] = CI_PROBS,
+               kind: str = "observed", seed: int = 0) -> pd.DataFrame:
+    """Score a fitted loss law's predictions at held-out ``runs``.
+
+    Parameters
+    ----------
+    law : LossLaw
+        Fitted (or loaded, or fabricated) loss law.
+    runs : DataFrame
+        Held-out runs with the law's loss column (and ``<loss>_ci`` if the data have it: the
+        target's measurement error is then part of the observed predictive).
+    ci_probs : sequence of float
+    kind : {"observed", "mean"}
+        Predictive of a new run's measured loss, or of the law's mean.
+    seed : int
+        Seed of the noise draws.
+
+    Returns
+    -------
+    DataFrame
+        :func:`score_draws` columns on the log scale, plus ``log_score``: the log density of
+        log loss at the truth under the exact noise model (a Student-t or normal mixture over
+        posterior draws), or, for ``kind="mean"``, a Gaussian KDE of the mean-law draws.
+
+    Examples
+    --------
+    >>> score_loss(law, held_out, ci_probs=[0.9])[["median", "covered_90"]]  # doctest: +SKIP
+    """
+    if kind not in ("observed", "mean"):
+        raise ValueError(f"kind must be 'observed' or 'mean', got {kind!r}")
+    truth = runs[law.loss].to_numpy(float)
+    log_draws = law.log_loss_draws(runs, kind=kind, seed=seed)
+    out = score_draws(log_draws, truth, ci_probs=ci_probs, scale="log")
+    log_mu = log_draws if kind == "mean" else law.log_loss_draws(runs, kind="mean")
+    if kind == "mean":
+        out["log_score"] = _kde_log_density(log_mu, np.log(truth))
+        return out
+    # the noise model's own predictive: t(nu) (or normal) around log mu, with the learned
+    # scatter plus the target's measurement error, as LossLaw.log_loss_draws draws it
+    post = law.idata.posterior
+    sigma = post["sigma"].values.reshape(-1)[:, None]
+    ci_col = f"{law.loss}_ci"
+    meas = (runs[ci_col].fillna(0.0).to_numpy(float) / 1.959964 / truth
+            if ci_col in runs.columns else np.zeros_like(truth))
+    scale = np.sqrt(sigma**2 + meas[None, :] ** 2)
+    nu = post["nu"].values.reshape(-1)[:, None] if law.noise == "student_t" else None
+    out["log_score"] = _log_mixture_density(np.log(truth), log_mu, scale, nu)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -389,29 +477,6 @@ def _score_block(draws: np.ndarray, truth: np.ndarray, ci_probs: Sequence[float]
 
 def _child_seed(seed: int, *keys: int) -> int:
     return int(np.random.SeedSequence([int(seed), *keys]).generate_state(1)[0])
-
-
-def _loss_scores(law: LossLaw, targets: pd.DataFrame, ci_probs: Sequence[float], kind: str,
-                 seed: int) -> dict[str, np.ndarray]:
-    truth = targets[law.loss].to_numpy(float)
-    log_draws = law.log_loss_draws(targets, kind=kind, seed=seed)
-    cols = _score_block(log_draws, truth, ci_probs, log_scale=True)
-    post = law.idata.posterior
-    log_mu = law.log_loss_draws(targets, kind="mean")
-    if kind == "mean":
-        # a mean-law predictive has no density beyond the posterior's own spread
-        cols["log_score"] = _kde_log_density(log_mu, np.log(truth))
-        return cols
-    # the exact predictive of the noise model: t(nu) or normal around log mu with the learned
-    # scatter plus the target's measurement error (as LossLaw.log_loss_draws draws it)
-    sigma = post["sigma"].values.reshape(-1)[:, None]
-    ci_col = f"{law.loss}_ci"
-    meas = (targets[ci_col].fillna(0.0).to_numpy(float) / 1.959964 / truth
-            if ci_col in targets.columns else np.zeros_like(truth))
-    scale = np.sqrt(sigma**2 + meas[None, :] ** 2)
-    nu = post["nu"].values.reshape(-1)[:, None] if law.noise == "student_t" else None
-    cols["log_score"] = _log_mixture_density(np.log(truth), log_mu, scale, nu)
-    return cols
 
 
 def _error_draws(law: LossLaw, err_law: ErrorLaw, targets: pd.DataFrame, kind: str,
@@ -452,6 +517,7 @@ def backtest(
     kind: str = "observed",
     error_law: str = "exponential",
     error_options: Mapping[str, Any] | None = None,
+    fit_filter: str | None = None,
     **protocol_options: Any,
 ) -> pd.DataFrame:
     """Fit on small runs, predict held-out larger ones, and score every prediction.
@@ -488,6 +554,10 @@ def backtest(
     error_options : mapping, optional
         Keyword arguments for :class:`~bayes_scaling.error_law.ErrorLaw` (``priors``,
         ``noise``, ``chance``, ``n_items``, ``data_dir``).
+    fit_filter : str, optional
+        A :meth:`pandas.DataFrame.query` expression that fitting runs must satisfy, applied
+        after the protocol's split (targets are unaffected), e.g. ``"tokens_per_param >= 10"``
+        to keep the law away from a regime it does not describe.
     **protocol_options
         Options of the protocol, e.g. ``cutoff_flops=1e21`` for ``"compute_cutoff"``.
 
@@ -530,6 +600,12 @@ def backtest(
     meta_cols = ["run_id", "n_params", "n_tokens", "tokens_per_param", "compute_flops"]
     for i, sp in enumerate(splits):
         fit_runs = runs.loc[sp.fit]
+        err_runs = runs.loc[sp.error_fit]
+        if fit_filter is not None:
+            fit_runs, err_runs = fit_runs.query(fit_filter), err_runs.query(fit_filter)
+        # runs without this eval (or error) cannot inform the law
+        fit_runs = fit_runs[fit_runs[loss].notna().to_numpy()]
+        err_runs = err_runs[err_runs[loss].notna().to_numpy()]
         targets = runs.loc[sp.targets]
         ok_rows = targets[loss].notna().to_numpy()
         if len(fit_runs) < 5:
@@ -540,14 +616,13 @@ def backtest(
         if not d.ok:
             failed.append(f"{sp.dataset} loss law: {d.problems[0]}")
         t = targets[ok_rows]
-        cols = _loss_scores(ll, t, probs, kind, _child_seed(seed, i, 1))
-        block = _frame(t, meta_cols, sp, protocol, "loss", loss, len(fit_runs), cols, "log", d)
-        rows.append(block)
+        cols = score_loss(ll, t, ci_probs=probs, kind=kind, seed=_child_seed(seed, i, 1))
+        rows.append(_frame(t, meta_cols, sp, protocol, "loss", loss, len(fit_runs), cols, "log",
+                           d))
         if error is None:
             continue
         from .error_law import ErrorLaw
 
-        err_runs = runs.loc[sp.error_fit]
         el = ErrorLaw(error_law, error=error, loss=loss, sampler=sampler,
                       **dict(error_options or {}))
         el.fit(err_runs, seed=_child_seed(seed, i, 2), warn=False)
@@ -557,7 +632,7 @@ def backtest(
         t = targets[targets[error].notna().to_numpy()]
         draws = _error_draws(ll, el, t, kind, _child_seed(seed, i, 3))
         truth = t[error].to_numpy(float)
-        cols = _score_block(draws, truth, probs, log_scale=False)
+        cols = score_draws(draws, truth, ci_probs=probs, scale="linear")
         cols["log_score"] = _kde_log_density(draws, truth)
         # the error row is only as sound as both fits
         both = _merge_diag(d, de)
@@ -577,6 +652,7 @@ def backtest(
         "sampler": SamplerConfig().to_dict() if sampler is None else (
             sampler.to_dict() if isinstance(sampler, SamplerConfig) else dict(sampler)),
         "kind": kind,
+        "fit_filter": fit_filter,
         "ci_probs": probs,
     })
     if failed:
@@ -598,7 +674,7 @@ def _merge_diag(*ds: Any) -> _Diag:
 
 
 def _frame(t: pd.DataFrame, meta_cols: list[str], sp: Split, protocol: str, target: str,
-           column: str, n_fit: int, cols: Mapping[str, np.ndarray], scale: str,
+           column: str, n_fit: int, cols: pd.DataFrame, scale: str,
            diag: Any) -> pd.DataFrame:
     head = pd.DataFrame({"protocol": protocol, "dataset": sp.dataset}, index=range(len(t)))
     for c in meta_cols:
@@ -607,7 +683,7 @@ def _frame(t: pd.DataFrame, meta_cols: list[str], sp: Split, protocol: str, targ
     head["target"] = target
     head["column"] = column
     head["n_fit"] = n_fit
-    body = pd.DataFrame({k: np.asarray(v) for k, v in cols.items()})
+    body = cols.reset_index(drop=True).copy()
     body["score_scale"] = scale
     body["fit_ok"] = bool(diag.ok)
     body["divergences"] = int(diag.divergences)

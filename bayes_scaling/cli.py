@@ -728,8 +728,84 @@ def _add_report(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     parser.set_defaults(handler=_cmd_report, command_line=None)
 
 
-# `backtest` (issue 7) adds `_add_backtest` here and to _SUBCOMMANDS; `report` already takes its
-# calibration table through --backtest-csv and shows "not run" without one.
+# ---------------------------------------------------------------------------------------------
+# backtest
+# ---------------------------------------------------------------------------------------------
+
+
+def _cmd_backtest(args: argparse.Namespace) -> int:
+    from bayes_scaling.backtest import backtest, coverage
+    from bayes_scaling.report.presets import load_source, resolve_loss
+
+    runs = load_source(args.source, data_dir=args.data_dir, offline=args.offline,
+                       mapping=_mapping(args))
+    if args.dataset_filter:
+        runs = runs[runs["dataset"] == args.dataset_filter]
+        if runs.empty:
+            raise ValueError(f"no runs with dataset == {args.dataset_filter!r}")
+    if args.query:
+        runs = runs.query(args.query)
+    loss = resolve_loss(runs, args.loss)
+    options: dict[str, Any] = {}
+    if args.cutoff_flops is not None:
+        options["cutoff_flops"] = args.cutoff_flops
+    kw: dict[str, Any] = {"loss": loss, "law": args.law or "gadre", "seed": args.seed,
+                          "sampler": _sampler(args), "error": args.error}
+    if args.noise:
+        kw["noise"] = args.noise
+    print(f"backtest {args.protocol!r} of the {kw['law']} law on {loss}", file=sys.stderr)
+    import warnings
+
+    from bayes_scaling.inference import DiagnosticsWarning
+
+    with warnings.catch_warnings():  # failed fits are counted below, with the exit code
+        warnings.simplefilter("ignore", DiagnosticsWarning)
+        bt = backtest(runs, args.protocol, **kw, **options)
+    cols = [c for c in ("dataset", "target", "column", "n_params", "tokens_per_param", "truth",
+                        "median", "rel_error", "lower_90", "upper_90", "covered_90", "fit_ok")
+            if c in bt.columns]
+    _print_table(bt[cols], "held-out predictions (90% intervals):")
+    cov = coverage(bt)
+    _print_table(cov, "coverage (nominal vs empirical):")
+    _write_csv(bt, args.out)
+    if args.coverage_out:
+        _write_csv(cov, args.coverage_out)
+    failed = int((~bt["fit_ok"].astype(bool)).sum()) if "fit_ok" in bt.columns else 0
+    if failed and not args.allow_warnings:
+        print(f"{PROG}: {failed} held-out rows come from fits whose sampler diagnostics failed; "
+              "rerun with more draws, or pass --allow-warnings", file=sys.stderr)
+        return 3
+    return 0
+
+
+def _add_backtest(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from bayes_scaling.backtest import PROTOCOLS
+
+    parser = subparsers.add_parser(
+        "backtest", help="fit on small runs, predict held-out larger ones, score calibration",
+        description="Backtest a loss law (and optionally an error law): fit on the runs a "
+                    "protocol allows, predict the held-out runs, and report coverage of the "
+                    "50/80/90/95%% intervals, relative error, CRPS and log score.")
+    parser.add_argument("source", metavar="DATASET_OR_CSV",
+                        help="registered dataset name (see `datasets`) or a runs file")
+    parser.add_argument("--data-dir", help="folder holding <name>/ (searched first)")
+    parser.add_argument("--offline", action="store_true", help="never download")
+    mapping = parser.add_argument_group("column mapping for a runs file (see load_runs)")
+    mapping.add_argument("--params")
+    mapping.add_argument("--tokens")
+    mapping.add_argument("--compute")
+    mapping.add_argument("--loss-column")
+    parser.add_argument("--protocol", choices=list(PROTOCOLS), default="compute_cutoff")
+    parser.add_argument("--cutoff-flops", type=parse_count, metavar="C",
+                        help="compute_cutoff: fit on runs below C FLOPs (default: per-dataset "
+                             "80%% quantile)")
+    parser.add_argument("--dataset-filter", metavar="NAME", help="one value of `dataset`")
+    parser.add_argument("--query", metavar="EXPR", help="extra pandas query on the runs")
+    parser.add_argument("--error", metavar="COLUMN", help="also backtest an error law")
+    _add_law_options(parser)
+    parser.add_argument("--out", metavar="FILE.csv", help="per-target rows as CSV")
+    parser.add_argument("--coverage-out", metavar="FILE.csv", help="coverage table as CSV")
+    parser.set_defaults(handler=_cmd_backtest)
 
 
 # Later subcommands (fit, predict, query, backtest, report) add one entry each.
@@ -738,7 +814,7 @@ _SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser
     _add_fit,
     _add_predict,
     _add_query,
-    # _add_backtest,  (issue 7)
+    _add_backtest,
     _add_report,
 )
 

@@ -293,7 +293,9 @@ class LossLaw(FittedModel):
 
     def loss_draws(self, targets: pd.DataFrame, *, kind: str = "mean", seed: int = 0) -> np.ndarray:
         """Posterior draws of loss at ``targets`` (see :meth:`log_loss_draws`)."""
-        return np.exp(self.log_loss_draws(targets, kind=kind, seed=seed))
+        # Student-t draws with nu ~ 1-2 (5-run fits) can exceed exp's range; a loss of e^700 and
+        # e^750 are equally absurd, so clip rather than overflow to inf
+        return np.exp(np.minimum(self.log_loss_draws(targets, kind=kind, seed=seed), 700.0))
 
     def predict(self, targets: pd.DataFrame, *, ci_prob: float = 0.9, kind: str = "mean",
                 seed: int = 0) -> pd.DataFrame:
