@@ -269,6 +269,28 @@ class ScalingPredictor:
         out.attrs.update(self._attrs(target, kind) | {"below": below, "above": above})
         return out
 
+    # ------------------------------------------------------------------ decision queries
+    # one implementation, in queries.py; these are the DESIGN's method spellings of it
+
+    def optimal_allocation(self, *, compute_flops, max_params: float | None = None,
+                           min_tokens_per_param: float | None = None,
+                           ci_prob: float = 0.9) -> pd.DataFrame:
+        """Posterior over the loss-minimising n_params and n_tokens for a compute budget
+        (see :func:`bayes_scaling.queries.optimal_allocation`)."""
+        from .queries import optimal_allocation
+
+        return optimal_allocation(self, compute_flops=compute_flops, max_params=max_params,
+                                  min_tokens_per_param=min_tokens_per_param, ci_prob=ci_prob)
+
+    def compute_to_target(self, *, loss, tokens_per_param=20.0,
+                          ci_prob: float = 0.9) -> pd.DataFrame:
+        """Posterior of the compute needed to reach a mean-law loss
+        (see :func:`bayes_scaling.queries.compute_to_target`)."""
+        from .queries import compute_to_target
+
+        return compute_to_target(self, loss=loss, tokens_per_param=tokens_per_param,
+                                 ci_prob=ci_prob)
+
     def plugin_predict(self, targets: pd.DataFrame, *, ci_prob: float = 0.9,
                        kind: str = "mean", seed: int = 0) -> pd.DataFrame:
         """Error interval with the *median* predicted loss plugged into the error law.
@@ -297,3 +319,4 @@ class ScalingPredictor:
         out = interval_frame(t, draws, ci_prob)
         out.attrs.update(self._attrs("error", kind) | {"plugin": True})
         return out
+

@@ -174,3 +174,16 @@ def test_bad_arguments(pred, loss_law):
         ScalingPredictor(loss_law, ErrorLaw(loss="loss_sim"))
     with pytest.raises(TypeError):
         ScalingPredictor(loss_law, "exponential")
+
+
+def test_predictor_decision_query_methods_delegate_to_queries(sim_runs):
+    from bayes_scaling import queries
+    from bayes_scaling.predictor import ScalingPredictor
+    from bayes_scaling.testing import TRUE_GADRE, fabricated_loss_law
+
+    pred = ScalingPredictor(fabricated_loss_law(sim_runs, TRUE_GADRE, loss="loss_sim", seed=2))
+    a = pred.optimal_allocation(compute_flops=1e21)
+    b = queries.optimal_allocation(pred.loss_law, compute_flops=1e21)
+    pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+    c = pred.compute_to_target(loss=2.6, tokens_per_param=20.0)
+    assert (c["compute_flops_median"] > 0).all() and (c["p_reachable"] > 0.99).all()
