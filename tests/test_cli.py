@@ -202,3 +202,18 @@ def test_report_gadre2024_defaults(data_dir, tmp_path, monkeypatch, capsys):
     for run in ("rpj-open_lm_1b-1.0", "rpj-open_lm_1b-32.0", "rpj-open_lm_7b-1.0"):
         assert run in text
     assert "err_avg17" in text and "gadre2024 defaults" in text
+
+
+def test_backtest_command_scores_and_writes_csv(runs_csv, tmp_path, capsys):
+    out, cov = tmp_path / "bt.csv", tmp_path / "cov.csv"
+    code = main(["backtest", str(runs_csv), "--protocol", "leave_largest_out", "--out", str(out),
+                 "--coverage-out", str(cov), "--allow-warnings", *FAST])
+    assert code == 0
+    bt = pd.read_csv(out)
+    assert len(bt) == 8 and {"truth", "median", "covered_90", "crps"} <= set(bt.columns)
+    assert set(pd.read_csv(cov)["ci_prob"]) == {0.5, 0.8, 0.9, 0.95}
+    assert "coverage (nominal vs empirical)" in capsys.readouterr().out
+
+
+def test_backtest_command_bad_protocol_is_usage_error(runs_csv, capsys):
+    assert main(["backtest", str(runs_csv), "--protocol", "random_split"]) == 2
