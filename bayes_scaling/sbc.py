@@ -132,6 +132,7 @@ def sbc(
     max_loss: float = 20.0,
     seed: int,
     progress: bool = False,
+    backend: str = "auto",
 ) -> SBCResult:
     """Run simulation-based calibration of a loss law on a fixed design.
 
@@ -160,7 +161,10 @@ def sbc(
     seed : int
         Root seed of prior draws, noise and fits.
     progress : bool
-        Print one line per 10 simulations.
+        Print one line per 10 simulations (and a progress bar while batched fits sample).
+    backend : {"auto", "batched", "sequential"}
+        How the fits run (:func:`bayes_scaling.batch.fit_many`): all simulations in one compiled
+        program (the default for more than one simulation), or one after another.
 
     Returns
     -------
@@ -197,16 +201,17 @@ def sbc(
         "tokens_per_param": d / n, "compute_flops": 6.0 * n * d,
     })
     rows: list[dict[str, Any]] = []
+    sims: list[tuple[dict, dict, pd.DataFrame]] = []
     rejected = {"E >= min loss": 0, "loss > max_loss or not finite": 0}
     attempts = 0
     max_attempts = 20 * num_simulations + 100
-    while len(rows) < num_simulations:
+    while len(sims) < num_simulations:
         if attempts >= max_attempts:
-            raise RuntimeError(f"SBC: {attempts} prior draws gave only {len(rows)} acceptable "
+            raise RuntimeError(f"SBC: {attempts} prior draws gave only {len(sims)} acceptable "
                                f"simulations ({rejected}); the priors put little mass on "
                                "plausible data for this design")
         ss = np.random.SeedSequence([int(seed), attempts])
-        k_prior, k_noise, k_fit = (int(v) for v in ss.generate_state(3))
+        k_prior, k_noise = (int(v) for v in ss.generate_state(2))
         attempts += 1
         theta = _draw_prior(gen, names, k_prior)
         p = {k: np.asarray(v) for k, v in theta.items()}
@@ -223,16 +228,26 @@ def sbc(
         if theta["E"] >= y.min():
             rejected["E >= min loss"] += 1
             continue
-        runs = base.assign(**{_SIM_LOSS: y})
-        fit = LossLaw(law, loss=_SIM_LOSS, priors=priors, noise=noise, sampler=sampler)
-        fit.fit(runs, seed=k_fit, warn=False)
+        sims.append((theta, p, base.assign(**{_SIM_LOSS: y})))
+        if progress and len(sims) % 10 == 0:
+            print(f"SBC {law}: {len(sims)}/{num_simulations} simulations, {attempts} draws",
+                  flush=True)
+    # all fits at once (one compiled program over every simulation's chains) or one by one
+    from .batch import fit_many
+
+    template = LossLaw(law, loss=_SIM_LOSS, priors=priors, noise=noise, sampler=sampler)
+    fits = fit_many(template, [r for *_, r in sims], seed=int(seed), backend=backend,
+                    progress=progress, warn=False)
+    for (theta, p, _), fit in zip(sims, fits, strict=True):
         post = fit.idata.posterior
         n_total = post.sizes["chain"] * post.sizes["draw"]
         if num_ranks > n_total:
             raise ValueError(f"num_ranks={num_ranks} exceeds the {n_total} posterior draws; "
                              "lower it or draw more samples")
         idx = np.linspace(0, n_total - 1, num_ranks).round().astype(int)
-        row: dict[str, Any] = {"simulation": len(rows), "fit_seed": k_fit}
+        # fit_many's seed for this fit: the root seed (batched: lanes split from it) or seed + i
+        row: dict[str, Any] = {"simulation": len(rows), "fit_seed": int(seed) + (
+            len(rows) if fit.idata.attrs.get("seed") != int(seed) else 0)}
         for k in names:
             draws = post[k].values.reshape(-1)[idx]
             row[k] = int(np.sum(draws < theta[k]))
@@ -246,8 +261,6 @@ def sbc(
         row.update({"divergences": diag.divergences, "max_rhat": diag.max_rhat,
                     "min_ess": min(diag.min_ess_bulk, diag.min_ess_tail), "fit_ok": diag.ok})
         rows.append(row)
-        if progress and len(rows) % 10 == 0:
-            print(f"SBC {law}: {len(rows)}/{num_simulations} fits, {attempts} draws", flush=True)
     cfg = (SamplerConfig() if sampler is None else sampler if isinstance(sampler, SamplerConfig)
            else SamplerConfig(**dict(sampler)))
     settings = {"law": law, "noise": noise, "priors": priors_to_json(fit_priors),
