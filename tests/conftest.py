@@ -43,4 +43,7 @@ def fitted_sim(sim_runs):
     """One small real NUTS fit shared by the tests that need a posterior from sampling."""
     import bayes_scaling as bs
 
-    return bs.LossLaw("gadre", loss="loss_sim", sampler=FAST_SAMPLER).fit(sim_runs, seed=0)
+    # 2 x 300 draws: too few for the strict R-hat <= 1.01 check, so no warning here; the
+    # tests that use it assert the looser convergence they need
+    return bs.LossLaw("gadre", loss="loss_sim", sampler=FAST_SAMPLER).fit(sim_runs, seed=0,
+                                                                          warn=False)

@@ -31,7 +31,8 @@ def test_small_nuts_fit_recovers_truth_and_records_provenance(fitted_sim):
 
 
 def test_refit_same_seed_is_reproducible(sim_runs, fitted_sim):
-    again = bs.LossLaw("gadre", loss="loss_sim", sampler=FAST_SAMPLER).fit(sim_runs, seed=0)
+    again = bs.LossLaw("gadre", loss="loss_sim", sampler=FAST_SAMPLER).fit(sim_runs, seed=0,
+                                                                          warn=False)
     np.testing.assert_array_equal(again.idata.posterior["eta"].values,
                                   fitted_sim.idata.posterior["eta"].values)
 
