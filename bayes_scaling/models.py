@@ -180,7 +180,7 @@ def pooled_site_names(law: LawSpec, noise: str = "student_t") -> tuple[str, ...]
 
 
 def make_pooled_loss_model(law: LawSpec, priors: Mapping[str, Prior],
-                           noise: str = "student_t") -> Callable:
+                           noise: str = "student_t", group_noise: bool = False) -> Callable:
     """Build the NumPyro model of a loss law with per-group parameters partially pooled.
 
     Every law parameter gets one value per group, drawn from a population distribution on an
@@ -193,8 +193,10 @@ def make_pooled_loss_model(law: LawSpec, priors: Mapping[str, Prior],
       construction, and the fraction is comparable across groups whose losses differ in scale);
     - log amplitudes at the shared design centre: ``a_g = a_loc + a_scale z_g`` (same for b).
 
-    The noise (``sigma`` and ``nu``) is shared by all groups, with the likelihood of
-    :func:`make_loss_model`.
+    The likelihood is that of :func:`make_loss_model`; ``nu`` is shared by all groups, and so
+    is ``sigma`` unless ``group_noise`` gives each group its own (independent draws from the
+    ``sigma`` prior: eval sets differ in run-to-run scatter, corpora scored on one eval set much
+    less).
 
     Parameters
     ----------
@@ -203,6 +205,8 @@ def make_pooled_loss_model(law: LawSpec, priors: Mapping[str, Prior],
         One prior per name in :func:`pooled_site_names` (``<p>_loc`` on the unbounded scale
         above, ``<p>_scale`` > 0).
     noise : {"normal", "student_t"}
+    group_noise : bool
+        One ``sigma`` per group (shape ``(n_groups,)``) instead of one for all.
 
     Returns
     -------
@@ -245,7 +249,11 @@ def make_pooled_loss_model(law: LawSpec, priors: Mapping[str, Prior],
                 p[name] = numpyro.deterministic(name, value)
         rows = {k: v[group] for k, v in p.items()}
         log_mu = law.log_mu(rows, x_n, x_d)
-        sigma = numpyro.sample("sigma", prior_to_dist(priors["sigma"], ctx))
+        if group_noise:
+            with numpyro.plate("groups", n_groups):
+                sigma = numpyro.sample("sigma", prior_to_dist(priors["sigma"], ctx))[group]
+        else:
+            sigma = numpyro.sample("sigma", prior_to_dist(priors["sigma"], ctx))
         scale = jnp.sqrt(meas_sd**2 + sigma**2)
         if noise == "normal":
             likelihood = dist.Normal(log_mu, scale)

@@ -1,0 +1,682 @@
+"""Partial pooling: one loss law per group (dataset or eval set), tied by population priors.
+
+Why pool
+--------
+Scaling-law studies often train the same grid of small models on several corpora, or score one
+grid on several eval sets. Fitted separately, each group's exponent and irreducible loss are
+learned from its own ~30 runs; the exponents of Gadre et al.'s three corpora come out within
+~0.02 of each other, which suggests they share most of their information. A hierarchical model
+learns how alike the groups are (the population scale ``tau``) and shrinks each group toward the
+others only as far as the data allow; a group with few runs borrows strength from the rest.
+
+Model (:func:`bayes_scaling.models.make_pooled_loss_model`)
+-----------------------------------------------------------
+For groups ``g = 1..G`` with a *shared* design centre ``(N0, D0)`` (so the log amplitudes ``a_g``,
+``b_g`` are the size and data terms at the same model size and token count in every group, and
+are comparable), each parameter is drawn non-centred on an unbounded scale, ``z_g ~ N(0, 1)``:
+
+.. math::
+
+    \\eta_g &= \\sigma(\\mu_\\eta + \\tau_\\eta z_{\\eta,g})
+        \\quad\\text{(each exponent; logit-normal)}\\\\
+    E_g &= \\min_{i \\in g} L_i \\; \\sigma(\\mu_E + \\tau_E z_{E,g})
+        \\quad\\text{(fraction of the group's smallest observed loss)}\\\\
+    a_g &= \\mu_a + \\tau_a z_{a,g}, \\qquad b_g = \\mu_b + \\tau_b z_{b,g}
+
+with the likelihood of :class:`~bayes_scaling.LossLaw` (Student-t or normal on log loss, scale
+``sqrt(meas_sd^2 + sigma^2)``), one ``nu`` shared by all groups and one ``sigma`` shared too, or
+one per group with ``group_noise=True`` (use it for eval sets: measured run-to-run scatter of the
+gadre law on RedPajama runs ranges from 0.8% on C4 to 2.5% on PTB).
+
+Why non-centred, and why log-normal scale priors (measured)
+-----------------------------------------------------------
+Every group here has ~30 runs, so its parameters are well identified, while the population scale
+of three groups is not. The centred form (``u_g ~ N(mu, tau)``) then has a funnel at small
+``tau``: 136-219 divergences per fit on the three corpora. The non-centred form has none, but how
+it mixes depends on the tails of the scale priors in ``log tau`` (what NUTS samples). With
+half-normal priors ``tau`` reached down to 0.003, where ``z_g = (u_g - mu) / tau`` bends sharply:
+220-500 leapfrog steps per draw and, on the compute-cutoff subset of the backtest, R-hat 1.11
+(one chain stuck) in one seed of three. Gamma(2, rate) priors (zero at ``tau = 0``) helped on
+that seed but another seed then reached R-hat 1.04, tail ESS 20, through the long upper tail
+of ``eta_scale``. Log-normal priors (Gaussian tails in ``log tau`` on both sides): 127-170 steps
+per draw, R-hat <= 1.0044 and bulk ESS >= 1000 in 6 of 6 fits (two subsets x three seeds), and
+the group parameters did not move (eta medians within 0.001 of the half-normal fit).
+
+Default priors (:func:`default_pooled_priors`)
+----------------------------------------------
+``<exponent>_loc ~ Normal(-0.8, 1.0)``
+    Logit of the population exponent. Matches the mean (-0.83) and sd (0.96) of the logit of the
+    single-law prior Beta(2, 4), so a single group gets about the single-law prior.
+``<exponent>_scale ~ LogNormal(log 0.1, 0.75)``
+    Between-group sd of the exponents on the logit scale: median 0.1, 95% in [0.023, 0.43].
+    Near eta = 0.25 one logit unit is ~0.19 in eta, so the median is a spread of ~0.02 in eta
+    (the three Gadre et al. corpora fitted separately: 0.239-0.259) and the upper end allows the
+    ~0.06 spread of eval sets as different as code and prose (separate fits on RedPajama runs:
+    0.26-0.50). The lower end says groups are never *exactly* alike, which three groups cannot
+    tell apart from "nearly alike" anyway.
+``E_loc ~ Normal(0.5, 1.0)``
+    Logit of E as a fraction of the group's smallest observed loss: median 0.62, 95% in
+    [0.18, 0.92]. Published fits put E at 55-85% of the lowest loss of their designs.
+``E_scale ~ LogNormal(log 0.1, 0.75)``
+    Between-group sd of that logit (median 0.1: fractions 0.62 +- 0.02).
+``a_loc, b_loc ~ Normal(-0.5, 1.5)``
+    As the single-law ``a``, ``b`` (log nats at the design centre).
+``a_scale, b_scale ~ LogNormal(log 0.2, 0.75)``
+    Weaker pooling of the amplitudes: median 0.2, 95% in [0.046, 0.87], i.e. terms at the
+    design centre typically within ~20% across groups, up to a factor 2.4 (separate fits per
+    eval set on RedPajama: ``a`` from -0.62 to 0.51).
+``sigma ~ HalfNormal(0.05)``, ``nu ~ Gamma(2, 0.1)``
+    As the single law (``sigma`` per group with ``group_noise=True``).
+
+Examples
+--------
+>>> import bayes_scaling as bs                                               # doctest: +SKIP
+>>> runs = bs.load_dataset("gadre2024").query("n_params < 1e9")              # doctest: +SKIP
+>>> pooled = PooledLossLaw("gadre", loss="loss_c4_val", group="dataset").fit(runs, seed=0)  # doctest: +SKIP
+>>> pooled.predict(pd.DataFrame({"dataset": ["rpj"], "n_params": [6.9e9],
+...                              "n_tokens": [1.38e11]}), ci_prob=0.9)        # doctest: +SKIP
+>>> long = long_format(runs[runs.dataset == "rpj"])                           # doctest: +SKIP
+>>> PooledLossLaw("gadre", loss="loss_eval", group="eval_set").fit(long, seed=0)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .inference import Diagnostics, DiagnosticsWarning, SamplerConfig, diagnostics, enable_x64
+from .io import FILE_FORMAT
+from .laws import LawSpec, get_law
+from .loss_law import LossLaw, NotFittedError, _log_likelihood_fn
+from .models import NOISE_MODELS, make_pooled_loss_model, pooled_site_names
+from .priors import Prior, merge_priors, priors_from_json, priors_to_json
+from .targets import interval_frame, resolve_targets
+
+__all__ = ["PooledLossLaw", "default_pooled_priors", "long_format", "POPULATION",
+           "POOLED_SAMPLER"]
+
+#: Label of the population-level (and shared-noise) rows of :meth:`PooledLossLaw.summary`.
+POPULATION = "(population)"
+
+#: Default NUTS settings of pooled fits: 4 chains x (1000 warm-up + 2000 draws). The population
+#: parameters of a few groups mix slower than a single law's (measured on the three Gadre
+#: corpora: tail ESS of ``eta_loc`` 444-2600 per 8000 draws, against >= 1300 per 4000 for a
+#: single law), so 1000 draws per chain would sit near the ESS check's 400.
+POOLED_SAMPLER = SamplerConfig(num_samples=2000)
+
+_LOG_01, _LOG_02 = float(np.log(0.1)), float(np.log(0.2))  # medians of the scale priors
+
+_CORE = ("run_id", "dataset", "n_params", "n_tokens", "tokens_per_param", "compute_flops")
+
+
+def default_pooled_priors(law: str) -> dict[str, Prior]:
+    """Default hyperpriors of the pooled model of ``law`` (see the module docstring).
+
+    Examples
+    --------
+    >>> sorted(default_pooled_priors("gadre"))  # doctest: +NORMALIZE_WHITESPACE
+    ['E_loc', 'E_scale', 'a_loc', 'a_scale', 'b_loc', 'b_scale', 'eta_loc', 'eta_scale', 'nu',
+     'sigma']
+    """
+    spec = get_law(law)
+    out: dict[str, Prior] = {
+        "E_loc": Prior("normal", loc=0.5, scale=1.0),
+        "E_scale": Prior("lognormal", loc=_LOG_01, scale=0.75),
+        "a_loc": Prior("normal", loc=-0.5, scale=1.5),
+        "a_scale": Prior("lognormal", loc=_LOG_02, scale=0.75),
+        "b_loc": Prior("normal", loc=-0.5, scale=1.5),
+        "b_scale": Prior("lognormal", loc=_LOG_02, scale=0.75),
+        "sigma": Prior("halfnormal", scale=0.05),
+        "nu": Prior("gamma", concentration=2.0, rate=0.1),
+    }
+    for k in spec.exponents:
+        out[f"{k}_loc"] = Prior("normal", loc=-0.8, scale=1.0)
+        out[f"{k}_scale"] = Prior("lognormal", loc=_LOG_01, scale=0.75)
+    return out
+
+
+def long_format(runs: pd.DataFrame, losses: Sequence[str] | None = None, *,
+                column: str = "loss_eval", group: str = "eval_set") -> pd.DataFrame:
+    """Reshape a runs table to one row per (run, eval set), for pooling across eval sets.
+
+    Parameters
+    ----------
+    runs : DataFrame
+        Runs table with ``loss_<eval>`` columns (and their ``_ci`` half-widths).
+    losses : sequence of str, optional
+        Loss columns to stack; default every ``loss_<eval>`` column.
+    column : str
+        Name of the stacked loss column (must start with ``loss_``); its measurement error goes
+        to ``<column>_ci`` when the sources have ``_ci`` columns.
+    group : str
+        Name of the column holding the eval set (the loss column without ``loss_``).
+
+    Returns
+    -------
+    DataFrame
+        ``run_id`` (``<run_id>/<eval>``, unique), ``source_run_id``, the size columns,
+        ``dataset``, ``group`` and ``column`` (``<column>_ci``); rows with a missing loss are
+        dropped.
+
+    Examples
+    --------
+    >>> runs = pd.DataFrame({"run_id": ["r1"], "n_params": [1e8], "n_tokens": [2e9],
+    ...                      "loss_c4": [3.1], "loss_c4_ci": [0.01], "loss_ptb": [3.9]})
+    >>> long_format(runs)[["run_id", "eval_set", "loss_eval", "loss_eval_ci"]].to_dict("records")
+    [{'run_id': 'r1/c4', 'eval_set': 'c4', 'loss_eval': 3.1, 'loss_eval_ci': 0.01}, \
+{'run_id': 'r1/ptb', 'eval_set': 'ptb', 'loss_eval': 3.9, 'loss_eval_ci': 0.0}]
+    """
+    from .data import loss_columns
+
+    if not column.startswith("loss_"):
+        raise ValueError(f"column must start with 'loss_' (the runs-table convention), got "
+                         f"{column!r}")
+    losses = list(loss_columns(runs.columns) if losses is None else losses)
+    missing = [c for c in losses if c not in runs.columns]
+    if missing or not losses:
+        raise ValueError(f"loss columns {missing or losses} not in the runs table; available: "
+                         f"{loss_columns(runs.columns)}")
+    has_ci = any(f"{c}_ci" in runs.columns for c in losses)
+    ids = (runs["run_id"].astype(str) if "run_id" in runs.columns
+           else pd.Series([str(i) for i in runs.index], index=runs.index))
+    keep = [c for c in _CORE if c in runs.columns and c != "run_id"]
+    parts = []
+    for c in losses:
+        name = c.removeprefix("loss_")
+        part = runs[keep].copy()
+        part.insert(0, "run_id", ids + "/" + name)
+        part.insert(1, "source_run_id", ids)
+        part[group] = name
+        part[column] = runs[c].to_numpy(float)
+        if has_ci:
+            ci = runs[f"{c}_ci"] if f"{c}_ci" in runs.columns else 0.0
+            part[f"{column}_ci"] = np.nan_to_num(np.asarray(ci, dtype=float)
+                                                 * np.ones(len(runs)))
+        parts.append(part[np.isfinite(part[column].to_numpy(float))])
+    return pd.concat(parts, ignore_index=True)
+
+
+class PooledLossLaw:
+    """A loss law per group with partial pooling of its parameters (NUTS posterior).
+
+    Parameters
+    ----------
+    law : {"gadre", "chinchilla"}
+        The law's form, shared by every group.
+    loss : str
+        Loss column (``<loss>_ci`` is the measurement error when present).
+    group : str
+        Column naming each run's group, e.g. ``"dataset"``, or ``"eval_set"`` for a table from
+        :func:`long_format`.
+    priors : mapping, optional
+        Overrides merged over :func:`default_pooled_priors`.
+    noise : {"student_t", "normal"}
+        Likelihood on log loss, as :class:`~bayes_scaling.LossLaw`.
+    sampler : SamplerConfig or dict, optional
+        NUTS settings; a dict is merged over :data:`POOLED_SAMPLER` (4 chains x (1000 warm-up
+        + 2000 draws), dense mass, target acceptance 0.95).
+    group_noise : bool
+        One run-to-run scatter ``sigma`` per group instead of one shared (``nu`` stays shared).
+        Use it when groups are eval sets.
+
+    Attributes
+    ----------
+    idata : xarray.DataTree
+        ``posterior`` (hyperparameters ``<p>_loc``/``<p>_scale``, standardised ``<p>_z`` and the
+        per-group ``E, a, b, A, B`` and exponents on a ``group`` dimension; ``sigma``, ``nu``),
+        ``sample_stats``, ``log_likelihood`` (``log_loss`` per run), ``observed_data``,
+        ``constant_data`` (sizes, measurement sd, each run's group, each group's ``e_upper``).
+
+    Examples
+    --------
+    >>> from bayes_scaling.simulate import gadre_design, simulate_runs
+    >>> runs = pd.concat([simulate_runs("gadre", {"E": 1.7, "A": 100.0, "B": 200.0, "eta": e},
+    ...                                 gadre_design(), sigma=0.01, seed=i, dataset=f"d{i}")
+    ...                   for i, e in enumerate([0.24, 0.26])], ignore_index=True)
+    >>> pooled = PooledLossLaw("gadre", loss="loss_sim", group="dataset",
+    ...                        sampler=dict(num_warmup=300, num_samples=300, num_chains=2))
+    >>> pooled.fit(runs, seed=0).predict(
+    ...     pd.DataFrame({"dataset": ["d1"], "n_params": [1e9], "n_tokens": [2e10]}))  # doctest: +SKIP
+    """
+
+    kind = "PooledLossLaw"
+
+    def __init__(
+        self,
+        law: str = "gadre",
+        *,
+        loss: str = "loss_c4_val",
+        group: str = "dataset",
+        priors: Mapping[str, Any] | None = None,
+        noise: str = "student_t",
+        sampler: SamplerConfig | Mapping[str, Any] | None = None,
+        group_noise: bool = False,
+    ):
+        self.spec: LawSpec = get_law(law)
+        if noise not in NOISE_MODELS:
+            raise ValueError(f"unknown noise model {noise!r}; use one of {NOISE_MODELS}")
+        self.loss = loss
+        self.group = group
+        self.group_noise = bool(group_noise)
+        self.noise = noise
+        self.priors: dict[str, Prior] = merge_priors(default_pooled_priors(law), priors)
+        self.sampler = (sampler if isinstance(sampler, SamplerConfig) else
+                        SamplerConfig(**(POOLED_SAMPLER.to_dict() | dict(sampler or {}))))
+        self.idata = None
+        self._diagnostics: Diagnostics | None = None
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def law(self) -> str:
+        return self.spec.name
+
+    def __repr__(self) -> str:
+        state = f"fitted on {len(self.groups)} groups" if self.idata is not None else "not fitted"
+        return (f"PooledLossLaw({self.law!r}, loss={self.loss!r}, group={self.group!r}, "
+                f"noise={self.noise!r}, group_noise={self.group_noise}; {state})")
+
+    def _model_key(self) -> tuple:
+        return ("pooled_loss", self.law, priors_to_json(self.priors), self.noise,
+                self.group_noise)
+
+    def _model(self):
+        return make_pooled_loss_model(self.spec, self.priors, self.noise, self.group_noise)
+
+    def _require_fit(self) -> None:
+        if self.idata is None:
+            raise NotFittedError("this PooledLossLaw has no posterior yet: call "
+                                 "fit(runs, seed=...) or PooledLossLaw.load(path)")
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """Group names, in the order of the posterior's ``group`` dimension."""
+        self._require_fit()
+        return tuple(str(g) for g in self.idata.posterior["group"].values)
+
+    @property
+    def centring(self) -> tuple[float, float]:
+        """``(log N0, log D0)``: the design centre shared by all groups."""
+        self._require_fit()
+        return float(self.idata.attrs["log_n0"]), float(self.idata.attrs["log_d0"])
+
+    # ------------------------------------------------------------------ data -> model arrays
+    def _prepare(self, runs: pd.DataFrame) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        from .data import check_design, loss_columns, validate_runs
+
+        if not isinstance(runs, pd.DataFrame):
+            raise TypeError(f"runs must be a pandas DataFrame, got {type(runs).__name__}")
+        if self.loss not in runs.columns:
+            raise ValueError(f"runs have no column {self.loss!r}; pass loss= one of "
+                             f"{loss_columns(runs.columns)} (or reshape with long_format)")
+        if self.group not in runs.columns:
+            raise ValueError(f"runs have no group column {self.group!r}; pass group= a column "
+                             "naming each run's group (e.g. 'dataset', or 'eval_set' after "
+                             "long_format)")
+        labels = runs[self.group]
+        if labels.isna().any():
+            row = runs.index[labels.isna().to_numpy()][0]
+            raise ValueError(f"row {row!r}: group column {self.group!r} is empty; give every "
+                             "run a group")
+        labels = labels.astype(str)
+        names = sorted(labels.unique())
+        # each group is a runs table in its own right (a long-format table repeats a run's
+        # (dataset, n_params, n_tokens) once per eval set, so the union is not)
+        for g in names:
+            validate_runs(runs[(labels == g).to_numpy()])
+        n_par = len(self.spec.params)
+        if len(runs) < n_par + 1:
+            raise ValueError(f"{len(runs)} runs cannot identify the {self.law!r} law's {n_par} "
+                             f"parameters plus noise; use at least {n_par + 1} runs")
+        # the design of the union, each (size, tokens) once (long format repeats them)
+        sizes = [c for c in ("n_params", "n_tokens", "tokens_per_param") if c in runs.columns]
+        check_design(runs[sizes].drop_duplicates(), data_term=True)
+        n = runs["n_params"].to_numpy(dtype=float)
+        d = runs["n_tokens"].to_numpy(dtype=float)
+        y = runs[self.loss].to_numpy(dtype=float)
+        ci_col = f"{self.loss}_ci"
+        meas_sd = (runs[ci_col].fillna(0.0).to_numpy(dtype=float) / 1.959964 / y
+                   if ci_col in runs.columns else np.zeros_like(y))
+        gidx = np.searchsorted(np.asarray(names), labels.to_numpy())
+        e_upper = np.asarray([y[gidx == j].min() for j in range(len(names))])
+        log_n0, log_d0 = float(np.mean(np.log(n))), float(np.mean(np.log(d)))
+        kw = {
+            "x_n": np.log(n) - log_n0,
+            "x_d": np.log(d) - log_d0,
+            "meas_sd": meas_sd,
+            "group": gidx.astype(np.int32),
+            "e_upper": e_upper,
+            "log_loss": np.log(y),
+        }
+        run_ids = (runs["run_id"].astype(str).to_numpy() if "run_id" in runs.columns
+                   else np.asarray([str(i) for i in runs.index]))
+        if len(set(run_ids)) != len(run_ids):
+            raise ValueError("run ids are not unique across groups; make them unique (e.g. "
+                             "long_format appends the eval set)")
+        meta = {"log_n0": log_n0, "log_d0": log_d0, "run_id": run_ids, "n_params": n,
+                "n_tokens": d, "loss": y, "meas_sd": meas_sd, "groups": names,
+                "run_group": labels.to_numpy()}
+        return kw, meta
+
+    @staticmethod
+    def _data_hash(meta: Mapping[str, Any]) -> str:
+        h = hashlib.sha256()
+        for k in ("n_params", "n_tokens", "loss", "meas_sd"):
+            h.update(np.ascontiguousarray(meta[k], dtype=np.float64).tobytes())
+        h.update("\x00".join(map(str, meta["run_id"])).encode())
+        h.update("\x01".join(map(str, meta["run_group"])).encode())
+        return h.hexdigest()
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, runs: pd.DataFrame, *, seed: int, progress: bool = False,
+            warn: bool = True) -> PooledLossLaw:
+        """Sample the pooled posterior given ``runs`` (all groups at once); returns ``self``.
+
+        Parameters
+        ----------
+        runs : DataFrame
+            Runs table with the loss column and the group column; each group is validated as a
+            runs table.
+        seed : int
+            Explicit random seed (recorded in ``idata.attrs``).
+        progress : bool
+            Progress bar.
+        warn : bool
+            Emit :class:`~bayes_scaling.inference.DiagnosticsWarning` when a check fails.
+        """
+        from .inference import sample_nuts
+
+        kw, meta = self._prepare(runs)
+        posterior, stats, facts = sample_nuts(
+            self._model(), kw, config=self.sampler, seed=seed, model_key=self._model_key(),
+            progress=progress,
+        )
+        self.idata = self._build_datatree(posterior, stats, kw, meta, seed=seed, facts=facts)
+        self._diagnostics = None
+        self.diagnostics(warn=warn)
+        return self
+
+    def _build_datatree(self, posterior, stats, kw, meta, *, seed, facts):
+        import arviz_base as ab
+        import jax.numpy as jnp
+
+        enable_x64()
+        flat = {k: jnp.asarray(v.reshape(-1, *v.shape[2:])) for k, v in posterior.items()}
+        ll = _log_likelihood_fn(self)(flat, {k: jnp.asarray(v) for k, v in kw.items()})
+        n_chain, n_draw = next(iter(posterior.values())).shape[:2]
+        ll = {k: np.asarray(v).reshape(n_chain, n_draw, -1) for k, v in ll.items()}
+        post = {k: np.asarray(v) for k, v in posterior.items()}
+        natural = self.spec.to_natural(post, meta["log_n0"], meta["log_d0"])
+        post["A"], post["B"] = natural["A"], natural["B"]
+        per_group = [*self.spec.params, "A", "B"] + [f"{p}_z" for p in self.spec.params]
+        dims: dict[str, list[str]] = {k: ["group"] for k in per_group}
+        dims |= {k: ["run"] for k in ("log_loss", "loss", "n_params", "n_tokens", "meas_sd",
+                                      "run_group")}
+        dims["e_upper"] = ["group"]
+        if self.group_noise:
+            dims["sigma"] = ["group"]
+        dt = ab.from_dict(
+            {
+                "posterior": post,
+                "sample_stats": stats,
+                "log_likelihood": ll,
+                "observed_data": {"log_loss": kw["log_loss"], "loss": meta["loss"]},
+                "constant_data": {
+                    "n_params": meta["n_params"],
+                    "n_tokens": meta["n_tokens"],
+                    "meas_sd": meta["meas_sd"],
+                    "run_group": np.asarray(meta["run_group"], dtype=str),
+                    "e_upper": np.asarray(kw["e_upper"]),
+                },
+            },
+            dims=dims,
+            coords={"run": list(meta["run_id"]), "group": list(meta["groups"])},
+        )
+        dt.attrs.update({
+            "bayes_scaling_kind": self.kind,
+            "bayes_scaling_version": __version__,
+            "file_format": FILE_FORMAT,
+            "law": self.law,
+            "loss": self.loss,
+            "group_column": self.group,
+            "noise": self.noise,
+            "group_noise": int(self.group_noise),
+            "priors": priors_to_json(self.priors),
+            "sampler": json.dumps(self.sampler.to_dict(), sort_keys=True),
+            "seed": int(seed),
+            "data_hash": self._data_hash(meta),
+            "log_n0": meta["log_n0"],
+            "log_d0": meta["log_d0"],
+            "backend": json.dumps(facts, sort_keys=True),
+        })
+        return dt
+
+    def diagnostics(self, *, warn: bool = True) -> Diagnostics:
+        """R-hat, ESS, divergences and BFMI over the hyperparameters, the standardised group
+        effects, the per-group law parameters and the noise (warns when a check fails)."""
+        self._require_fit()
+        if self._diagnostics is None:
+            post = self.idata.posterior
+            names = list(pooled_site_names(self.spec, self.noise))
+            names += [f"{p}_z" for p in self.spec.params] + list(self.spec.params)
+            values = {k: post[k].values for k in names}
+            stats = {k: self.idata.sample_stats[k].values for k in ("diverging", "energy")}
+            self._diagnostics = diagnostics(values, stats, warn=warn)
+        elif warn and not self._diagnostics.ok:
+            warnings.warn("sampler diagnostics failed:\n" + str(self._diagnostics),
+                          DiagnosticsWarning, stacklevel=2)
+        return self._diagnostics
+
+    # ------------------------------------------------------------------ posterior access
+    def summary(self, ci_prob: float = 0.95) -> pd.DataFrame:
+        """Per-group natural parameters and the population hyperparameters.
+
+        Returns
+        -------
+        DataFrame
+            Index ``(group, parameter)``: every group's ``E, A, B`` and exponents, then
+            :data:`POPULATION` rows for the hyperparameters (``<p>_loc``: location on the
+            logit scale for exponents and E's fraction, in log nats for ``a``/``b``;
+            ``<p>_scale``: between-group sd on that scale) and the shared ``sigma``, ``nu``
+            (with ``group_noise``, ``sigma`` is a per-group row).
+            Columns ``median, mean, sd, lower, upper, rhat, ess_bulk``.
+        """
+        from arviz_stats.base import array_stats
+
+        self._require_fit()
+        diag = self.diagnostics(warn=False).per_parameter
+        post = self.idata.posterior
+        rows = []
+
+        def row(group: str, name: str, flat: np.ndarray, src: str) -> dict:
+            lo, hi = array_stats.eti(flat, ci_prob)
+            return {"group": group, "parameter": name, "median": float(np.median(flat)),
+                    "mean": float(flat.mean()), "sd": float(flat.std(ddof=1)),
+                    "lower": float(lo), "upper": float(hi),
+                    "rhat": diag.get(src, {}).get("rhat", np.nan),
+                    "ess_bulk": diag.get(src, {}).get("ess_bulk", np.nan)}
+
+        for j, g in enumerate(self.groups):
+            for k in self.spec.natural_params:
+                src = {"A": "a", "B": "b"}.get(k, k)
+                rows.append(row(g, k, post[k].values[..., j].reshape(-1), f"{src}[{j}]"))
+            if self.group_noise:
+                rows.append(row(g, "sigma", post["sigma"].values[..., j].reshape(-1),
+                                f"sigma[{j}]"))
+        for k in pooled_site_names(self.spec, self.noise):
+            if k == "sigma" and self.group_noise:
+                continue
+            rows.append(row(POPULATION, k, post[k].values.reshape(-1), k))
+        df = pd.DataFrame(rows).set_index(["group", "parameter"])
+        df.attrs["ci_prob"] = ci_prob
+        return df
+
+    def _group_index(self, targets: pd.DataFrame) -> np.ndarray:
+        if self.group not in targets.columns:
+            raise ValueError(f"targets need a {self.group!r} column naming each target's group "
+                             f"(one of {list(self.groups)})")
+        labels = targets[self.group].astype(str).to_numpy()
+        known = np.asarray(self.groups)
+        unknown = sorted(set(labels) - set(known))
+        if unknown:
+            raise ValueError(f"targets name groups {unknown} that the fit has not seen; known "
+                             f"groups: {list(known)}")
+        return np.searchsorted(known, labels)
+
+    def log_loss_draws(self, targets: pd.DataFrame, *, kind: str = "mean",
+                       seed: int = 0) -> np.ndarray:
+        """Posterior draws of log loss at ``targets`` (with a group column):
+        ``(n_draws, n_targets)``.
+
+        ``kind="mean"``: the group's law mean; ``"observed"`` adds the shared run-to-run noise
+        (the target group's with ``group_noise``) and the target's measurement error where
+        ``targets`` has ``<loss>_ci``, as
+        :meth:`bayes_scaling.LossLaw.log_loss_draws`.
+        """
+        import jax.numpy as jnp
+
+        self._require_fit()
+        if kind not in ("mean", "observed"):
+            raise ValueError(f"kind must be 'mean' or 'observed', got {kind!r}")
+        enable_x64()
+        gidx = self._group_index(targets)
+        t = resolve_targets(targets)
+        log_n0, log_d0 = self.centring
+        post = self.idata.posterior
+        n_groups = len(self.groups)
+        p = {k: jnp.asarray(post[k].values.reshape(-1, n_groups)[:, gidx])
+             for k in self.spec.params}
+        p["log_E"] = jnp.log(p["E"])
+        x_n = jnp.log(jnp.asarray(t["n_params"].to_numpy(float)))[None, :] - log_n0
+        x_d = jnp.log(jnp.asarray(t["n_tokens"].to_numpy(float)))[None, :] - log_d0
+        log_mu = np.asarray(self.spec.log_mu(p, x_n, x_d))
+        if kind == "mean":
+            return log_mu
+        rng = np.random.default_rng(seed)
+        sigma = (post["sigma"].values.reshape(-1, n_groups)[:, gidx] if self.group_noise
+                 else post["sigma"].values.reshape(-1)[:, None])
+        ci_col = f"{self.loss}_ci"
+        if ci_col in targets.columns and self.loss in targets.columns:
+            meas = (targets[ci_col].fillna(0.0).to_numpy(float) / 1.959964
+                    / targets[self.loss].to_numpy(float))
+            sigma = np.sqrt(sigma**2 + meas[None, :] ** 2)
+        if self.noise == "student_t":
+            nu = post["nu"].values.reshape(-1)[:, None]
+            eps = rng.standard_t(np.broadcast_to(nu, log_mu.shape))
+        else:
+            eps = rng.standard_normal(log_mu.shape)
+        return log_mu + sigma * eps
+
+    def loss_draws(self, targets: pd.DataFrame, *, kind: str = "mean",
+                   seed: int = 0) -> np.ndarray:
+        """Posterior draws of loss at ``targets`` (see :meth:`log_loss_draws`)."""
+        return np.exp(self.log_loss_draws(targets, kind=kind, seed=seed))
+
+    def predict(self, targets: pd.DataFrame, *, ci_prob: float = 0.9, kind: str = "mean",
+                seed: int = 0) -> pd.DataFrame:
+        """Predictive summary of loss at ``targets``.
+
+        Parameters
+        ----------
+        targets : DataFrame
+            The group column plus ``n_params`` and ``n_tokens`` (or ``compute_flops`` and
+            ``tokens_per_param``).
+        ci_prob : float
+            Probability mass of the equal-tailed interval.
+        kind : {"mean", "observed"}
+            Law mean, or the loss a new run would show.
+        seed : int
+            Seed of the noise draws (``kind="observed"``).
+
+        Returns
+        -------
+        DataFrame
+            ``targets`` plus ``median, mean, lower, upper``; ``attrs``: ``ci_prob``, ``kind``,
+            ``target``, ``loss``.
+        """
+        draws = self.loss_draws(targets, kind=kind, seed=seed)
+        out = interval_frame(resolve_targets(targets), draws, ci_prob)
+        out.attrs.update({"kind": kind, "target": "loss", "loss": self.loss})
+        return out
+
+    def for_group(self, group: str) -> LossLaw:
+        """One group's posterior as a fitted-looking :class:`~bayes_scaling.LossLaw`.
+
+        The view shares the pooled draws (its ``E, a, b``, exponents, ``sigma``, ``nu``), the
+        design centre and the group's runs and log likelihood, so everything that takes a
+        LossLaw (``predict``, :func:`bayes_scaling.backtest.score_loss`, :mod:`.compare` on that
+        group's runs) works on it. ``idata.attrs["pooled_from"]`` records the pooled fit; its
+        ``priors`` attribute holds the pooled hyperpriors.
+        """
+        import arviz_base as ab
+
+        self._require_fit()
+        if group not in self.groups:
+            raise ValueError(f"unknown group {group!r}; known groups: {list(self.groups)}")
+        j = self.groups.index(group)
+        post = self.idata.posterior
+        names = [*self.spec.params, "A", "B", "sigma"] + (
+            ["nu"] if self.noise == "student_t" else [])
+        p = {k: (post[k].values[..., j] if "group" in post[k].dims else post[k].values)
+             for k in names}
+        rows = self.idata.constant_data["run_group"].values.astype(str) == group
+        ll = self.idata.log_likelihood["log_loss"].values[..., rows]
+        obs, const = self.idata.observed_data, self.idata.constant_data
+        run_dims = {k: ["run"] for k in ("log_loss", "loss", "n_params", "n_tokens", "meas_sd")}
+        dt = ab.from_dict(
+            {
+                "posterior": p,
+                "sample_stats": {k: self.idata.sample_stats[k].values
+                                 for k in self.idata.sample_stats.data_vars},
+                "log_likelihood": {"log_loss": ll},
+                "observed_data": {"log_loss": obs["log_loss"].values[rows],
+                                  "loss": obs["loss"].values[rows]},
+                "constant_data": {k: const[k].values[rows]
+                                  for k in ("n_params", "n_tokens", "meas_sd")},
+            },
+            dims=run_dims,
+            coords={"run": list(obs["run"].values[rows])},
+        )
+        attrs = dict(self.idata.attrs)
+        attrs.update({"bayes_scaling_kind": LossLaw.kind, "e_upper": float(
+            const["e_upper"].values[j]), "pooled_from": json.dumps(
+                {"kind": self.kind, "group": group, "data_hash": attrs["data_hash"]})})
+        dt.attrs.update(attrs)
+        view = LossLaw(self.law, loss=self.loss, noise=self.noise, sampler=self.sampler)
+        view.idata = dt
+        return view
+
+    # ------------------------------------------------------------------ save / load
+    def save(self, path) -> None:
+        """Write the posterior as netCDF (DataTree) with JSON attrs; atomic, never pickle."""
+        from .io import save_datatree
+
+        self._require_fit()
+        save_datatree(self.idata, path)
+
+    @classmethod
+    def load(cls, path, *, law: str | None = None) -> PooledLossLaw:
+        """Load a fit written by :meth:`save` (refuses other kinds, formats or laws).
+
+        Raises
+        ------
+        bayes_scaling.io.FitFileError
+        """
+        from .io import FitFileError, load_datatree
+
+        dt = load_datatree(path, kind=cls.kind)
+        if law is not None and dt.attrs["law"] != law:
+            raise FitFileError(f"{path} holds a {dt.attrs['law']!r} law, not {law!r}; "
+                               f"load it with law={dt.attrs['law']!r} or refit")
+        obj = cls(dt.attrs["law"], loss=dt.attrs["loss"], group=dt.attrs["group_column"],
+                  noise=dt.attrs["noise"], priors=priors_from_json(dt.attrs["priors"]),
+                  sampler=json.loads(dt.attrs["sampler"]),
+                  group_noise=bool(int(dt.attrs.get("group_noise", 0))))
+        obj.idata = dt
+        return obj
