@@ -23,7 +23,9 @@ from .data import (  # noqa: E402
     load_runs,
     validate_runs,
 )
+from .compare import StackedPredictor, compare_models, loo_table, stacking_weights  # noqa: E402
 from .error_law import ErrorLaw  # noqa: E402
+from .hierarchical import PooledLossLaw  # noqa: E402
 from .inference import (  # noqa: E402
     Diagnostics,
     DiagnosticsWarning,
@@ -87,4 +89,9 @@ __all__ = [
     "sbc",
     "sbc_uniformity",
     "SBCResult",
+    "PooledLossLaw",
+    "StackedPredictor",
+    "compare_models",
+    "loo_table",
+    "stacking_weights",
 ]
