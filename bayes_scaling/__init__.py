@@ -13,6 +13,14 @@ __version__ = "0.1.0"
 
 from .backtest import backtest, coverage  # noqa: E402
 from .batch import fit_many  # noqa: E402
+from .compare import (  # noqa: E402
+    ParetoKWarning,
+    StackedPredictor,
+    compare_models,
+    fit_law_grid,
+    loo_table,
+    stacking_weights,
+)
 from .data import (  # noqa: E402
     IdentifiabilityWarning,
     RunsError,
@@ -23,9 +31,8 @@ from .data import (  # noqa: E402
     load_runs,
     validate_runs,
 )
-from .compare import StackedPredictor, compare_models, loo_table, stacking_weights  # noqa: E402
 from .error_law import ErrorLaw  # noqa: E402
-from .hierarchical import PooledLossLaw  # noqa: E402
+from .hierarchical import PooledLossLaw, long_format  # noqa: E402
 from .inference import (  # noqa: E402
     Diagnostics,
     DiagnosticsWarning,
@@ -94,4 +101,7 @@ __all__ = [
     "compare_models",
     "loo_table",
     "stacking_weights",
+    "ParetoKWarning",
+    "fit_law_grid",
+    "long_format",
 ]

@@ -32,8 +32,9 @@ Why non-centred, and why log-normal scale priors (measured)
 -----------------------------------------------------------
 Every group here has ~30 runs, so its parameters are well identified, while the population scale
 of three groups is not. The centred form (``u_g ~ N(mu, tau)``) then has a funnel at small
-``tau``: 136-219 divergences per fit on the three corpora. The non-centred form has none, but how
-it mixes depends on the tails of the scale priors in ``log tau`` (what NUTS samples). With
+``tau``: 136-219 divergences per fit on the three corpora (half-normal scale priors). The
+non-centred form has none, but how it mixes depends on the tails of the scale priors in
+``log tau`` (what NUTS samples). With
 half-normal priors ``tau`` reached down to 0.003, where ``z_g = (u_g - mu) / tau`` bends sharply:
 220-500 leapfrog steps per draw and, on the compute-cutoff subset of the backtest, R-hat 1.11
 (one chain stuck) in one seed of three. Gamma(2, rate) priors (zero at ``tau = 0``) helped on
@@ -51,12 +52,13 @@ Default priors (:func:`default_pooled_priors`)
     Between-group sd of the exponents on the logit scale: median 0.1, 95% in [0.023, 0.43].
     Near eta = 0.25 one logit unit is ~0.19 in eta, so the median is a spread of ~0.02 in eta
     (the three Gadre et al. corpora fitted separately: 0.239-0.259) and the upper end allows the
-    ~0.06 spread of eval sets as different as code and prose (separate fits on RedPajama runs:
-    0.26-0.50). The lower end says groups are never *exactly* alike, which three groups cannot
-    tell apart from "nearly alike" anyway.
+    spread of eval sets as different as code and prose (separate fits of the 8 eval sets on
+    RedPajama runs: eta 0.26-0.50, sd 0.33 on the logit scale). The lower end says groups are
+    never *exactly* alike, which three groups cannot tell apart from "nearly alike" anyway.
 ``E_loc ~ Normal(0.5, 1.0)``
     Logit of E as a fraction of the group's smallest observed loss: median 0.62, 95% in
-    [0.18, 0.92]. Published fits put E at 55-85% of the lowest loss of their designs.
+    [0.18, 0.92]. Separate fits of the three Gadre et al. corpora (N < 1e9) put E at 54-64% of
+    the lowest observed loss.
 ``E_scale ~ LogNormal(log 0.1, 0.75)``
     Between-group sd of that logit (median 0.1: fractions 0.62 +- 0.02).
 ``a_loc, b_loc ~ Normal(-0.5, 1.5)``
@@ -107,8 +109,8 @@ POPULATION = "(population)"
 
 #: Default NUTS settings of pooled fits: 4 chains x (1000 warm-up + 2000 draws). The population
 #: parameters of a few groups mix slower than a single law's (measured on the three Gadre
-#: corpora: tail ESS of ``eta_loc`` 444-2600 per 8000 draws, against >= 1300 per 4000 for a
-#: single law), so 1000 draws per chain would sit near the ESS check's 400.
+#: corpora: smallest tail ESS 444-2600 per 8000 draws over six fits, against >= 1293 per 4000
+#: for a single law), so 1000 draws per chain would sit near the ESS check's 400.
 POOLED_SAMPLER = SamplerConfig(num_samples=2000)
 
 _LOG_01, _LOG_02 = float(np.log(0.1)), float(np.log(0.2))  # medians of the scale priors
