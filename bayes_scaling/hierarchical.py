@@ -85,7 +85,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -93,10 +92,11 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .inference import Diagnostics, DiagnosticsWarning, SamplerConfig, diagnostics, enable_x64
+from .fitted import FittedModel
+from .inference import Diagnostics, SamplerConfig, enable_x64
 from .io import FILE_FORMAT
 from .laws import LawSpec, get_law
-from .loss_law import LossLaw, NotFittedError, _log_likelihood_fn
+from .loss_law import LossLaw, _log_likelihood_fn
 from .models import NOISE_MODELS, make_pooled_loss_model, pooled_site_names
 from .priors import Prior, merge_priors, priors_from_json, priors_to_json
 from .targets import interval_frame, resolve_targets
@@ -205,7 +205,7 @@ def long_format(runs: pd.DataFrame, losses: Sequence[str] | None = None, *,
     return pd.concat(parts, ignore_index=True)
 
 
-class PooledLossLaw:
+class PooledLossLaw(FittedModel):
     """A loss law per group with partial pooling of its parameters (NUTS posterior).
 
     Parameters
@@ -291,11 +291,6 @@ class PooledLossLaw:
     def _model(self):
         return make_pooled_loss_model(self.spec, self.priors, self.noise, self.group_noise)
 
-    def _require_fit(self) -> None:
-        if self.idata is None:
-            raise NotFittedError("this PooledLossLaw has no posterior yet: call "
-                                 "fit(runs, seed=...) or PooledLossLaw.load(path)")
-
     @property
     def groups(self) -> tuple[str, ...]:
         """Group names, in the order of the posterior's ``group`` dimension."""
@@ -376,34 +371,6 @@ class PooledLossLaw:
         return h.hexdigest()
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, runs: pd.DataFrame, *, seed: int, progress: bool = False,
-            warn: bool = True) -> PooledLossLaw:
-        """Sample the pooled posterior given ``runs`` (all groups at once); returns ``self``.
-
-        Parameters
-        ----------
-        runs : DataFrame
-            Runs table with the loss column and the group column; each group is validated as a
-            runs table.
-        seed : int
-            Explicit random seed (recorded in ``idata.attrs``).
-        progress : bool
-            Progress bar.
-        warn : bool
-            Emit :class:`~bayes_scaling.inference.DiagnosticsWarning` when a check fails.
-        """
-        from .inference import sample_nuts
-
-        kw, meta = self._prepare(runs)
-        posterior, stats, facts = sample_nuts(
-            self._model(), kw, config=self.sampler, seed=seed, model_key=self._model_key(),
-            progress=progress,
-        )
-        self.idata = self._build_datatree(posterior, stats, kw, meta, seed=seed, facts=facts)
-        self._diagnostics = None
-        self.diagnostics(warn=warn)
-        return self
-
     def _build_datatree(self, posterior, stats, kw, meta, *, seed, facts):
         import arviz_base as ab
         import jax.numpy as jnp
@@ -459,23 +426,11 @@ class PooledLossLaw:
         })
         return dt
 
-    def diagnostics(self, *, warn: bool = True) -> Diagnostics:
-        """R-hat, ESS, divergences and BFMI over the hyperparameters, the standardised group
-        effects, the per-group law parameters and the noise (warns when a check fails)."""
-        self._require_fit()
-        if self._diagnostics is None:
-            post = self.idata.posterior
-            names = list(pooled_site_names(self.spec, self.noise))
-            names += [f"{p}_z" for p in self.spec.params] + list(self.spec.params)
-            values = {k: post[k].values for k in names}
-            stats = {k: self.idata.sample_stats[k].values for k in ("diverging", "energy")}
-            self._diagnostics = diagnostics(values, stats, warn=warn)
-        elif warn and not self._diagnostics.ok:
-            warnings.warn("sampler diagnostics failed:\n" + str(self._diagnostics),
-                          DiagnosticsWarning, stacklevel=2)
-        return self._diagnostics
+    def _diagnostic_names(self) -> list[str]:
+        # hyperparameters, standardised group effects, per-group law parameters and the noise
+        return [*pooled_site_names(self.spec, self.noise),
+                *(f"{p}_z" for p in self.spec.params), *self.spec.params]
 
-    # ------------------------------------------------------------------ posterior access
     def summary(self, ci_prob: float = 0.95) -> pd.DataFrame:
         """Per-group natural parameters and the population hyperparameters.
 
@@ -655,13 +610,6 @@ class PooledLossLaw:
         return view
 
     # ------------------------------------------------------------------ save / load
-    def save(self, path) -> None:
-        """Write the posterior as netCDF (DataTree) with JSON attrs; atomic, never pickle."""
-        from .io import save_datatree
-
-        self._require_fit()
-        save_datatree(self.idata, path)
-
     @classmethod
     def load(cls, path, *, law: str | None = None) -> PooledLossLaw:
         """Load a fit written by :meth:`save` (refuses other kinds, formats or laws).
@@ -670,12 +618,7 @@ class PooledLossLaw:
         ------
         bayes_scaling.io.FitFileError
         """
-        from .io import FitFileError, load_datatree
-
-        dt = load_datatree(path, kind=cls.kind)
-        if law is not None and dt.attrs["law"] != law:
-            raise FitFileError(f"{path} holds a {dt.attrs['law']!r} law, not {law!r}; "
-                               f"load it with law={dt.attrs['law']!r} or refit")
+        dt = cls._load_tree(path, law)
         obj = cls(dt.attrs["law"], loss=dt.attrs["loss"], group=dt.attrs["group_column"],
                   noise=dt.attrs["noise"], priors=priors_from_json(dt.attrs["priors"]),
                   sampler=json.loads(dt.attrs["sampler"]),
