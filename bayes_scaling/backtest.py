@@ -62,7 +62,6 @@ from .inference import DiagnosticsWarning, SamplerConfig
 from .loss_law import LossLaw
 
 if TYPE_CHECKING:  # matplotlib and the error law are imported lazily
-    from matplotlib.axes import Axes
 
     from .error_law import ErrorLaw
 
@@ -78,8 +77,6 @@ __all__ = [
     "pit_values",
     "score_draws",
     "score_loss",
-    "plot_calibration",
-    "plot_pit",
 ]
 
 #: Interval probabilities scored by default.
@@ -721,7 +718,7 @@ def coverage(bt: pd.DataFrame, *, by: str | Sequence[str] | None = None) -> pd.D
         exact binomial test of coverage = ci_prob: treats predictions as independent, which
         predictions from one fit are not, so read it as a screen), ``mean_rel_width`` (mean of
         ``(upper - lower) / median``), ``mean_abs_rel_error`` (of the median) and ``mean_crps``.
-        Works with :func:`plot_calibration` and :func:`bayes_scaling.plots.plot_calibration`.
+        Works with :func:`bayes_scaling.plots.plot_calibration`.
 
     Examples
     --------
@@ -761,110 +758,3 @@ def coverage(bt: pd.DataFrame, *, by: str | Sequence[str] | None = None) -> pd.D
 # ---------------------------------------------------------------------------------------------
 # Plots
 # ---------------------------------------------------------------------------------------------
-
-
-def _new_ax(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
-    if ax is not None:
-        return ax
-    import matplotlib.pyplot as plt
-
-    _, ax = plt.subplots(figsize=figsize, layout="constrained")
-    return ax
-
-
-def plot_calibration(bt_or_cov: pd.DataFrame, *, by: str | None = None,
-                     ax: Axes | None = None) -> Axes:
-    """Reliability diagram: nominal interval probability against empirical coverage.
-
-    Parameters
-    ----------
-    bt_or_cov : DataFrame
-        A backtest table (:func:`backtest`) or its :func:`coverage` summary.
-    by : str, optional
-        Column to split into one line each (e.g. ``"target"`` or ``"column"``).
-    ax : Axes, optional
-        Axes to draw on; default a new figure.
-
-    Returns
-    -------
-    Axes
-        With the ideal diagonal and, shaded, the 95% binomial band of a calibrated forecaster
-        for the smallest group (independent predictions assumed).
-
-    Examples
-    --------
-    >>> cov = pd.DataFrame({"ci_prob": [0.5, 0.9], "n": [20, 20], "coverage": [0.45, 0.85]})
-    >>> ax = plot_calibration(cov)
-    >>> ax.get_xlabel()
-    'Nominal interval probability (%)'
-    """
-    cov = bt_or_cov if "coverage" in bt_or_cov.columns else coverage(bt_or_cov, by=by)
-    if by is not None and by not in cov.columns:
-        raise ValueError(f"column {by!r} not in the coverage table")
-    ax = _new_ax(ax, (4.4, 4.2))
-    ax.plot([0, 100], [0, 100], color="0.5", ls="--", lw=1, label="ideal")
-    if "n" in cov.columns:
-        per = cov.groupby("ci_prob", as_index=False)["n"].min().sort_values("ci_prob")
-        p = per["ci_prob"].to_numpy(float)
-        half = 1.96 * np.sqrt(p * (1 - p) / np.maximum(per["n"].to_numpy(float), 1))
-        ax.fill_between(100 * p, 100 * np.clip(p - half, 0, 1), 100 * np.clip(p + half, 0, 1),
-                        color="0.5", alpha=0.15, lw=0, label="95% band if calibrated")
-    groups = [(None, cov)] if by is None else list(cov.groupby(by, sort=True))
-    for name, g in groups:
-        g = g.sort_values("ci_prob")
-        ax.plot(100 * g["ci_prob"], 100 * g["coverage"], marker="o", ms=4,
-                label="empirical" if name is None else str(name))
-    ax.set_xlim(0, 100)
-    ax.set_ylim(0, 100)
-    ax.set_aspect("equal")
-    ax.set_xlabel("Nominal interval probability (%)")
-    ax.set_ylabel("Empirical coverage (% of held-out runs)")
-    ax.set_title("Calibration of predictive intervals", fontsize=10)
-    ax.legend(fontsize=7, frameon=False)
-    return ax
-
-
-def plot_pit(bt: pd.DataFrame, *, bins: int = 10, ax: Axes | None = None) -> Axes:
-    """Histogram of PIT values (share of predictive draws below the truth).
-
-    Flat at 1 for calibrated forecasts; U-shaped when intervals are too narrow, humped when too
-    wide, tilted when the median is biased (mass near 1: truths above the predictions).
-
-    Parameters
-    ----------
-    bt : DataFrame
-        A backtest table with a ``pit`` column.
-    bins : int
-        Number of equal-width bins on [0, 1].
-    ax : Axes, optional
-
-    Returns
-    -------
-    Axes
-
-    Examples
-    --------
-    >>> ax = plot_pit(pd.DataFrame({"pit": [0.1, 0.5, 0.52, 0.9]}), bins=5)
-    >>> ax.get_ylabel()
-    'Density (1 = uniform)'
-    """
-    if "pit" not in bt.columns:
-        raise ValueError("plot_pit needs a backtest table with a 'pit' column")
-    pit = bt["pit"].to_numpy(float)
-    pit = pit[np.isfinite(pit)]
-    ax = _new_ax(ax, (4.8, 3.4))
-    ax.hist(pit, bins=np.linspace(0, 1, bins + 1), density=True, color="C0", alpha=0.7,
-            edgecolor="white", label=f"{len(pit)} predictions")
-    n = max(len(pit), 1)
-    # 95% band of a bin's density under uniformity (binomial count / (n * width))
-    p = 1.0 / bins
-    half = 1.96 * np.sqrt(p * (1 - p) / n) / p
-    ax.axhspan(max(1 - half, 0), 1 + half, color="0.5", alpha=0.15, lw=0,
-               label="95% band if uniform")
-    ax.axhline(1.0, color="0.3", ls="--", lw=1)
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("PIT: predictive probability below the observed value (fraction)")
-    ax.set_ylabel("Density (1 = uniform)")
-    ax.set_title("PIT histogram", fontsize=10)
-    ax.legend(fontsize=7, frameon=False)
-    return ax

@@ -46,11 +46,10 @@ from bayes_scaling.backtest import (  # noqa: E402
     GADRE_REPORTED,
     backtest,
     coverage,
-    plot_calibration,
-    plot_pit,
     protocol_splits,
 )
 from bayes_scaling.data import loss_columns  # noqa: E402
+from bayes_scaling.plots import plot_calibration, plot_pit  # noqa: E402
 
 NAMES = {"c4_original": "C4", "rpj": "RedPajama", "rw_original": "RefinedWeb"}
 
@@ -188,7 +187,7 @@ def suite_section(runs, seed, out: Path) -> tuple[str, dict, pd.DataFrame]:
     bt, secs, warns = suite(runs, seed)
     bt.to_csv(out / "compute_cutoff_suite.csv", index=False)
     summ = suite_summary(bt)
-    ax = plot_calibration(bt, by="dataset")
+    ax = plot_calibration(bt, group="dataset")
     ax.figure.savefig(out / "calibration_suite.png", dpi=120)
     ax = plot_pit(bt)
     ax.figure.savefig(out / "pit_suite.png", dpi=120)

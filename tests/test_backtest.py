@@ -19,12 +19,11 @@ from bayes_scaling.backtest import (
     coverage,
     crps_sample,
     pit_values,
-    plot_calibration,
-    plot_pit,
     protocol_splits,
     score_draws,
     score_loss,
 )
+from bayes_scaling.plots import plot_calibration, plot_pit
 from bayes_scaling.simulate import gadre_design, simulate_runs
 from bayes_scaling.testing import FAST_SAMPLER, TRUE_GADRE, fabricated_loss_law
 
@@ -147,7 +146,7 @@ def test_plots_return_labelled_axes():
                        "column": ["a", "b"]})
     ax = plot_calibration(bt)
     assert "Nominal" in ax.get_xlabel() and "%" in ax.get_ylabel()
-    ax2 = plot_calibration(coverage(bt, by="column"), by="column")
+    ax2 = plot_calibration(coverage(bt, by="column"), group="column")
     assert len(ax2.get_lines()) == 3  # ideal + one per group
     ax3 = plot_pit(bt, bins=5)
     assert "PIT" in ax3.get_xlabel()
