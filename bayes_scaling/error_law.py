@@ -78,11 +78,6 @@ _Z95 = 1.959964  # 95% two-sided normal quantile: CI half-width -> sd
 ERROR_SAMPLER_DEFAULTS: dict[str, Any] = {"target_accept_prob": 0.99}
 
 
-def _error_sampler_config(sampler: SamplerConfig | Mapping[str, Any] | None) -> SamplerConfig:
-    if isinstance(sampler, SamplerConfig):
-        return sampler
-    return SamplerConfig(**(ERROR_SAMPLER_DEFAULTS | dict(sampler or {})))
-
 
 # ---------------------------------------------------------------------------------------------
 # Task metadata (random baselines and item counts) of the Gadre et al. benchmark suite
@@ -303,7 +298,7 @@ class ErrorLaw(FittedModel):
         self.n_items = None if n_items is None else float(n_items)
         self.data_dir = data_dir
         self.priors: dict[str, Prior] = merge_priors(default_error_priors(law), priors)
-        self.sampler = _error_sampler_config(sampler)
+        self.sampler = SamplerConfig.coerce(sampler, ERROR_SAMPLER_DEFAULTS)
         self.idata = None
         self._diagnostics: Diagnostics | None = None
 

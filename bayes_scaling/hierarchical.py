@@ -269,8 +269,7 @@ class PooledLossLaw(FittedModel):
         self.group_noise = bool(group_noise)
         self.noise = noise
         self.priors: dict[str, Prior] = merge_priors(default_pooled_priors(law), priors)
-        self.sampler = (sampler if isinstance(sampler, SamplerConfig) else
-                        SamplerConfig(**(POOLED_SAMPLER.to_dict() | dict(sampler or {}))))
+        self.sampler = SamplerConfig.coerce(sampler, POOLED_SAMPLER.to_dict())
         self.idata = None
         self._diagnostics: Diagnostics | None = None
 

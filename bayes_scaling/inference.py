@@ -155,6 +155,15 @@ class SamplerConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def coerce(cls, sampler: SamplerConfig | Mapping[str, Any] | None,
+               defaults: Mapping[str, Any] | None = None) -> SamplerConfig:
+        """A config from what an estimator was given: a SamplerConfig as is, else a dict of
+        overrides merged over the estimator's ``defaults`` (and the class defaults)."""
+        if isinstance(sampler, SamplerConfig):
+            return sampler
+        return cls(**(dict(defaults or {}) | dict(sampler or {})))
+
 
 def backend_info() -> dict[str, Any]:
     """Backend facts recorded with every fit: platform, device kind and count, versions."""

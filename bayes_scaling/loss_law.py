@@ -35,14 +35,6 @@ from .targets import interval_frame, resolve_targets
 __all__ = ["LossLaw", "NotFittedError"]
 
 
-def _sampler_config(sampler: SamplerConfig | Mapping[str, Any] | None) -> SamplerConfig:
-    if sampler is None:
-        return SamplerConfig()
-    if isinstance(sampler, SamplerConfig):
-        return sampler
-    return SamplerConfig(**dict(sampler))
-
-
 _LL_FNS: dict = {}
 
 
@@ -103,7 +95,7 @@ class LossLaw(FittedModel):
         self.loss = loss
         self.noise = noise
         self.priors: dict[str, Prior] = merge_priors(default_priors(law), priors)
-        self.sampler = _sampler_config(sampler)
+        self.sampler = SamplerConfig.coerce(sampler)
         self.idata = None
         self._diagnostics: Diagnostics | None = None
 

@@ -261,8 +261,7 @@ def sbc(
         row.update({"divergences": diag.divergences, "max_rhat": diag.max_rhat,
                     "min_ess": min(diag.min_ess_bulk, diag.min_ess_tail), "fit_ok": diag.ok})
         rows.append(row)
-    cfg = (SamplerConfig() if sampler is None else sampler if isinstance(sampler, SamplerConfig)
-           else SamplerConfig(**dict(sampler)))
+    cfg = SamplerConfig.coerce(sampler)
     settings = {"law": law, "noise": noise, "priors": priors_to_json(fit_priors),
                 "sampler": cfg.to_dict(), "seed": int(seed), "n_runs": len(n),
                 "max_loss": float(max_loss)}
