@@ -21,7 +21,7 @@ def data_dir() -> Path:
     d = os.environ.get("BAYES_SCALING_DATA_DIR")
     if not d or not Path(d, "gadre2024").is_dir():
         pytest.skip("reference data not available: set BAYES_SCALING_DATA_DIR=../shared/data")
-    return Path(d)
+    return Path(d).resolve()  # absolute: notebook kernels run in another working directory
 
 
 @pytest.fixture(scope="session")
