@@ -9,19 +9,8 @@ JAX to float64 when they run; call :func:`set_cpu_devices` first thing in a scri
 in parallel on CPU.
 """
 
-__version__ = "0.1.0"
-
-from .backtest import backtest, coverage  # noqa: E402
-from .batch import fit_many  # noqa: E402
-from .compare import (  # noqa: E402
-    ParetoKWarning,
-    StackedPredictor,
-    compare_models,
-    fit_law_grid,
-    loo_table,
-    stacking_weights,
-)
-from .data import (  # noqa: E402
+from bayes_scaling._version import __version__
+from bayes_scaling.data import (  # noqa: E402
     IdentifiabilityWarning,
     RunsError,
     check_design,
@@ -31,21 +20,33 @@ from .data import (  # noqa: E402
     load_runs,
     validate_runs,
 )
-from .error_law import ErrorLaw  # noqa: E402
-from .hierarchical import PooledLossLaw, long_format  # noqa: E402
-from .inference import (  # noqa: E402
+from bayes_scaling.data.targets import TargetError  # noqa: E402
+from bayes_scaling.estimators.batch import fit_many  # noqa: E402
+from bayes_scaling.estimators.error_law import ErrorLaw  # noqa: E402
+from bayes_scaling.estimators.io import FitFileError  # noqa: E402
+from bayes_scaling.estimators.loss_law import LossLaw, NotFittedError  # noqa: E402
+from bayes_scaling.estimators.pooled import PooledLossLaw, long_format  # noqa: E402
+from bayes_scaling.evaluate.backtest import backtest, coverage  # noqa: E402
+from bayes_scaling.evaluate.compare import (  # noqa: E402
+    ParetoKWarning,
+    StackedPredictor,
+    compare_models,
+    fit_law_grid,
+    loo_table,
+    stacking_weights,
+)
+from bayes_scaling.evaluate.sbc import SBCResult, sbc, sbc_uniformity  # noqa: E402
+from bayes_scaling.inference.nuts import (  # noqa: E402
     Diagnostics,
     DiagnosticsWarning,
     SamplerConfig,
     enable_compilation_cache,
     set_cpu_devices,
 )
-from .io import FitFileError  # noqa: E402
-from .laws import ERROR_LAWS, LOSS_LAWS  # noqa: E402
-from .loss_law import LossLaw, NotFittedError  # noqa: E402
-from .predictor import ScalingPredictor  # noqa: E402
-from .priors import Prior, default_error_priors, default_priors  # noqa: E402
-from .queries import (  # noqa: E402
+from bayes_scaling.laws.forms import ERROR_LAWS, LOSS_LAWS  # noqa: E402
+from bayes_scaling.laws.priors import Prior, default_error_priors, default_priors  # noqa: E402
+from bayes_scaling.predict.predictor import ScalingPredictor  # noqa: E402
+from bayes_scaling.predict.queries import (  # noqa: E402
     compute_to_target,
     compute_to_target_draws,
     optimal_allocation,
@@ -54,8 +55,6 @@ from .queries import (  # noqa: E402
     probability,
     scenario_grid,
 )
-from .sbc import SBCResult, sbc, sbc_uniformity  # noqa: E402
-from .targets import TargetError  # noqa: E402
 
 __all__ = [
     "__version__",

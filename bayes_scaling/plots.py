@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .loss_law import LossLaw
-from .queries import Kind, Model, Target, _loss_law, predictive_draws
-from .targets import resolve_targets
+from bayes_scaling.data.targets import resolve_targets
+from bayes_scaling.estimators.loss_law import LossLaw
+from bayes_scaling.predict.queries import Kind, Model, Target, _loss_law, predictive_draws
 
 if TYPE_CHECKING:  # matplotlib is imported lazily: importing the package stays cheap
     from matplotlib.axes import Axes
@@ -154,7 +154,7 @@ def _m_colors(ms: Sequence[float]) -> dict[float, Any]:
 
 def plot_fit(model: Model, runs: pd.DataFrame, *, targets: pd.DataFrame | None = None,
              target: Target = "loss", ci_prob: float | Sequence[float] = (0.5, 0.9),
-             kind: Kind = "mean", target_kind: Kind = "observed",
+             kind: Kind = "new_run", target_kind: Kind = "new_run",
              tokens_per_param: Sequence[float] | None = None,
              num_points: int = 60, seed: int = 0, ax: Axes | None = None) -> Axes:
     """Posterior bands of the law over the runs and out to the targets: loss (or error) against
@@ -171,9 +171,9 @@ def plot_fit(model: Model, runs: pd.DataFrame, *, targets: pd.DataFrame | None =
     target : {"loss", "error"}
     ci_prob : float or sequence of float
         Band probabilities (nested, lighter for wider).
-    kind : {"mean", "observed"}
+    kind : {"new_run", "law_mean"}
         Bands of the mean law, or of what a new run would show.
-    target_kind : {"observed", "mean"}
+    target_kind : {"new_run", "law_mean"}
         Interval drawn at each target: by default what the planned run would show (run-to-run
         scatter included), which is what its observed value is compared with.
     tokens_per_param : sequence of float, optional
@@ -247,7 +247,7 @@ def plot_fit(model: Model, runs: pd.DataFrame, *, targets: pd.DataFrame | None =
     _band_legend(ax, probs)
     what = "Loss" if target == "loss" else "Downstream error"
     ax.set_title(f"{what} vs. compute: posterior "
-                 f"{'mean law' if kind == 'mean' else 'predictive'}", fontsize=10)
+                 f"{'band of the law mean' if kind == 'law_mean' else 'new-run predictive'}", fontsize=10)
     return ax
 
 
@@ -309,7 +309,7 @@ def _prior_density(law: LossLaw, name: str, x: np.ndarray) -> np.ndarray | None:
         return None
     import jax.numpy as jnp
 
-    from .priors import MIN_OBSERVED_LOSS
+    from bayes_scaling.laws.priors import MIN_OBSERVED_LOSS
 
     resolved = prior.resolve({MIN_OBSERVED_LOSS: float(law.idata.attrs["e_upper"])})
     d = resolved.to_numpyro()
@@ -425,7 +425,7 @@ def plot_calibration(coverage: pd.DataFrame, *, group: str | None = None,
     ----------
     coverage : DataFrame
         Columns ``ci_prob`` and ``coverage`` (fractions), e.g. from
-        :func:`bayes_scaling.backtest.coverage`, or a backtest table itself (summarised here,
+        :func:`bayes_scaling.evaluate.backtest.coverage`, or a backtest table itself (summarised here,
         by ``group``). With a column ``n`` (number of predictions behind each coverage) the
         binomial 95% band of a calibrated model is shaded.
     group : str, optional
@@ -443,7 +443,7 @@ def plot_calibration(coverage: pd.DataFrame, *, group: str | None = None,
     """
     if "coverage" not in coverage.columns and any(c.startswith("covered_")
                                                    for c in coverage.columns):
-        from .backtest import coverage as summarise
+        from bayes_scaling.evaluate.backtest import coverage as summarise
 
         if group is not None and group not in coverage.columns:
             raise ValueError(f"group column {group!r} not in the backtest table")
@@ -481,7 +481,7 @@ def plot_overtraining(model: Model, *, n_params: float | Sequence[float],
                       runs: pd.DataFrame | None = None,
                       tokens_per_param: Sequence[float] | None = None,
                       target: Target = "loss", ci_prob: float | Sequence[float] = (0.5, 0.9),
-                      kind: Kind = "mean", seed: int = 0, ax: Axes | None = None) -> Axes:
+                      kind: Kind = "new_run", seed: int = 0, ax: Axes | None = None) -> Axes:
     """Loss (or error) against tokens per parameter at fixed model size: the over-training
     curve, with posterior bands and the runs of that size.
 
@@ -496,7 +496,7 @@ def plot_overtraining(model: Model, *, n_params: float | Sequence[float],
         Grid of M; default from 5 to twice the largest M among the runs (at least 1000).
     target : {"loss", "error"}
     ci_prob : float or sequence of float
-    kind : {"mean", "observed"}
+    kind : {"new_run", "law_mean"}
     seed : int
     ax : Axes, optional
 
@@ -548,7 +548,7 @@ def plot_overtraining(model: Model, *, n_params: float | Sequence[float],
 
 def plot_error_law(error_law: Any, *, runs: pd.DataFrame | None = None,
                    loss_range: tuple[float, float] | None = None,
-                   ci_prob: float | Sequence[float] = (0.5, 0.9), kind: Kind = "mean",
+                   ci_prob: float | Sequence[float] = (0.5, 0.9), kind: Kind = "new_run",
                    seed: int = 0, ax: Axes | None = None) -> Axes:
     """Downstream error against eval loss: the fitted error law with posterior bands, its
     chance level, and the runs.
@@ -563,7 +563,7 @@ def plot_error_law(error_law: Any, *, runs: pd.DataFrame | None = None,
         Losses to draw the law over (nats/token); default the runs' range widened by 10%, or
         2 to 6 nats without runs.
     ci_prob : float or sequence of float
-    kind : {"mean", "observed"}
+    kind : {"new_run", "law_mean"}
         Bands of the law's mean, or of what a run would measure (adds scatter and the
         benchmark's sampling error).
     seed : int

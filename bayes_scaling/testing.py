@@ -5,7 +5,7 @@ the default test suite stays fast; only a few tests run NUTS.
 
 Examples
 --------
->>> from bayes_scaling.simulate import gadre_design, simulate_runs
+>>> from bayes_scaling.evaluate.simulate import gadre_design, simulate_runs
 >>> truth = {"E": 1.66, "A": 101.0, "B": 206.0, "eta": 0.245}
 >>> runs = simulate_runs("gadre", truth, gadre_design(), sigma=0.01, seed=0)
 >>> law = fabricated_loss_law(runs, truth, loss="loss_sim", seed=0)
@@ -20,7 +20,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from .loss_law import LossLaw
+from bayes_scaling.estimators.loss_law import LossLaw
 
 __all__ = ["fabricated_loss_law", "FAST_SAMPLER", "TRUE_GADRE"]
 
@@ -75,7 +75,7 @@ def fabricated_loss_law(
         "acceptance_rate": np.full(shape, 0.9),
         "step_size": np.full(shape, 0.3),
     }
-    from .inference import backend_info
+    from bayes_scaling.inference.nuts import backend_info
 
     facts = {"chain_method": "fabricated", **backend_info()}
     obj.idata = obj._build_datatree(post, stats, kw, meta, seed=seed, facts=facts)

@@ -42,13 +42,13 @@ import bayes_scaling as bs
 
 bs.set_cpu_devices(4)  # before JAX computes anything: 4 chains in parallel
 
-from bayes_scaling.backtest import (  # noqa: E402
+from bayes_scaling.data import loss_columns  # noqa: E402
+from bayes_scaling.evaluate.backtest import (  # noqa: E402
     GADRE_REPORTED,
     backtest,
     coverage,
     protocol_splits,
 )
-from bayes_scaling.data import loss_columns  # noqa: E402
 from bayes_scaling.plots import plot_calibration, plot_pit  # noqa: E402
 
 NAMES = {"c4_original": "C4", "rpj": "RedPajama", "rw_original": "RefinedWeb"}
@@ -231,7 +231,7 @@ def chinchilla_section(seed, out: Path) -> tuple[str, dict]:
         main[main.compute_flops < 1e21], seed=seed, warn=False)
     s = law.summary(ci_prob=0.9)
     res = np.log(main.loss_chinchilla.to_numpy()) - np.median(
-        law.log_loss_draws(main, kind="mean"), axis=0)
+        law.log_loss_draws(main, kind="law_mean"), axis=0)
     df = pd.DataFrame({"set": np.where(main.compute_flops >= 1e21, "held out (C >= 1e21)",
                                        "fit (C < 1e21)"),
                        "M bin": pd.cut(main.tokens_per_param, [0, 3, 6, 12, 25, 50, 100, 1e4]),
@@ -267,7 +267,7 @@ def evidence_section(runs, seed, out: Path, base: pd.DataFrame) -> tuple[str, di
         "gadre, normal noise, fit on M >= 10": {"fit_filter": "tokens_per_param >= 10",
                                                 "noise": "normal"},
         "chinchilla law, Student-t, all runs": {"law": "chinchilla"},
-        "default, mean-law predictive (no run noise)": {"kind": "mean"},
+        "default, mean-law predictive (no run noise)": {"kind": "law_mean"},
     }.items():
         bt, secs, _ = suite(runs, seed, **kw)
         bt.to_csv(out / f"suite_{name.split(',')[0]}_{abs(hash(name)) % 1000}.csv", index=False)
@@ -282,7 +282,7 @@ def evidence_section(runs, seed, out: Path, base: pd.DataFrame) -> tuple[str, di
             sub = g if filt is None else g.query(filt)
             law = bs.LossLaw("gadre", loss="loss_c4_val").fit(sub, seed=seed, warn=False)
             s = law.summary(ci_prob=0.9)
-            lm = np.median(law.log_loss_draws(g, kind="mean"), axis=0)
+            lm = np.median(law.log_loss_draws(g, kind="law_mean"), axis=0)
             res = np.log(g.loss_c4_val.to_numpy()) - lm
             m5 = (g.tokens_per_param.round() == 5).to_numpy() & (g.n_params > 5e7).to_numpy()
             if filt is None:  # robust sd of the other runs around the law: MAD x 1.4826
@@ -313,7 +313,7 @@ def oracle_section(runs: pd.DataFrame, robust_sd: dict[str, float]) -> tuple[str
     """
     from scipy.stats import norm
 
-    from bayes_scaling.error_law import effective_items, gadre2024_tasks
+    from bayes_scaling.estimators.error_law import effective_items, gadre2024_tasks
 
     n_items = effective_items("err_avg17", gadre2024_tasks())
     rows = []

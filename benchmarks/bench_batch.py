@@ -24,7 +24,7 @@ import numpy as np
 
 
 def make_tables(n_fits: int, seed: int):
-    from bayes_scaling.simulate import gadre_design, simulate_runs
+    from bayes_scaling.evaluate.simulate import gadre_design, simulate_runs
 
     rng = np.random.default_rng(seed)
     design = gadre_design()
@@ -53,7 +53,7 @@ def main() -> None:
     import jax
     import numpyro
 
-    from bayes_scaling.batch import fit_many
+    from bayes_scaling.estimators.batch import fit_many
 
     dev = jax.devices()[0]
     print(f"# bench_batch  python {platform.python_version()}  jax {jax.__version__}  "

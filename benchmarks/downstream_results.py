@@ -8,7 +8,7 @@ For each corpus (C4, RedPajama, RefinedWeb):
    0.079B, 0.154B, 0.411B at M=20, 0.011B at M=320, 1.4B at M=20) for ``err_avg17``,
    ``err_avg46`` and each of the 46 tasks (plus the sigmoid law for the two averages);
 3. predictions for the 1.4B run at the corpus's largest M and the 6.9B M=20 run, through
-   :class:`~bayes_scaling.predictor.ScalingPredictor` (full propagation) and the plug-in.
+   :class:`~bayes_scaling.predict.predictor.ScalingPredictor` (full propagation) and the plug-in.
 
 Usage::
 
@@ -32,8 +32,8 @@ import pandas as pd
 
 import bayes_scaling as bs
 from bayes_scaling.data import GADRE2024_TASKS_46
-from bayes_scaling.error_law import ErrorLaw, gadre2024_tasks, paper_error_runs
-from bayes_scaling.predictor import ScalingPredictor
+from bayes_scaling.estimators.error_law import ErrorLaw, gadre2024_tasks, paper_error_runs
+from bayes_scaling.predict.predictor import ScalingPredictor
 
 DATASETS = {"c4_original": "C4", "rpj": "RedPajama", "rw_original": "RefinedWeb"}
 LARGEST_M = {"c4_original": 80, "rpj": 640, "rw_original": 320}
@@ -116,7 +116,7 @@ def main() -> None:
         out = {"n_loss_runs": len(small), "loss_noise": loss_law.noise,
                "loss_diag": _diag(loss_law), "targets": targets.run_id.tolist()}
         lp = ScalingPredictor(loss_law).predict(t_xy, target="loss", ci_prob=CI,
-                                               kind="observed", seed=args.seed)
+                                               kind="new_run", seed=args.seed)
         out["loss"] = [{"run_id": rid, "truth": float(tr), "median": float(m),
                         "lower": float(lo), "upper": float(hi), "rel_err": _rel(m, tr)}
                        for rid, tr, m, lo, hi in zip(targets.run_id, targets.loss_c4_val,
@@ -130,7 +130,7 @@ def main() -> None:
                               data_dir=args.data_dir).fit(six, seed=args.seed + 1, warn=False)
                 pred = ScalingPredictor(loss_law, el)
                 rows = []
-                for kind in ("observed", "mean"):
+                for kind in ("new_run", "law_mean"):
                     full = pred.predict(t_xy, target="error", ci_prob=CI, kind=kind,
                                         seed=args.seed)
                     plug = pred.plugin_predict(t_xy, ci_prob=CI, kind=kind, seed=args.seed)
@@ -193,8 +193,8 @@ def _report(res: dict, tasks: pd.DataFrame) -> None:
                 e = out["errors"].get(f"{col}/{law}")
                 if e is None:
                     continue
-                obs = [r for r in e["rows"] if r["kind"] == "observed"]
-                mean = [r for r in e["rows"] if r["kind"] == "mean"]
+                obs = [r for r in e["rows"] if r["kind"] == "new_run"]
+                mean = [r for r in e["rows"] if r["kind"] == "law_mean"]
                 for j, (o, m) in enumerate(zip(obs, mean, strict=True)):
                     paper = (f"{PAPER_REL_ERR_17[ds][j]}%" if col == "err_avg17" else "-")
                     print(f"| {DATASETS[ds]} | {o['run_id']} | {o['truth']:.4f} | "
@@ -246,9 +246,9 @@ def _report(res: dict, tasks: pd.DataFrame) -> None:
         for ds, fits in per_task.items():
             for run in res["datasets"][ds]["targets"]:
                 obs = [r for f in fits.values() for r in f["rows"]
-                       if r["run_id"] == run and r["kind"] == "observed"]
+                       if r["run_id"] == run and r["kind"] == "new_run"]
                 mean = [r for f in fits.values() for r in f["rows"]
-                        if r["run_id"] == run and r["kind"] == "mean"]
+                        if r["run_id"] == run and r["kind"] == "law_mean"]
                 ok = sum(f["diag"]["ok"] for f in fits.values())
                 div = sum(f["diag"]["divergences"] > 0 for f in fits.values())
                 mae = np.median([abs(r["median"] - r["truth"]) for r in obs])
@@ -256,12 +256,12 @@ def _report(res: dict, tasks: pd.DataFrame) -> None:
                       f"| {sum(r['covered'] for r in mean)}/{len(mean)} | {mae:.4f} | "
                       f"{ok}/{len(fits)} | {div} |")
         allobs = [r for fits in per_task.values() for f in fits.values() for r in f["rows"]
-                  if r["kind"] == "observed"]
+                  if r["kind"] == "new_run"]
         print(f"\nall: {sum(r['covered'] for r in allobs)}/{len(allobs)} observed intervals "
               f"cover ({100 * np.mean([r['covered'] for r in allobs]):.1f}%)")
         missed = sorted({k.split("/")[0] for fits in per_task.values()
                          for k, f in fits.items()
-                         for r in f["rows"] if r["kind"] == "observed" and not r["covered"]})
+                         for r in f["rows"] if r["kind"] == "new_run" and not r["covered"]})
         print("tasks with a miss:", ", ".join(m.removeprefix("err_") for m in missed))
         bad = sorted({f"{ds}:{k.split('/')[0]}" for ds, fits in per_task.items()
                       for k, f in fits.items() if not f["diag"]["ok"]})

@@ -54,7 +54,7 @@ def gadre_section(noise: str, seed: int) -> None:
                 width = 100 * (p["upper"] - p["lower"]) / p["median"]
                 cells.append(f"[{p['lower']:.3f}, {p['upper']:.3f}] [{width:.1f}] | "
                              f"{'yes' if p['lower'] <= truth <= p['upper'] else 'no'}")
-                if kind == "mean":
+                if kind == "law_mean":
                     med = p["median"]
             rel = 100 * abs(med - truth) / truth
             label = f"{name} M={t.tokens_per_param.iloc[0]:.0f}"

@@ -40,9 +40,9 @@ import numpy as np
 import pandas as pd
 
 import bayes_scaling as bs
-from bayes_scaling.backtest import CI_PROBS, protocol_splits, score_draws
-from bayes_scaling.compare import StackedPredictor, compare_models, loo_table
-from bayes_scaling.hierarchical import PooledLossLaw, long_format
+from bayes_scaling.estimators.pooled import PooledLossLaw, long_format
+from bayes_scaling.evaluate.backtest import CI_PROBS, protocol_splits, score_draws
+from bayes_scaling.evaluate.compare import StackedPredictor, compare_models, loo_table
 
 LOSS = "loss_c4_val"
 DATASETS = ("c4_original", "rpj", "rw_original")
@@ -200,11 +200,11 @@ def run_protocol(name: str, splits: dict, cache: Cache, *, loo_out: list | None 
                                 "weight": float(table.loc[k, "weight"]),
                                 "div": d.divergences, "rhat": d.max_rhat})
         for i, (k, m) in enumerate(fits.items()):
-            rows.append(score(k, name, ds, m.log_loss_draws(targets, kind="observed",
+            rows.append(score(k, name, ds, m.log_loss_draws(targets, kind="new_run",
                                                             seed=SEED + i), targets))
         stacked = StackedPredictor(fits, table.loc[list(fits), "weight"])
         rows.append(score("stacked (4 laws)", name, ds,
-                          stacked.log_loss_draws(targets, kind="observed", seed=SEED), targets))
+                          stacked.log_loss_draws(targets, kind="new_run", seed=SEED), targets))
     fit_all = pd.concat([f for f, _ in splits.values()])
     pooled = {law: cache.pooled(f"{name}_pooled_{law}", fit_all, law)
               for law in ("gadre", "chinchilla")}
@@ -217,9 +217,9 @@ def run_protocol(name: str, splits: dict, cache: Cache, *, loo_out: list | None 
     for ds, (_, targets) in splits.items():
         for law, m in pooled.items():
             rows.append(score(f"pooled {law}/student_t", name, ds,
-                              m.log_loss_draws(targets, kind="observed", seed=SEED), targets))
+                              m.log_loss_draws(targets, kind="new_run", seed=SEED), targets))
         rows.append(score("stacked pooled (2 laws)", name, ds,
-                          pstack.log_loss_draws(targets, kind="observed", seed=SEED), targets))
+                          pstack.log_loss_draws(targets, kind="new_run", seed=SEED), targets))
     out = pd.concat(rows, ignore_index=True)
     out.attrs["weights"] = weights
     return out
@@ -247,7 +247,7 @@ def main() -> None:
     t_start = time.perf_counter()
     print("# Partial pooling, LOO and stacking: measured results\n")
     print(f"Sampler: {json.dumps(sampler)} (pooled fits: 2000 draws per chain); seed {SEED}; "
-          f"loss {LOSS}; backend {bs.inference.backend_info()['platform']}.\n")
+          f"loss {LOSS}; backend {bs.inference.nuts.backend_info()['platform']}.\n")
 
     # -------------------------------------------------------------- (a) paper + sections 1, 2
     loo_rows: list[dict] = []
@@ -387,7 +387,7 @@ def eval_section(runs: pd.DataFrame, cache: Cache, out: Path) -> None:
             diag_lines.append(f"| {ds}, {label} | {len(lf_fit)} | {_diag_cells(pooled)} | "
                               f"{t:.0f} |")
             rows.append(score(label, "paper", ds,
-                              pooled.log_loss_draws(lf_t, kind="observed", seed=SEED), lf_t,
+                              pooled.log_loss_draws(lf_t, kind="new_run", seed=SEED), lf_t,
                               loss="loss_eval").assign(eval_set=lf_t["eval_set"].to_numpy()))
         s = pooled.summary(0.9)
         for ev in sorted(lf_fit.eval_set.unique()):
@@ -396,7 +396,7 @@ def eval_section(runs: pd.DataFrame, cache: Cache, out: Path) -> None:
             m = cache.law(f"evals_{ds}_{ev}_gadre_student_t", f, "gadre", "student_t",
                           loss="loss_eval")
             rows.append(score("separate per eval", "paper", ds,
-                              m.log_loss_draws(tt, kind="observed", seed=SEED), tt,
+                              m.log_loss_draws(tt, kind="new_run", seed=SEED), tt,
                               loss="loss_eval").assign(eval_set=ev))
         eta = ", ".join(f"{ev} {s.loc[(ev, 'eta'), 'median']:.3f}" for ev in pooled.groups)
         sig = ", ".join(f"{ev} {s.loc[(ev, 'sigma'), 'median']:.4f}" for ev in pooled.groups)

@@ -17,7 +17,7 @@ Cases (law/design):
 
 Default priors, Student-t noise and the default sampler (4 chains x 1000 + 1000, dense mass) for
 every fit: the configuration the backtests use. Ranks among 99 thinned draws; chi-square on 10 bins
-and KS on jittered normalised ranks (see :func:`bayes_scaling.sbc.sbc_uniformity`). Writes the
+and KS on jittered normalised ranks (see :func:`bayes_scaling.evaluate.sbc.sbc_uniformity`). Writes the
 ranks (CSV), the uniformity tables and a JSON summary under ``--out`` and prints Markdown.
 """
 
@@ -36,8 +36,8 @@ import bayes_scaling as bs
 
 bs.set_cpu_devices(4)  # before JAX computes anything: 4 chains in parallel
 
-from bayes_scaling.sbc import sbc  # noqa: E402
-from bayes_scaling.simulate import GADRE_SMALL_SIZES, gadre_design  # noqa: E402
+from bayes_scaling.evaluate.sbc import sbc  # noqa: E402
+from bayes_scaling.evaluate.simulate import GADRE_SMALL_SIZES, gadre_design  # noqa: E402
 
 
 def design_of(name: str) -> pd.DataFrame:

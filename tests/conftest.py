@@ -33,7 +33,7 @@ def gadre_runs(data_dir):
 
 @pytest.fixture(scope="session")
 def sim_runs():
-    from bayes_scaling.simulate import gadre_design, simulate_runs
+    from bayes_scaling.evaluate.simulate import gadre_design, simulate_runs
 
     return simulate_runs("gadre", TRUE_GADRE, gadre_design(), sigma=0.01, seed=0)
 

@@ -12,7 +12,7 @@ import pytest
 from scipy import stats
 
 import bayes_scaling as bs
-from bayes_scaling.backtest import (
+from bayes_scaling.evaluate.backtest import (
     CI_PROBS,
     GADRE_REPORTED,
     backtest,
@@ -23,8 +23,8 @@ from bayes_scaling.backtest import (
     score_draws,
     score_loss,
 )
+from bayes_scaling.evaluate.simulate import gadre_design, simulate_runs
 from bayes_scaling.plots import plot_calibration, plot_pit
-from bayes_scaling.simulate import gadre_design, simulate_runs
 from bayes_scaling.testing import FAST_SAMPLER, TRUE_GADRE, fabricated_loss_law
 
 matplotlib.use("Agg")
@@ -105,12 +105,12 @@ def test_score_loss_on_a_fabricated_posterior_is_calibrated():
         assert abs(c - p) < 0.1, cov
     assert stats.kstest(s["pit"], "uniform").pvalue > 0.001
     # away from the tails, where a KDE's bandwidth does not smear the density
-    log_draws = law.log_loss_draws(targets, kind="observed", seed=1)
+    log_draws = law.log_loss_draws(targets, kind="new_run", seed=1)
     mid = np.flatnonzero((s["pit"] > 0.2) & (s["pit"] < 0.8))[:5]
     kde = [stats.gaussian_kde(log_draws[:, j])(np.log(targets.loss_sim[j]))[0] for j in mid]
     np.testing.assert_allclose(s["log_score"][mid], np.log(kde), atol=0.1)  # KDE noise
     # the mean-law predictive ignores the 1% noise: far too narrow
-    sm = score_loss(law, targets, kind="mean")
+    sm = score_loss(law, targets, kind="law_mean")
     assert sm["covered_90"].mean() < 0.2
 
 
@@ -202,7 +202,7 @@ def test_paper_protocol_selects_the_papers_runs(gadre_runs):
         assert tg.tokens_per_param.round().tolist() == [largest_m[s.dataset], 20]
         assert (tg.dataset == s.dataset).all()
         # the paper error-law helper agrees on the 6 runs
-        from bayes_scaling.error_law import paper_error_runs
+        from bayes_scaling.estimators.error_law import paper_error_runs
 
         assert set(paper_error_runs(gadre_runs, s.dataset).index) == set(s.error_fit)
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import bayes_scaling as bs
-from bayes_scaling.batch import fit_many
-from bayes_scaling.simulate import gadre_design, simulate_runs
+from bayes_scaling.estimators.batch import fit_many
+from bayes_scaling.evaluate.simulate import gadre_design, simulate_runs
 from bayes_scaling.testing import TRUE_GADRE
 
 SAMPLER = {"num_warmup": 300, "num_samples": 300, "num_chains": 2}
@@ -66,8 +66,8 @@ def test_batch_axis_sharded_over_host_devices(tmp_path):
         import bayes_scaling as bs
         bs.set_cpu_devices(4)
         import json, jax
-        from bayes_scaling.batch import fit_many
-        from bayes_scaling.simulate import gadre_design, simulate_runs
+        from bayes_scaling.estimators.batch import fit_many
+        from bayes_scaling.evaluate.simulate import gadre_design, simulate_runs
         from bayes_scaling.testing import TRUE_GADRE
         t = [simulate_runs("gadre", TRUE_GADRE, gadre_design(), sigma=0.01, seed=s,
                            loss="loss_sim") for s in range(3)]

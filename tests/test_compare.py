@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from bayes_scaling.compare import (
+from bayes_scaling.evaluate.compare import (
     PARETO_K_THRESHOLD,
     ParetoKWarning,
     StackedPredictor,
@@ -19,7 +19,7 @@ from bayes_scaling.compare import (
     loo_table,
     stacking_weights,
 )
-from bayes_scaling.simulate import gadre_design, simulate_runs
+from bayes_scaling.evaluate.simulate import gadre_design, simulate_runs
 from bayes_scaling.testing import FAST_SAMPLER, TRUE_GADRE, fabricated_loss_law
 
 T1 = pd.DataFrame({"n_params": [1e9], "n_tokens": [2e10]})
@@ -119,7 +119,7 @@ def test_mixture_is_deterministic_in_seed_and_degenerate_weights(pair):
     np.testing.assert_array_equal(s.loss_draws(T1, seed=2), s.loss_draws(T1, seed=2))
     only = np.sort(s.loss_draws(T1, seed=2)[:, 0])
     np.testing.assert_allclose(only, np.sort(pair["good"].loss_draws(T1)[:, 0]))
-    pred = s.predict(T1, ci_prob=0.8, kind="observed", seed=0)
+    pred = s.predict(T1, ci_prob=0.8, kind="new_run", seed=0)
     assert pred.attrs["weights"] == {"good": 1.0, "bad": 0.0}
     assert pred.attrs["ci_prob"] == 0.8 and (pred["lower"] < pred["upper"]).all()
 

@@ -9,17 +9,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_scaling import laws
-from bayes_scaling.error_law import (
+from bayes_scaling.estimators.error_law import (
     ErrorLaw,
     chance_level,
     effective_items,
     gadre2024_tasks,
     paper_error_runs,
 )
-from bayes_scaling.io import FitFileError
-from bayes_scaling.loss_law import NotFittedError
-from bayes_scaling.priors import default_error_priors
+from bayes_scaling.estimators.io import FitFileError
+from bayes_scaling.estimators.loss_law import NotFittedError
+from bayes_scaling.laws import forms as laws
+from bayes_scaling.laws.priors import default_error_priors
 from bayes_scaling.testing import FAST_SAMPLER
 
 CHANCE17 = 1 - np.mean([25, 0, 0, 25, 0, 0, 50, 25, 50, 0, 25, 25, 0, 50, 0, 0, 50]) / 100
@@ -151,13 +151,13 @@ def test_constructor_rejects_bad_arguments():
 def test_fabricated_predictions_bounded_and_kinds():
     law = _fake_law(chance=0.8, sigma=0.02, n_items=500.0)
     loss = np.linspace(1.0, 8.0, 30)
-    mean = law.error_draws(loss, kind="mean")
-    obs = law.error_draws(loss, kind="observed", seed=1)
+    mean = law.error_draws(loss, kind="law_mean")
+    obs = law.error_draws(loss, kind="new_run", seed=1)
     assert mean.shape == obs.shape == (law.n_draws, 30)
     assert mean.min() >= 0 and mean.max() <= 0.8
     assert obs.min() >= 0 and obs.max() <= 1
     # the observed predictive adds noise: wider at every loss where the law is off its bounds
-    pm, po = law.predict([2.5, 3.0], kind="mean"), law.predict([2.5, 3.0], kind="observed")
+    pm, po = law.predict([2.5, 3.0], kind="law_mean"), law.predict([2.5, 3.0], kind="new_run")
     assert np.all(po.upper - po.lower > pm.upper - pm.lower)
     assert pm.attrs["ci_prob"] == 0.9 and pm.attrs["target"] == "error"
 
@@ -181,7 +181,7 @@ def test_observed_noise_matches_sigma_and_sampling_error():
     # draws the sample sd has relative sd ~0.4%; 3% tolerance leaves room for the k/gamma spread.
     law = _fake_law(n_chains=4, n_draws=10000, chance=1.0, sigma=0.02, n_items=400.0)
     loss = np.array([np.log(4.0 / 0.48) / 1.0])  # eps 0.98 - 4 e^-L = 0.5
-    noise = law.error_draws(loss, kind="observed", seed=3) - law.error_draws(loss)
+    noise = law.error_draws(loss, kind="new_run", seed=3) - law.error_draws(loss)
     assert noise.std() == pytest.approx(np.sqrt(0.02**2 + 0.25 / 403), rel=0.03)
 
 
@@ -190,8 +190,8 @@ def test_save_load_roundtrip_and_kind_check(tmp_path, sim_runs):
     path = tmp_path / "err.nc"
     law.save(path)
     back = ErrorLaw.load(path)
-    pd.testing.assert_frame_equal(law.predict([2.4, 2.9], kind="observed", seed=4),
-                                  back.predict([2.4, 2.9], kind="observed", seed=4))
+    pd.testing.assert_frame_equal(law.predict([2.4, 2.9], kind="new_run", seed=4),
+                                  back.predict([2.4, 2.9], kind="new_run", seed=4))
     assert back.priors == law.priors and back.chance_error == law.chance_error
     with pytest.raises(FitFileError, match="sigmoid"):
         ErrorLaw.load(path, law="sigmoid")
@@ -244,7 +244,7 @@ def test_small_nuts_fit_on_the_paper_runs(paper_fit, gadre_runs):
     # the 1.4B M=20 run is in the fit: its 90% observed interval covers its own error, and the
     # median misses it by less than 3 points of error (paper's least-squares residual: ~0.2)
     row = six[six.n_params > 1e9]
-    p = law.predict(row["loss_c4_val"].to_numpy(), kind="observed", ci_prob=0.9, seed=0)
+    p = law.predict(row["loss_c4_val"].to_numpy(), kind="new_run", ci_prob=0.9, seed=0)
     truth = float(row["err_avg17"].iloc[0])
     assert p["lower"].iloc[0] < truth < p["upper"].iloc[0]
     assert abs(p["median"].iloc[0] - truth) < 0.03

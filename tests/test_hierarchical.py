@@ -9,16 +9,16 @@ import pandas as pd
 import pytest
 
 import bayes_scaling as bs
-from bayes_scaling.hierarchical import (
+from bayes_scaling.estimators.io import FitFileError
+from bayes_scaling.estimators.pooled import (
     POPULATION,
     PooledLossLaw,
     default_pooled_priors,
     long_format,
 )
-from bayes_scaling.io import FitFileError
-from bayes_scaling.laws import get_law
-from bayes_scaling.models import make_pooled_loss_model, pooled_site_names
-from bayes_scaling.simulate import gadre_design, simulate_runs
+from bayes_scaling.evaluate.simulate import gadre_design, simulate_runs
+from bayes_scaling.laws.forms import get_law
+from bayes_scaling.models.core import make_pooled_loss_model, pooled_site_names
 
 TRUTHS = {
     "d0": {"E": 1.60, "A": 110.0, "B": 200.0, "eta": 0.24},
@@ -203,8 +203,8 @@ def test_predict_per_group_matches_truth(fab):
              for r in TARGETS.itertuples()]
     np.testing.assert_allclose(pred["median"], np.asarray(truth, float), rtol=0.01)
     assert (pred["lower"] < pred["median"]).all() and (pred["median"] < pred["upper"]).all()
-    assert pred.attrs["ci_prob"] == 0.9 and pred.attrs["kind"] == "mean"
-    obs = fab.predict(TARGETS, ci_prob=0.9, kind="observed", seed=1)
+    assert pred.attrs["ci_prob"] == 0.9 and pred.attrs["kind"] == "law_mean"
+    obs = fab.predict(TARGETS, ci_prob=0.9, kind="new_run", seed=1)
     assert np.all(obs["upper"] - obs["lower"] > pred["upper"] - pred["lower"])
     # the group matters: the same size in two groups gets that group's law
     two = fab.predict(pd.DataFrame({"dataset": ["d0", "d1"], "n_params": [1e9] * 2,
@@ -238,8 +238,8 @@ def test_save_load_roundtrip(fab, tmp_path):
     path = tmp_path / "pooled.nc"
     fab.save(path)
     back = PooledLossLaw.load(path)
-    pd.testing.assert_frame_equal(fab.predict(TARGETS, kind="observed", seed=2),
-                                  back.predict(TARGETS, kind="observed", seed=2))
+    pd.testing.assert_frame_equal(fab.predict(TARGETS, kind="new_run", seed=2),
+                                  back.predict(TARGETS, kind="new_run", seed=2))
     assert back.group == "dataset" and back.priors == fab.priors and back.groups == fab.groups
     with pytest.raises(FitFileError, match="PooledLossLaw"):
         bs.LossLaw.load(path)
@@ -262,7 +262,7 @@ def test_for_group_view_is_a_loss_law(fab, sim3):
 def test_group_noise_gives_each_group_its_scatter(sim3, tmp_path):
     fab = fabricated_pooled_law(sim3, TRUTHS, group_noise=True, sigmas=(0.005, 0.01, 0.04))
     assert fab.idata.posterior["sigma"].dims == ("chain", "draw", "group")
-    obs = fab.predict(TARGETS, ci_prob=0.9, kind="observed", seed=0)
+    obs = fab.predict(TARGETS, ci_prob=0.9, kind="new_run", seed=0)
     width = (obs["upper"] - obs["lower"]) / obs["median"]
     assert width.iloc[0] < width.iloc[1] < width.iloc[2]  # d0, d1, d2 in order of sigma
     s = fab.summary()
@@ -273,7 +273,7 @@ def test_group_noise_gives_each_group_its_scatter(sim3, tmp_path):
     fab.save(tmp_path / "g.nc")
     back = PooledLossLaw.load(tmp_path / "g.nc")
     assert back.group_noise
-    pd.testing.assert_frame_equal(back.predict(TARGETS, kind="observed", seed=0), obs)
+    pd.testing.assert_frame_equal(back.predict(TARGETS, kind="new_run", seed=0), obs)
 
 
 def test_not_fitted():
@@ -301,5 +301,5 @@ def test_pooled_fit_converges_on_gadre_datasets(gadre_runs):
         assert 0.2 < s.loc[(g, "eta"), "median"] < 0.3
     # a target in each group: intervals cover the held-out 6.9B runs' neighbourhood (sanity)
     t = gadre_runs[gadre_runs.n_params > 5e9]
-    pred = pooled.predict(t, ci_prob=0.9, kind="observed")
+    pred = pooled.predict(t, ci_prob=0.9, kind="new_run")
     assert np.all(np.abs(pred["median"] / t["loss_c4_val"].to_numpy() - 1) < 0.1)

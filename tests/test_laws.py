@@ -2,7 +2,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bayes_scaling import laws
+from bayes_scaling.laws import forms as laws
 
 
 def test_centred_log_form_equals_natural_form():

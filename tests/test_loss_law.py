@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 import bayes_scaling as bs
-from bayes_scaling.io import FitFileError
+from bayes_scaling.estimators.io import FitFileError
 from bayes_scaling.testing import FAST_SAMPLER, TRUE_GADRE, fabricated_loss_law
 
 TARGETS = pd.DataFrame({"n_params": [1.44e9, 6.89e9], "n_tokens": [1.44e9 * 640, 6.89e9 * 20]})
@@ -39,7 +39,7 @@ def test_refit_same_seed_is_reproducible(sim_runs, fitted_sim):
 
 def test_predict_columns_intervals_and_kinds(fab):
     mean = fab.predict(TARGETS, ci_prob=0.9)
-    obs = fab.predict(TARGETS, ci_prob=0.9, kind="observed", seed=3)
+    obs = fab.predict(TARGETS, ci_prob=0.9, kind="new_run", seed=3)
     for col in ("median", "mean", "lower", "upper", "tokens_per_param", "compute_flops"):
         assert col in mean.columns
     assert mean.attrs["ci_prob"] == 0.9
@@ -73,8 +73,8 @@ def test_save_load_predict_exact(fab, tmp_path):
     path = tmp_path / "fit.nc"
     fab.save(path)
     back = bs.LossLaw.load(path)
-    pd.testing.assert_frame_equal(fab.predict(TARGETS, kind="observed", seed=5),
-                                  back.predict(TARGETS, kind="observed", seed=5))
+    pd.testing.assert_frame_equal(fab.predict(TARGETS, kind="new_run", seed=5),
+                                  back.predict(TARGETS, kind="new_run", seed=5))
     assert back.priors == fab.priors and back.sampler == fab.sampler
     assert list(tmp_path.iterdir()) == [path]  # no temp files left behind
 
@@ -90,7 +90,7 @@ def test_load_refuses_other_law_corrupt_file_and_format(fab, tmp_path):
         bs.LossLaw.load(bad)
     old = fab.idata.copy()
     old.attrs["file_format"] = 99
-    from bayes_scaling.io import save_datatree
+    from bayes_scaling.estimators.io import save_datatree
 
     save_datatree(old, tmp_path / "old.nc")
     with pytest.raises(FitFileError, match="file format 99"):

@@ -13,8 +13,8 @@ import pytest  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 
 from bayes_scaling import plots  # noqa: E402
-from bayes_scaling.error_law import ErrorLaw  # noqa: E402
-from bayes_scaling.predictor import ScalingPredictor  # noqa: E402
+from bayes_scaling.estimators.error_law import ErrorLaw  # noqa: E402
+from bayes_scaling.predict.predictor import ScalingPredictor  # noqa: E402
 from bayes_scaling.testing import TRUE_GADRE, fabricated_loss_law  # noqa: E402
 
 TARGETS = pd.DataFrame({"n_params": [1.44e9, 6.89e9], "n_tokens": [1.44e9 * 640, 6.89e9 * 20],

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_scaling.error_law import ErrorLaw
-from bayes_scaling.loss_law import NotFittedError
-from bayes_scaling.predictor import ScalingPredictor
+from bayes_scaling.estimators.error_law import ErrorLaw
+from bayes_scaling.estimators.loss_law import NotFittedError
+from bayes_scaling.predict.predictor import ScalingPredictor
 from bayes_scaling.testing import TRUE_GADRE, fabricated_loss_law
 
 TARGETS = pd.DataFrame({"n_params": [1.44e9, 6.89e9, 4.1e8],
@@ -43,28 +43,28 @@ def test_loss_target_is_the_loss_law(pred, loss_law):
 
 
 def test_error_draws_are_the_error_law_applied_draw_by_draw(pred, loss_law):
-    loss = pred.draws(TARGETS, target="loss", kind="mean")
-    err = pred.draws(TARGETS, target="error", kind="mean")
+    loss = pred.draws(TARGETS, target="loss", kind="law_mean")
+    err = pred.draws(TARGETS, target="error", kind="law_mean")
     d = pred.error_law.draws()
     want = d["eps"][:, None] - d["k"][:, None] * np.exp(-d["gamma"][:, None] * loss)
     np.testing.assert_allclose(err, np.clip(want, 0, 0.78), rtol=1e-12)
-    # same rows for kind="observed": row i of the error is the error of loss row i
-    loss_o = pred.draws(TARGETS, target="loss", kind="observed", seed=5)
-    err_o = pred.draws(TARGETS, target="error", kind="observed", seed=5)
+    # same rows for kind="new_run": row i of the error is the error of loss row i
+    loss_o = pred.draws(TARGETS, target="loss", kind="new_run", seed=5)
+    err_o = pred.draws(TARGETS, target="error", kind="new_run", seed=5)
     noise_free = d["eps"][:, None] - d["k"][:, None] * np.exp(-d["gamma"][:, None] * loss_o)
     # the error noise is sigma 0.01 plus sampling sd <= 0.5/sqrt(5000) = 0.007: |diff| < 6 sd
     assert np.max(np.abs(err_o - noise_free)) < 6 * np.sqrt(0.01**2 + 0.25 / 5000)
 
 
 def test_error_predictions_respect_bounds(pred):
-    mean = pred.draws(TARGETS, target="error", kind="mean")
-    obs = pred.draws(TARGETS, target="error", kind="observed", seed=1)
+    mean = pred.draws(TARGETS, target="error", kind="law_mean")
+    obs = pred.draws(TARGETS, target="error", kind="new_run", seed=1)
     assert mean.min() >= 0 and mean.max() <= 0.78 <= CHANCE
     assert obs.min() >= 0 and obs.max() <= 1
-    out = pred.predict(TARGETS, target="error", kind="observed")
+    out = pred.predict(TARGETS, target="error", kind="new_run")
     for col in ("median", "mean", "lower", "upper", "tokens_per_param", "compute_flops"):
         assert col in out.columns
-    assert out.attrs == {"ci_prob": 0.9, "kind": "observed", "target": "error",
+    assert out.attrs == {"ci_prob": 0.9, "kind": "new_run", "target": "error",
                          "loss": "loss_sim", "error": "err_avg17"}
 
 
@@ -81,8 +81,8 @@ def test_degenerate_error_law_maps_loss_quantiles(loss_law):
 
 
 def test_full_propagation_is_wider_than_plugin(pred):
-    full = pred.predict(TARGETS, target="error", kind="mean")
-    plug = pred.plugin_predict(TARGETS, kind="mean")
+    full = pred.predict(TARGETS, target="error", kind="law_mean")
+    plug = pred.plugin_predict(TARGETS, kind="law_mean")
     assert np.all(full.upper - full.lower > plug.upper - plug.lower)
     assert plug.attrs["plugin"] is True
     # the plug-in loss is the posterior median of the mean-law loss
@@ -110,7 +110,7 @@ def test_unequal_draw_counts_are_cycled_with_a_seed(loss_law):
 
 
 def test_probability_matches_draws_and_complements(pred):
-    d = pred.draws(TARGETS, target="error", kind="observed", seed=2)
+    d = pred.draws(TARGETS, target="error", kind="new_run", seed=2)
     thr = float(np.median(d[:, 0]))
     below = pred.probability(TARGETS, target="error", below=thr, seed=2)
     above = pred.probability(TARGETS, target="error", above=thr, seed=2)
@@ -118,14 +118,14 @@ def test_probability_matches_draws_and_complements(pred):
     np.testing.assert_allclose(below["p"] + above["p"], 1.0)  # continuous draws: no ties
     band = pred.probability(TARGETS, target="error", above=thr - 0.02, below=thr + 0.02, seed=2)
     np.testing.assert_allclose(band["p"], ((d > thr - 0.02) & (d < thr + 0.02)).mean(axis=0))
-    assert below.attrs["below"] == thr and below.attrs["kind"] == "observed"
+    assert below.attrs["below"] == thr and below.attrs["kind"] == "new_run"
 
 
 def test_mcse_is_binomial_for_independent_draws(pred):
     # Fabricated draws are independent, so ESS ~ n and MCSE ~ sqrt(p(1-p)/n). The ESS estimate of
     # 1000 independent draws scatters by ~5-10%; 25% tolerance keeps the test deterministic in
     # practice while catching an MCSE that ignores n (x30) or the chain layout.
-    d = pred.draws(TARGETS, target="loss", kind="observed", seed=0)
+    d = pred.draws(TARGETS, target="loss", kind="new_run", seed=0)
     thr = np.median(d, axis=0)
     out = pred.probability(TARGETS, target="loss", below=float(thr[0]), seed=0)
     p = out["p"].iloc[0]
@@ -140,8 +140,8 @@ def test_mcse_grows_with_autocorrelation(sim_runs):
     law.idata["posterior"] = post.isel(draw=np.repeat(np.arange(25), 10)).assign_coords(
         draw=np.arange(250))
     p = ScalingPredictor(law)
-    d = p.draws(TARGETS, target="loss", kind="mean")
-    out = p.probability(TARGETS, target="loss", below=float(np.median(d[:, 0])), kind="mean")
+    d = p.draws(TARGETS, target="loss", kind="law_mean")
+    out = p.probability(TARGETS, target="loss", below=float(np.median(d[:, 0])), kind="law_mean")
     binomial = np.sqrt(0.25 / 1000)
     assert out["mcse"].iloc[0] > 2 * binomial and out["ess"].iloc[0] < 400
 
@@ -177,8 +177,8 @@ def test_bad_arguments(pred, loss_law):
 
 
 def test_predictor_decision_query_methods_delegate_to_queries(sim_runs):
-    from bayes_scaling import queries
-    from bayes_scaling.predictor import ScalingPredictor
+    from bayes_scaling.predict import queries
+    from bayes_scaling.predict.predictor import ScalingPredictor
     from bayes_scaling.testing import TRUE_GADRE, fabricated_loss_law
 
     pred = ScalingPredictor(fabricated_loss_law(sim_runs, TRUE_GADRE, loss="loss_sim", seed=2))

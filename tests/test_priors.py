@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from bayes_scaling.priors import (
+from bayes_scaling.laws.priors import (
     MIN_OBSERVED_LOSS,
     Prior,
     default_priors,

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_scaling import queries as q
-from bayes_scaling.error_law import ErrorLaw
-from bayes_scaling.predictor import ScalingPredictor
+from bayes_scaling.estimators.error_law import ErrorLaw
+from bayes_scaling.predict import queries as q
+from bayes_scaling.predict.predictor import ScalingPredictor
 from bayes_scaling.testing import TRUE_GADRE, fabricated_loss_law
 
 TRUE_CHINCHILLA = {"E": 1.8, "A": 480.0, "B": 2000.0, "alpha": 0.35, "beta": 0.37}
@@ -131,7 +131,7 @@ def test_optimal_allocation_accepts_predictor_and_rejects_bad_input(law, predict
 
 # -------------------------------------------------------------------------------- probability
 def test_probability_is_the_share_of_draws_with_mcse(law):
-    draws = q.predictive_draws(law, TARGETS, kind="observed", seed=3)
+    draws = q.predictive_draws(law, TARGETS, kind="new_run", seed=3)
     x = float(np.median(draws[:, 0]))
     out = q.probability(law, TARGETS, below=[x, 10.0], seed=3)
     np.testing.assert_allclose(out["p"], (draws < [x, 10.0]).mean(axis=0))
@@ -144,11 +144,11 @@ def test_probability_is_the_share_of_draws_with_mcse(law):
 
 
 def test_probability_bounds_and_per_target_thresholds(law):
-    draws = q.predictive_draws(law, TARGETS, kind="mean")
+    draws = q.predictive_draws(law, TARGETS, kind="law_mean")
     lo, hi = np.quantile(draws, [0.2, 0.8], axis=0)
-    out = q.probability(law, TARGETS, above=lo, below=hi, kind="mean")
+    out = q.probability(law, TARGETS, above=lo, below=hi, kind="law_mean")
     np.testing.assert_allclose(out["p"], 0.6, atol=0.01)
-    above = q.probability(law, TARGETS, above=lo, kind="mean")
+    above = q.probability(law, TARGETS, above=lo, kind="law_mean")
     np.testing.assert_allclose(above["p"], 0.8, atol=0.01)
     with pytest.raises(ValueError, match="above= must be smaller"):
         q.probability(law, TARGETS, above=3.0, below=2.0)
@@ -162,7 +162,7 @@ def test_probability_of_error_through_predictor(law, predictor):
     with pytest.raises(ValueError, match="ScalingPredictor"):
         q.probability(law, TARGETS, below=0.5, target="error")
     out = q.probability(predictor, TARGETS, below=0.5, target="error")
-    draws = predictor.draws(TARGETS, target="error", kind="observed", seed=0)
+    draws = predictor.draws(TARGETS, target="error", kind="new_run", seed=0)
     np.testing.assert_allclose(out["p"], (draws < 0.5).mean(axis=0))
     # per-target thresholds take the generic path: same answer
     both = q.probability(predictor, TARGETS, below=[0.5, 0.5], target="error")

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_scaling.error_law import ErrorLaw
-from bayes_scaling.predictor import ScalingPredictor
+from bayes_scaling.estimators.error_law import ErrorLaw
+from bayes_scaling.predict.predictor import ScalingPredictor
 from bayes_scaling.report import (
     ReportData,
     build_report_data,

@@ -6,14 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_scaling.priors import MIN_OBSERVED_LOSS, default_priors
-from bayes_scaling.sbc import (
+from bayes_scaling.evaluate.sbc import (
     SBCResult,
     _generative_priors,
     default_sbc_targets,
     sbc,
     sbc_uniformity,
 )
+from bayes_scaling.laws.priors import MIN_OBSERVED_LOSS, default_priors
 from bayes_scaling.testing import FAST_SAMPLER
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import bayes_scaling as bs
-from bayes_scaling.simulate import gadre_design, simulate_runs
+from bayes_scaling.evaluate.simulate import gadre_design, simulate_runs
 from bayes_scaling.testing import TRUE_GADRE
 
 pytestmark = pytest.mark.slow

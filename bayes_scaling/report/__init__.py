@@ -8,9 +8,9 @@ Examples
 >>> write_report(data, html="report.html", markdown="report.md", csv_dir="tables")  # doctest: +SKIP
 """
 
-from .data import REPORT_CI_PROBS, ReportData, ReportFigure, build_report_data
-from .presets import PRESETS, ReportDefaults, load_source, make_report, select_runs
-from .render import render_html, render_markdown, write_report, write_tables
+from bayes_scaling.report.data import REPORT_CI_PROBS, ReportData, ReportFigure, build_report_data
+from bayes_scaling.report.presets import PRESETS, ReportDefaults, load_source, make_report, select_runs
+from bayes_scaling.report.render import render_html, render_markdown, write_report, write_tables
 
 __all__ = [
     "PRESETS",

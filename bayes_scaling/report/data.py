@@ -20,17 +20,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import __version__
-from ..data import data_hash
-from ..loss_law import LossLaw
-from ..queries import (
+from bayes_scaling._version import __version__
+from bayes_scaling.data import data_hash
+from bayes_scaling.data.targets import resolve_targets
+from bayes_scaling.estimators.loss_law import LossLaw
+from bayes_scaling.predict.queries import (
     DrawsModel,
     compute_to_target,
     optimal_allocation,
     predictive_draws,
     probability,
 )
-from ..targets import resolve_targets
 
 __all__ = ["ReportData", "ReportFigure", "build_report_data", "REPORT_CI_PROBS"]
 
@@ -87,7 +87,7 @@ class ReportData:
     error_posterior : DataFrame or None
     allocation : DataFrame
         Compute-optimal allocation at each budget
-        (:func:`~bayes_scaling.queries.optimal_allocation`).
+        (:func:`~bayes_scaling.predict.queries.optimal_allocation`).
     compute_to_target : DataFrame or None
         Compute needed to reach each threshold (when thresholds were asked).
     backtest : DataFrame or None
@@ -223,7 +223,7 @@ def target_table(model: LossLaw | DrawsModel, targets: pd.DataFrame, *, target: 
                  max_fit_compute: float, seed: int) -> pd.DataFrame:
     """Predictive table of loss or error at ``targets`` (new-run predictive, noise included)."""
     t = resolve_targets(targets).reset_index(drop=True)
-    draws = predictive_draws(model, t, target=target, kind="observed", seed=seed)
+    draws = predictive_draws(model, t, target=target, kind="new_run", seed=seed)
     out = pd.DataFrame({
         "target": _target_labels(t),
         "n_params": t["n_params"].to_numpy(float),
@@ -248,10 +248,10 @@ def target_table(model: LossLaw | DrawsModel, targets: pd.DataFrame, *, target: 
         inside = (out[f"lower_{wide:.0%}"] <= obs) & (obs <= out[f"upper_{wide:.0%}"])
         out[f"in_{wide:.0%}"] = np.where(np.isfinite(obs), inside, np.nan)
     for x in thresholds:
-        pr = probability(model, t, below=x, target=target, kind="observed", seed=seed)
+        pr = probability(model, t, below=x, target=target, kind="new_run", seed=seed)
         out[f"p_below_{_threshold_key(x)}"] = pr["p"].to_numpy()
         out[f"mcse_below_{_threshold_key(x)}"] = pr["mcse"].to_numpy()
-    out.attrs.update({"target": target, "kind": "observed", "ci_probs": tuple(ci_probs)})
+    out.attrs.update({"target": target, "kind": "new_run", "ci_probs": tuple(ci_probs)})
     return out
 
 
@@ -272,7 +272,7 @@ def _make_figures(law: LossLaw, model: LossLaw | DrawsModel, fit_runs: pd.DataFr
                   all_runs: pd.DataFrame, targets: pd.DataFrame,
                   backtest: pd.DataFrame | None, seed: int,
                   prior_predictive: bool) -> tuple[ReportFigure, ...]:
-    from .. import plots
+    from bayes_scaling import plots
 
     figs = []
     fig = _figure((8.0, 5.0))

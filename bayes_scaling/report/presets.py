@@ -15,9 +15,9 @@ from typing import Any
 
 import pandas as pd
 
-from ..data import DatasetError, list_datasets, load_dataset, load_runs, loss_columns
-from ..loss_law import LossLaw
-from .data import REPORT_CI_PROBS, ReportData, build_report_data, si
+from bayes_scaling.data import DatasetError, list_datasets, load_dataset, load_runs, loss_columns
+from bayes_scaling.estimators.loss_law import LossLaw
+from bayes_scaling.report.data import REPORT_CI_PROBS, ReportData, build_report_data, si
 
 __all__ = ["ReportDefaults", "PRESETS", "load_source", "select_runs", "make_report", "AUTO"]
 
@@ -232,7 +232,7 @@ def make_report(
     seed : int
         Loss-law fit seed (the error law uses ``seed + 1``; predictions ``seed``).
     sampler : mapping, optional
-        :class:`~bayes_scaling.inference.SamplerConfig` fields for both fits.
+        :class:`~bayes_scaling.inference.nuts.SamplerConfig` fields for both fits.
     budgets, allocation_constraints, backtest, ci_probs, title, extra_provenance, figures
         Passed to :func:`~.data.build_report_data`.
     data_dir, offline, mapping
@@ -274,8 +274,8 @@ def make_report(
         err_col = preset.error or ("err_avg17" if "err_avg17" in fit_runs.columns else None)
     predictor = None
     if err_col is not None:
-        from ..error_law import ErrorLaw
-        from ..predictor import ScalingPredictor
+        from bayes_scaling.estimators.error_law import ErrorLaw
+        from bayes_scaling.predict.predictor import ScalingPredictor
 
         if err_col not in fit_runs.columns:
             raise ValueError(f"runs have no error column {err_col!r}; pass --error one of "

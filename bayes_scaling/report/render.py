@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._templates import HTML_TEMPLATE, MARKDOWN_TEMPLATE
-from .data import ReportData, si
+from bayes_scaling.report._templates import HTML_TEMPLATE, MARKDOWN_TEMPLATE
+from bayes_scaling.report.data import ReportData, si
 
 __all__ = ["render_html", "render_markdown", "write_tables", "write_report", "display_table"]
 

@@ -4,8 +4,9 @@ Gadre et al. (2024) map C4-eval loss to average top-1 error with ``Err(L) = eps 
 fitted by least squares on 6 runs. Here the law's parameters get priors and a posterior, each
 run's true loss is latent (its observed loss carries the eval set's measurement error), and the
 error scatters around the law by the benchmark's own sampling error plus a learned term (see
-:func:`bayes_scaling.models.make_error_model`). :class:`~bayes_scaling.predictor.ScalingPredictor`
-then feeds a loss law's posterior through this one draw by draw.
+:func:`bayes_scaling.models.core.make_error_model`).
+:class:`~bayes_scaling.predict.predictor.ScalingPredictor` then feeds a loss law's posterior through
+this one draw by draw.
 
 Chance level
 ------------
@@ -48,18 +49,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import __version__
-from .fitted import FittedModel
-from .inference import (
+from bayes_scaling._version import __version__
+from bayes_scaling.data.targets import check_kind, interval_frame
+from bayes_scaling.estimators.base import FittedModel
+from bayes_scaling.estimators.io import FILE_FORMAT
+from bayes_scaling.inference.nuts import (
     Diagnostics,
     SamplerConfig,
     enable_x64,
 )
-from .io import FILE_FORMAT
-from .laws import ErrorLawSpec, get_error_law
-from .models import NOISE_MODELS, make_error_model
-from .priors import Prior, default_error_priors, merge_priors, priors_from_json, priors_to_json
-from .targets import interval_frame
+from bayes_scaling.laws.forms import ErrorLawSpec, get_error_law
+from bayes_scaling.laws.priors import (
+    Prior,
+    default_error_priors,
+    merge_priors,
+    priors_from_json,
+    priors_to_json,
+)
+from bayes_scaling.models.core import NOISE_MODELS, make_error_model
 
 __all__ = [
     "ErrorLaw",
@@ -114,7 +121,7 @@ def gadre2024_tasks(*, data_dir: str | os.PathLike[str] | None = None,
     copa            0.5      100
     squad           1.0    10570
     """
-    from .data import GADRE2024_TASKS_46, RunsError, fetch_dataset
+    from bayes_scaling.data import GADRE2024_TASKS_46, RunsError, fetch_dataset
 
     folder = fetch_dataset("gadre2024", data_dir=data_dir, download=download)
     path = folder / "eval_metadata.csv"
@@ -139,7 +146,7 @@ def gadre2024_tasks(*, data_dir: str | os.PathLike[str] | None = None,
 
 
 def _tasks_of(error: str) -> tuple[str, ...] | None:
-    from .data import GADRE2024_TASKS_17, GADRE2024_TASKS_46
+    from bayes_scaling.data import GADRE2024_TASKS_17, GADRE2024_TASKS_46
 
     if error == "err_avg17":
         return GADRE2024_TASKS_17
@@ -232,14 +239,14 @@ class ErrorLaw(FittedModel):
     Parameters
     ----------
     law : {"exponential", "sigmoid"}
-        The law's form (see :data:`bayes_scaling.laws.ERROR_LAWS`).
+        The law's form (see :data:`bayes_scaling.laws.forms.ERROR_LAWS`).
     error : str
         Error column to model: ``err_avg17``, ``err_avg46`` or ``err_<task>``.
     loss : str
         Loss column used as input, e.g. ``"loss_c4_val"``; its ``<loss>_ci`` column (95%
         half-width), where present, is the measurement error of each run's loss.
     priors : mapping, optional
-        Overrides merged over :func:`~bayes_scaling.priors.default_error_priors`.
+        Overrides merged over :func:`~bayes_scaling.laws.priors.default_error_priors`.
     noise : {"normal", "student_t"}
         Scatter of the error around the law, on the error scale.
     sampler : SamplerConfig or dict, optional
@@ -332,7 +339,7 @@ class ErrorLaw(FittedModel):
         return float(chance), float(0.0 if n_items is None else n_items)
 
     def _prepare(self, runs: pd.DataFrame) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        from .data import validate_runs
+        from bayes_scaling.data import validate_runs
 
         if not isinstance(runs, pd.DataFrame):
             raise TypeError(f"runs must be a pandas DataFrame, got {type(runs).__name__}")
@@ -445,7 +452,7 @@ class ErrorLaw(FittedModel):
         """An ``ErrorLaw`` whose posterior is given draws of its natural parameters (no data).
 
         For fabricated posteriors in tests, and for carrying a fit made elsewhere (e.g. a point
-        fit as one repeated draw) through :class:`~bayes_scaling.predictor.ScalingPredictor`.
+        fit as one repeated draw) through :class:`~bayes_scaling.predict.predictor.ScalingPredictor`.
 
         Parameters
         ----------
@@ -545,7 +552,7 @@ class ErrorLaw(FittedModel):
         df.attrs["ci_prob"] = ci_prob
         return df
 
-    def error_draws(self, loss: Sequence[float] | np.ndarray, *, kind: str = "mean",
+    def error_draws(self, loss: Sequence[float] | np.ndarray, *, kind: str = "new_run",
                     seed: int = 0, draw_index: np.ndarray | None = None) -> np.ndarray:
         """Posterior draws of the error at given losses: shape ``(n_rows, n_losses)``.
 
@@ -556,13 +563,13 @@ class ErrorLaw(FittedModel):
             (``n_rows = n_draws``); or ``(n_rows, n_losses)``: row ``i`` is evaluated with
             posterior draw ``draw_index[i]`` (default ``i``; then ``n_rows`` must equal
             :attr:`n_draws`). This is how loss draws are carried through draw by draw.
-        kind : {"mean", "observed"}
-            ``"mean"``: the law's mean error, always in ``[0, chance]``. ``"observed"``: the error
+        kind : {"new_run", "law_mean"}
+            ``"law_mean"``: the law's mean error, always in ``[0, chance]``. ``"new_run"``: the error
             a run would *measure*: adds the learned scatter and the benchmark's sampling error,
             clipped to ``[0, 1]`` (a measured error can exceed chance: the smallest runs' 17-task
             error is 0.82 against a chance level of 0.81).
         seed : int
-            Seed of the noise draws for ``kind="observed"``.
+            Seed of the noise draws for ``kind="new_run"``.
         draw_index : ndarray of int, optional
             Posterior draw (flat index) paired with each row of a 2-D ``loss``.
 
@@ -574,8 +581,7 @@ class ErrorLaw(FittedModel):
         import jax.numpy as jnp
 
         self._require_fit()
-        if kind not in ("mean", "observed"):
-            raise ValueError(f"kind must be 'mean' or 'observed', got {kind!r}")
+        check_kind(kind)
         enable_x64()
         loss = np.asarray(loss, dtype=float)
         n = self.n_draws
@@ -602,7 +608,7 @@ class ErrorLaw(FittedModel):
         p = {k: jnp.asarray(post[k].values.reshape(-1)[idx][:, None]) for k in self.spec.params}
         chance = self.chance_error
         mu = np.asarray(self.spec.error(p, jnp.asarray(loss), chance))
-        if kind == "mean":
+        if kind == "law_mean":
             return mu
         rng = np.random.default_rng(seed)
         sigma = post["sigma"].values.reshape(-1)[idx][:, None]
@@ -615,11 +621,11 @@ class ErrorLaw(FittedModel):
         return np.clip(mu + scale * eps, 0.0, 1.0)
 
     def predict(self, loss: Sequence[float] | np.ndarray, *, ci_prob: float = 0.9,
-                kind: str = "mean", seed: int = 0) -> pd.DataFrame:
+                kind: str = "new_run", seed: int = 0) -> pd.DataFrame:
         """Predictive summary of the error at known losses (no loss uncertainty).
 
         For losses that are themselves predictions use
-        :class:`~bayes_scaling.predictor.ScalingPredictor`, which carries their uncertainty.
+        :class:`~bayes_scaling.predict.predictor.ScalingPredictor`, which carries their uncertainty.
 
         Returns
         -------
@@ -642,7 +648,7 @@ class ErrorLaw(FittedModel):
 
         Raises
         ------
-        bayes_scaling.io.FitFileError
+        bayes_scaling.estimators.io.FitFileError
             Not an ErrorLaw fit, an incompatible file format, corrupt, or not the ``law`` asked.
         """
         dt = cls._load_tree(path, law)

@@ -9,7 +9,7 @@ learned from its own ~30 runs; the exponents of Gadre et al.'s three corpora com
 learns how alike the groups are (the population scale ``tau``) and shrinks each group toward the
 others only as far as the data allow; a group with few runs borrows strength from the rest.
 
-Model (:func:`bayes_scaling.models.make_pooled_loss_model`)
+Model (:func:`bayes_scaling.models.core.make_pooled_loss_model`)
 -----------------------------------------------------------
 For groups ``g = 1..G`` with a *shared* design centre ``(N0, D0)`` (so the log amplitudes ``a_g``,
 ``b_g`` are the size and data terms at the same model size and token count in every group, and
@@ -91,15 +91,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import __version__
-from .fitted import FittedModel
-from .inference import Diagnostics, SamplerConfig, enable_x64
-from .io import FILE_FORMAT
-from .laws import LawSpec, get_law
-from .loss_law import LossLaw, _log_likelihood_fn
-from .models import NOISE_MODELS, make_pooled_loss_model, pooled_site_names
-from .priors import Prior, merge_priors, priors_from_json, priors_to_json
-from .targets import interval_frame, resolve_targets
+from bayes_scaling._version import __version__
+from bayes_scaling.data.targets import check_kind, interval_frame, resolve_targets
+from bayes_scaling.estimators.base import FittedModel
+from bayes_scaling.estimators.io import FILE_FORMAT
+from bayes_scaling.estimators.loss_law import LossLaw, _log_likelihood_fn
+from bayes_scaling.inference.nuts import Diagnostics, SamplerConfig, enable_x64
+from bayes_scaling.laws.forms import LawSpec, get_law
+from bayes_scaling.laws.priors import Prior, merge_priors, priors_from_json, priors_to_json
+from bayes_scaling.models.core import NOISE_MODELS, make_pooled_loss_model, pooled_site_names
 
 __all__ = ["PooledLossLaw", "default_pooled_priors", "long_format", "POPULATION",
            "POOLED_SAMPLER"]
@@ -175,7 +175,7 @@ def long_format(runs: pd.DataFrame, losses: Sequence[str] | None = None, *,
     [{'run_id': 'r1/c4', 'eval_set': 'c4', 'loss_eval': 3.1, 'loss_eval_ci': 0.01}, \
 {'run_id': 'r1/ptb', 'eval_set': 'ptb', 'loss_eval': 3.9, 'loss_eval_ci': 0.0}]
     """
-    from .data import loss_columns
+    from bayes_scaling.data import loss_columns
 
     if not column.startswith("loss_"):
         raise ValueError(f"column must start with 'loss_' (the runs-table convention), got "
@@ -238,7 +238,7 @@ class PooledLossLaw(FittedModel):
 
     Examples
     --------
-    >>> from bayes_scaling.simulate import gadre_design, simulate_runs
+    >>> from bayes_scaling.evaluate.simulate import gadre_design, simulate_runs
     >>> runs = pd.concat([simulate_runs("gadre", {"E": 1.7, "A": 100.0, "B": 200.0, "eta": e},
     ...                                 gadre_design(), sigma=0.01, seed=i, dataset=f"d{i}")
     ...                   for i, e in enumerate([0.24, 0.26])], ignore_index=True)
@@ -304,7 +304,7 @@ class PooledLossLaw(FittedModel):
 
     # ------------------------------------------------------------------ data -> model arrays
     def _prepare(self, runs: pd.DataFrame) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        from .data import check_design, loss_columns, validate_runs
+        from bayes_scaling.data import check_design, loss_columns, validate_runs
 
         if not isinstance(runs, pd.DataFrame):
             raise TypeError(f"runs must be a pandas DataFrame, got {type(runs).__name__}")
@@ -485,12 +485,12 @@ class PooledLossLaw(FittedModel):
                              f"groups: {list(known)}")
         return np.searchsorted(known, labels)
 
-    def log_loss_draws(self, targets: pd.DataFrame, *, kind: str = "mean",
+    def log_loss_draws(self, targets: pd.DataFrame, *, kind: str = "new_run",
                        seed: int = 0) -> np.ndarray:
         """Posterior draws of log loss at ``targets`` (with a group column):
         ``(n_draws, n_targets)``.
 
-        ``kind="mean"``: the group's law mean; ``"observed"`` adds the shared run-to-run noise
+        ``kind="law_mean"``: the group's law mean; ``"new_run"`` adds the shared run-to-run noise
         (the target group's with ``group_noise``) and the target's measurement error where
         ``targets`` has ``<loss>_ci``, as
         :meth:`bayes_scaling.LossLaw.log_loss_draws`.
@@ -498,8 +498,7 @@ class PooledLossLaw(FittedModel):
         import jax.numpy as jnp
 
         self._require_fit()
-        if kind not in ("mean", "observed"):
-            raise ValueError(f"kind must be 'mean' or 'observed', got {kind!r}")
+        check_kind(kind)
         enable_x64()
         gidx = self._group_index(targets)
         t = resolve_targets(targets)
@@ -512,7 +511,7 @@ class PooledLossLaw(FittedModel):
         x_n = jnp.log(jnp.asarray(t["n_params"].to_numpy(float)))[None, :] - log_n0
         x_d = jnp.log(jnp.asarray(t["n_tokens"].to_numpy(float)))[None, :] - log_d0
         log_mu = np.asarray(self.spec.log_mu(p, x_n, x_d))
-        if kind == "mean":
+        if kind == "law_mean":
             return log_mu
         rng = np.random.default_rng(seed)
         sigma = (post["sigma"].values.reshape(-1, n_groups)[:, gidx] if self.group_noise
@@ -529,12 +528,12 @@ class PooledLossLaw(FittedModel):
             eps = rng.standard_normal(log_mu.shape)
         return log_mu + sigma * eps
 
-    def loss_draws(self, targets: pd.DataFrame, *, kind: str = "mean",
+    def loss_draws(self, targets: pd.DataFrame, *, kind: str = "new_run",
                    seed: int = 0) -> np.ndarray:
         """Posterior draws of loss at ``targets`` (see :meth:`log_loss_draws`)."""
         return np.exp(self.log_loss_draws(targets, kind=kind, seed=seed))
 
-    def predict(self, targets: pd.DataFrame, *, ci_prob: float = 0.9, kind: str = "mean",
+    def predict(self, targets: pd.DataFrame, *, ci_prob: float = 0.9, kind: str = "new_run",
                 seed: int = 0) -> pd.DataFrame:
         """Predictive summary of loss at ``targets``.
 
@@ -545,10 +544,10 @@ class PooledLossLaw(FittedModel):
             ``tokens_per_param``).
         ci_prob : float
             Probability mass of the equal-tailed interval.
-        kind : {"mean", "observed"}
+        kind : {"new_run", "law_mean"}
             Law mean, or the loss a new run would show.
         seed : int
-            Seed of the noise draws (``kind="observed"``).
+            Seed of the noise draws (``kind="new_run"``).
 
         Returns
         -------
@@ -566,7 +565,7 @@ class PooledLossLaw(FittedModel):
 
         The view shares the pooled draws (its ``E, a, b``, exponents, ``sigma``, ``nu``), the
         design centre and the group's runs and log likelihood, so everything that takes a
-        LossLaw (``predict``, :func:`bayes_scaling.backtest.score_loss`, :mod:`.compare` on that
+        LossLaw (``predict``, :func:`bayes_scaling.evaluate.backtest.score_loss`, :mod:`.compare` on that
         group's runs) works on it. ``idata.attrs["pooled_from"]`` records the pooled fit; its
         ``priors`` attribute holds the pooled hyperpriors.
         """
@@ -615,7 +614,7 @@ class PooledLossLaw(FittedModel):
 
         Raises
         ------
-        bayes_scaling.io.FitFileError
+        bayes_scaling.estimators.io.FitFileError
         """
         dt = cls._load_tree(path, law)
         obj = cls(dt.attrs["law"], loss=dt.attrs["loss"], group=dt.attrs["group_column"],

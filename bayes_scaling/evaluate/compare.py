@@ -44,9 +44,9 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from .inference import SamplerConfig
-from .loss_law import LossLaw
-from .targets import interval_frame, resolve_targets
+from bayes_scaling.data.targets import interval_frame, resolve_targets
+from bayes_scaling.estimators.loss_law import LossLaw
+from bayes_scaling.inference.nuts import SamplerConfig
 
 __all__ = [
     "PARETO_K_THRESHOLD",
@@ -75,7 +75,7 @@ class LossModel(Protocol):
     idata: Any
     loss: str
 
-    def log_loss_draws(self, targets: pd.DataFrame, *, kind: str = "mean",
+    def log_loss_draws(self, targets: pd.DataFrame, *, kind: str = "new_run",
                        seed: int = 0) -> np.ndarray: ...
 
 
@@ -319,7 +319,7 @@ class StackedPredictor:
 
     Examples
     --------
-    >>> from bayes_scaling.simulate import gadre_design, simulate_runs
+    >>> from bayes_scaling.evaluate.simulate import gadre_design, simulate_runs
     >>> from bayes_scaling.testing import TRUE_GADRE, fabricated_loss_law
     >>> runs = simulate_runs("gadre", TRUE_GADRE, gadre_design(), sigma=0.01, seed=0)
     >>> a = fabricated_loss_law(runs, TRUE_GADRE, loss="loss_sim", seed=0)
@@ -403,7 +403,7 @@ class StackedPredictor:
         comes from: integer positions into :attr:`weights`."""
         return self._plan(self.n_draws if n_draws is None else int(n_draws), seed)[0]
 
-    def log_loss_draws(self, targets: pd.DataFrame, *, kind: str = "mean", seed: int = 0,
+    def log_loss_draws(self, targets: pd.DataFrame, *, kind: str = "new_run", seed: int = 0,
                        n_draws: int | None = None) -> np.ndarray:
         """Draws of log loss from the stacked mixture: ``(n_draws, n_targets)``.
 
@@ -411,7 +411,7 @@ class StackedPredictor:
         ----------
         targets : DataFrame
             As each component needs (a group column for a pooled model).
-        kind : {"mean", "observed"}
+        kind : {"new_run", "law_mean"}
             Passed to every component.
         seed : int
             Seeds the component choice, the subsets and each component's noise draws.
@@ -434,12 +434,12 @@ class StackedPredictor:
         stacked = np.concatenate(parts, axis=0)
         return stacked[perm]
 
-    def loss_draws(self, targets: pd.DataFrame, *, kind: str = "mean", seed: int = 0,
+    def loss_draws(self, targets: pd.DataFrame, *, kind: str = "new_run", seed: int = 0,
                    n_draws: int | None = None) -> np.ndarray:
         """Draws of loss from the stacked mixture (see :meth:`log_loss_draws`)."""
         return np.exp(self.log_loss_draws(targets, kind=kind, seed=seed, n_draws=n_draws))
 
-    def predict(self, targets: pd.DataFrame, *, ci_prob: float = 0.9, kind: str = "mean",
+    def predict(self, targets: pd.DataFrame, *, ci_prob: float = 0.9, kind: str = "new_run",
                 seed: int = 0, n_draws: int | None = None) -> pd.DataFrame:
         """Median, mean and equal-tailed ``ci_prob`` interval of the mixture at ``targets``.
 

@@ -19,18 +19,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import __version__
-from .fitted import FittedModel, NotFittedError
-from .inference import (
+from bayes_scaling._version import __version__
+from bayes_scaling.data.targets import check_kind, interval_frame, resolve_targets
+from bayes_scaling.estimators.base import FittedModel, NotFittedError
+from bayes_scaling.estimators.io import FILE_FORMAT
+from bayes_scaling.inference.nuts import (
     Diagnostics,
     SamplerConfig,
     enable_x64,
 )
-from .io import FILE_FORMAT
-from .laws import LawSpec, get_law
-from .models import NOISE_MODELS, make_loss_model
-from .priors import Prior, default_priors, merge_priors, priors_from_json, priors_to_json
-from .targets import interval_frame, resolve_targets
+from bayes_scaling.laws.forms import LawSpec, get_law
+from bayes_scaling.laws.priors import Prior, default_priors, merge_priors, priors_from_json, priors_to_json
+from bayes_scaling.models.core import NOISE_MODELS, make_loss_model
 
 __all__ = ["LossLaw", "NotFittedError"]
 
@@ -57,15 +57,15 @@ class LossLaw(FittedModel):
     Parameters
     ----------
     law : {"gadre", "chinchilla"}
-        The law's form (see :mod:`bayes_scaling.laws`).
+        The law's form (see :mod:`bayes_scaling.laws.forms`).
     loss : str
         Column of the runs table to model, e.g. ``"loss_c4_val"``. A column ``<loss>_ci`` (95%
         half-width of the eval-set mean) is used as the run's measurement error when present.
     priors : mapping, optional
-        Per-parameter overrides (:class:`~bayes_scaling.priors.Prior` or its dict form) merged over
-        :func:`~bayes_scaling.priors.default_priors`.
+        Per-parameter overrides (:class:`~bayes_scaling.laws.priors.Prior` or its dict form) merged over
+        :func:`~bayes_scaling.laws.priors.default_priors`.
     noise : {"student_t", "normal"}
-        Likelihood on log loss (see :mod:`bayes_scaling.models` for why Student-t is the
+        Likelihood on log loss (see :mod:`bayes_scaling.models.core` for why Student-t is the
         default).
     sampler : SamplerConfig or dict, optional
         NUTS settings; defaults to 4 chains x (1000 warm-up + 1000 draws), dense mass.
@@ -116,12 +116,12 @@ class LossLaw(FittedModel):
 
     # ------------------------------------------------------------------ data -> model arrays
     def _prepare(self, runs: pd.DataFrame) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        from .data import check_design, validate_runs
+        from bayes_scaling.data import check_design, validate_runs
 
         if not isinstance(runs, pd.DataFrame):
             raise TypeError(f"runs must be a pandas DataFrame, got {type(runs).__name__}")
         if self.loss not in runs.columns:
-            from .data import loss_columns
+            from bayes_scaling.data import loss_columns
 
             losses = loss_columns(runs.columns)
             raise ValueError(
@@ -246,19 +246,18 @@ class LossLaw(FittedModel):
         df.attrs["ci_prob"] = ci_prob
         return df
 
-    def log_loss_draws(self, targets: pd.DataFrame, *, kind: str = "mean",
+    def log_loss_draws(self, targets: pd.DataFrame, *, kind: str = "new_run",
                        seed: int = 0) -> np.ndarray:
         """Posterior draws of log loss at ``targets``: shape ``(n_draws, n_targets)``.
 
-        ``kind="mean"`` is the law's mean (epistemic uncertainty only); ``"observed"`` adds the
+        ``kind="law_mean"`` is the law's mean (epistemic uncertainty only); ``"new_run"`` adds the
         run-to-run noise (and the target's measurement error where ``targets`` has
         ``<loss>_ci``), i.e. the loss a new run would show.
         """
         import jax.numpy as jnp
 
         self._require_fit()
-        if kind not in ("mean", "observed"):
-            raise ValueError(f"kind must be 'mean' or 'observed', got {kind!r}")
+        check_kind(kind)
         enable_x64()
         t = resolve_targets(targets)
         log_n0, log_d0 = self.centring
@@ -268,7 +267,7 @@ class LossLaw(FittedModel):
         x_n = jnp.log(jnp.asarray(t["n_params"].to_numpy(float)))[None, :] - log_n0
         x_d = jnp.log(jnp.asarray(t["n_tokens"].to_numpy(float)))[None, :] - log_d0
         log_mu = np.asarray(self.spec.log_mu(p, x_n, x_d))
-        if kind == "mean":
+        if kind == "law_mean":
             return log_mu
         rng = np.random.default_rng(seed)
         sigma = post["sigma"].values.reshape(-1)[:, None]
@@ -283,13 +282,13 @@ class LossLaw(FittedModel):
             eps = rng.standard_normal(log_mu.shape)
         return log_mu + sigma * eps
 
-    def loss_draws(self, targets: pd.DataFrame, *, kind: str = "mean", seed: int = 0) -> np.ndarray:
+    def loss_draws(self, targets: pd.DataFrame, *, kind: str = "new_run", seed: int = 0) -> np.ndarray:
         """Posterior draws of loss at ``targets`` (see :meth:`log_loss_draws`)."""
         # Student-t draws with nu ~ 1-2 (5-run fits) can exceed exp's range; a loss of e^700 and
         # e^750 are equally absurd, so clip rather than overflow to inf
         return np.exp(np.minimum(self.log_loss_draws(targets, kind=kind, seed=seed), 700.0))
 
-    def predict(self, targets: pd.DataFrame, *, ci_prob: float = 0.9, kind: str = "mean",
+    def predict(self, targets: pd.DataFrame, *, ci_prob: float = 0.9, kind: str = "new_run",
                 seed: int = 0) -> pd.DataFrame:
         """Predictive summary of loss at ``targets``.
 
@@ -300,10 +299,10 @@ class LossLaw(FittedModel):
             ``tokens_per_param``.
         ci_prob : float
             Probability mass of the equal-tailed interval.
-        kind : {"mean", "observed"}
+        kind : {"new_run", "law_mean"}
             Mean-law predictive or the loss a new run would show (adds run-to-run noise).
         seed : int
-            Seed of the noise draws for ``kind="observed"``.
+            Seed of the noise draws for ``kind="new_run"``.
 
         Returns
         -------
@@ -336,7 +335,7 @@ class LossLaw(FittedModel):
 
         Raises
         ------
-        bayes_scaling.io.FitFileError
+        bayes_scaling.estimators.io.FitFileError
             The file is not a LossLaw fit, was written by an incompatible file format, is
             corrupt, or holds a different law than ``law``.
         """

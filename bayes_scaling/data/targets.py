@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["resolve_targets", "interval_frame", "TargetError"]
+__all__ = ["resolve_targets", "interval_frame", "TargetError", "KINDS", "check_kind"]
 
 
 class TargetError(ValueError):
@@ -75,3 +75,20 @@ def interval_frame(targets: pd.DataFrame, draws: np.ndarray, ci_prob: float) -> 
     out["upper"] = lohi[..., 1]
     out.attrs["ci_prob"] = ci_prob
     return out
+
+
+#: The two predictives every method offers. ``"new_run"`` (the default everywhere) is the value a
+#: new run at the target would measure: parameter uncertainty, run-to-run scatter and the target's
+#: measurement error where known. ``"law_mean"`` is the band of the law's mean (parameter
+#: uncertainty only): narrower, and not what a run will show.
+KINDS = ("new_run", "law_mean")
+
+
+def check_kind(kind: str) -> str:
+    """Return ``kind`` if it names one of :data:`KINDS`, else raise a ValueError naming both."""
+    if kind not in KINDS:
+        raise ValueError(
+            f"kind must be 'new_run' (what a new run at the target would measure, the default) "
+            f"or 'law_mean' (the band of the law's mean), got {kind!r}"
+        )
+    return kind

@@ -13,8 +13,8 @@ so the return type never depends on a flag.
 Examples
 --------
 >>> import bayes_scaling as bs
->>> from bayes_scaling.queries import probability, compute_to_target, optimal_allocation
->>> from bayes_scaling.simulate import gadre_design, simulate_runs
+>>> from bayes_scaling.predict.queries import probability, compute_to_target, optimal_allocation
+>>> from bayes_scaling.evaluate.simulate import gadre_design, simulate_runs
 >>> from bayes_scaling.testing import TRUE_GADRE, fabricated_loss_law
 >>> runs = simulate_runs("gadre", TRUE_GADRE, gadre_design(), sigma=0.01, seed=0)
 >>> law = fabricated_loss_law(runs, TRUE_GADRE, loss="loss_sim", seed=0)
@@ -34,9 +34,9 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from .inference import enable_x64
-from .loss_law import LossLaw
-from .targets import interval_frame, resolve_targets
+from bayes_scaling.data.targets import interval_frame, resolve_targets
+from bayes_scaling.estimators.loss_law import LossLaw
+from bayes_scaling.inference.nuts import enable_x64
 
 __all__ = [
     "DrawsModel",
@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 Target = Literal["loss", "error"]
-Kind = Literal["mean", "observed"]
+Kind = Literal["new_run", "law_mean"]
 ArrayLike = float | Sequence[float] | np.ndarray
 
 # Search range of the allocation along a fixed compute budget, as tokens per parameter: from far
@@ -89,7 +89,7 @@ def _loss_law(model: Model) -> LossLaw:
 
 
 def predictive_draws(model: Model, targets: pd.DataFrame | Mapping[str, Any], *,
-                     target: Target = "loss", kind: Kind = "mean", seed: int = 0) -> np.ndarray:
+                     target: Target = "loss", kind: Kind = "new_run", seed: int = 0) -> np.ndarray:
     """Posterior predictive draws at ``targets``: shape ``(n_draws, n_targets)``.
 
     Parameters
@@ -101,7 +101,7 @@ def predictive_draws(model: Model, targets: pd.DataFrame | Mapping[str, Any], *,
         ``n_params`` and ``n_tokens`` (or ``compute_flops`` and ``tokens_per_param``).
     target : {"loss", "error"}
         Quantity to draw; ``"error"`` needs a predictor with an error law.
-    kind : {"mean", "observed"}
+    kind : {"new_run", "law_mean"}
         Mean law (epistemic uncertainty) or the value a new run would show (adds run noise).
     seed : int
         Seed of the noise draws.
@@ -199,7 +199,7 @@ def _log_mu(spec, p, log_n, log_d, log_n0, log_d0) -> np.ndarray:
 # ------------------------------------------------------------------------------------ queries
 def probability(model: Model, targets: pd.DataFrame | Mapping[str, Any], *,
                 below: ArrayLike | None = None, above: ArrayLike | None = None,
-                target: Target = "loss", kind: Kind = "observed",
+                target: Target = "loss", kind: Kind = "new_run",
                 seed: int = 0) -> pd.DataFrame:
     """Posterior probability that the loss (or error) at each target is below / above a value.
 
@@ -207,14 +207,14 @@ def probability(model: Model, targets: pd.DataFrame | Mapping[str, Any], *,
     ----------
     model : LossLaw or ScalingPredictor
     targets : DataFrame or dict
-        Planned runs (see :func:`bayes_scaling.targets.resolve_targets`).
+        Planned runs (see :func:`bayes_scaling.data.targets.resolve_targets`).
     below, above : float or sequence of float, optional
         Threshold(s), one for all targets or one per target. Give ``below`` for
         ``P(X < below)``, ``above`` for ``P(X > above)``, both for ``P(above < X < below)``.
     target : {"loss", "error"}
-    kind : {"observed", "mean"}
-        ``"observed"`` (default) is the value the planned run would show, run-to-run noise
-        included: the risk that *this run* misses. ``"mean"`` asks about the law's mean.
+    kind : {"new_run", "law_mean"}
+        ``"new_run"`` (default) is the value the planned run would show, run-to-run noise
+        included: the risk that *this run* misses. ``"law_mean"`` asks about the law's mean.
     seed : int
         Seed of the noise draws.
 
@@ -544,7 +544,7 @@ def optimal_allocation(model: Model, *, compute_flops: ArrayLike,
 
 
 def scenario_grid(model: Model, *, n_params: ArrayLike, tokens_per_param: ArrayLike,
-                  ci_prob: float = 0.9, target: Target = "loss", kind: Kind = "mean",
+                  ci_prob: float = 0.9, target: Target = "loss", kind: Kind = "new_run",
                   seed: int = 0) -> pd.DataFrame:
     """Predictive summary over every (model size, tokens per parameter) pair.
 
@@ -558,7 +558,7 @@ def scenario_grid(model: Model, *, n_params: ArrayLike, tokens_per_param: ArrayL
     ci_prob : float
         Probability mass of the equal-tailed interval.
     target : {"loss", "error"}
-    kind : {"mean", "observed"}
+    kind : {"new_run", "law_mean"}
     seed : int
 
     Returns

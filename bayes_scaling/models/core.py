@@ -16,7 +16,7 @@ The likelihood is on log loss, i.e. on relative error, which is how scaling-law 
 with :math:`s_i` the run's measurement error (the eval set's 95% CI half-width / 1.96 / L_i, zero
 where the data have none) and :math:`\\sigma` a learned run-to-run term (seed, data order,
 hyper-parameter scatter). The measurement term keeps runs with small eval sets from dominating;
-the learned term is what a *new* run at a target adds, and is included in the ``"observed"``
+the learned term is what a *new* run at a target adds, and is included in the ``"new_run"``
 predictive.
 
 ``"student_t"`` (the default) replaces the normal by a Student-t with learned degrees of freedom
@@ -40,8 +40,8 @@ import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
 
-from .laws import ErrorLawSpec, LawSpec
-from .priors import MIN_OBSERVED_LOSS, Prior
+from bayes_scaling.laws.forms import ErrorLawSpec, LawSpec
+from bayes_scaling.laws.priors import MIN_OBSERVED_LOSS, Prior
 
 __all__ = ["NOISE_MODELS", "make_error_model", "make_loss_model", "prior_to_dist"]
 
@@ -61,7 +61,7 @@ def make_loss_model(law: LawSpec, priors: Mapping[str, Prior],
     Parameters
     ----------
     law : LawSpec
-        From :data:`bayes_scaling.laws.LOSS_LAWS`.
+        From :data:`bayes_scaling.laws.forms.LOSS_LAWS`.
     priors : mapping of str to Prior
         One prior per law parameter plus ``sigma`` (and ``nu`` for ``"student_t"``).
     noise : {"normal", "student_t"}
@@ -120,7 +120,7 @@ def make_error_model(law: ErrorLawSpec, priors: Mapping[str, Prior], noise: str 
     Parameters
     ----------
     law : ErrorLawSpec
-        From :data:`bayes_scaling.laws.ERROR_LAWS`.
+        From :data:`bayes_scaling.laws.forms.ERROR_LAWS`.
     priors : mapping of str to Prior
         One prior per ``law.sampled`` parameter plus ``sigma`` (and ``nu`` for ``"student_t"``).
     noise : {"normal", "student_t"}
@@ -166,7 +166,7 @@ def make_error_model(law: ErrorLawSpec, priors: Mapping[str, Prior], noise: str 
 
 
 # ---------------------------------------------------------------------------------------------
-# Partial pooling across groups (datasets or eval sets): see bayes_scaling.hierarchical
+# Partial pooling across groups (datasets or eval sets): see bayes_scaling.estimators.pooled
 # ---------------------------------------------------------------------------------------------
 
 

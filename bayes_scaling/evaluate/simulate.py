@@ -15,7 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from .laws import get_law
+from bayes_scaling.laws.forms import get_law
 
 __all__ = ["gadre_design", "simulate_runs"]
 

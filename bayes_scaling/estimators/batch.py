@@ -3,7 +3,7 @@
 Backtests, simulation-based calibration and design studies need hundreds to thousands of fits.
 ``fit_many`` pads the runs tables to one length (a mask drops the padding from the likelihood),
 stacks them on a leading fit axis and runs all (fit, chain) lanes of NUTS together in one jitted
-program (:func:`bayes_scaling.inference.sample_nuts_batch`), sharded over the available devices.
+program (:func:`bayes_scaling.inference.nuts.sample_nuts_batch`), sharded over the available devices.
 Each fit comes back as an ordinary fitted :class:`~bayes_scaling.LossLaw` with its own DataTree and
 diagnostics, the same interface as a single fit.
 
@@ -12,7 +12,7 @@ single fit on CPU through the ordinary single-fit path.
 
 Examples
 --------
->>> from bayes_scaling.simulate import gadre_design, simulate_runs
+>>> from bayes_scaling.evaluate.simulate import gadre_design, simulate_runs
 >>> from bayes_scaling.testing import TRUE_GADRE
 >>> tables = [simulate_runs("gadre", TRUE_GADRE, gadre_design(), sigma=0.01, seed=s,
 ...                         loss="loss_sim") for s in range(3)]
@@ -30,8 +30,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .inference import sample_nuts_batch
-from .loss_law import LossLaw
+from bayes_scaling.estimators.loss_law import LossLaw
+from bayes_scaling.inference.nuts import sample_nuts_batch
 
 __all__ = ["fit_many", "use_batched"]
 
@@ -121,7 +121,7 @@ def fit_many(
     if warn and failed:
         import warnings
 
-        from .inference import DiagnosticsWarning
+        from bayes_scaling.inference.nuts import DiagnosticsWarning
 
         warnings.warn(
             f"{len(failed)} of {len(fits)} fits failed their diagnostics (indices "

@@ -3,7 +3,7 @@
 A subclass supplies the model (``_model``, ``_model_key``), the data preparation (``_prepare``)
 and the DataTree construction (``_build_datatree``); this base class owns sampling, the
 not-fitted guard, diagnostics with their loud warning, flattened draws, and save/load with the
-kind / law checks of :mod:`bayes_scaling.io`.
+kind / law checks of :mod:`bayes_scaling.estimators.io`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .inference import Diagnostics, DiagnosticsWarning, diagnostics, sample_nuts
+from bayes_scaling.inference.nuts import Diagnostics, DiagnosticsWarning, diagnostics, sample_nuts
 
 __all__ = ["FittedModel", "NotFittedError"]
 
@@ -60,7 +60,7 @@ class FittedModel:
         progress : bool
             Show a progress bar while sampling.
         warn : bool
-            Emit :class:`~bayes_scaling.inference.DiagnosticsWarning` when a check fails.
+            Emit :class:`~bayes_scaling.inference.nuts.DiagnosticsWarning` when a check fails.
         """
         kw, meta = self._prepare(runs)
         posterior, stats, facts = sample_nuts(
@@ -98,7 +98,7 @@ class FittedModel:
 
     def save(self, path) -> None:
         """Write the posterior as netCDF (DataTree) with JSON attrs; never pickle. Atomic."""
-        from .io import save_datatree
+        from bayes_scaling.estimators.io import save_datatree
 
         self._require_fit()
         save_datatree(self.idata, path)
@@ -106,7 +106,7 @@ class FittedModel:
     @classmethod
     def _load_tree(cls, path, law: str | None):
         """Open ``path``, check kind and format (io.load_datatree) and the law asked for."""
-        from .io import FitFileError, load_datatree
+        from bayes_scaling.estimators.io import FitFileError, load_datatree
 
         dt = load_datatree(path, kind=cls.kind)
         if law is not None and dt.attrs["law"] != law:

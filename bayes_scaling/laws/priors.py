@@ -165,7 +165,7 @@ class Prior:
 
 def default_priors(law: str) -> dict[str, Prior]:
     """Default priors of a loss law (see the module docstring for the justification)."""
-    from .laws import get_law
+    from bayes_scaling.laws.forms import get_law
 
     spec = get_law(law)
     priors: dict[str, Prior] = {
@@ -181,7 +181,7 @@ def default_priors(law: str) -> dict[str, Prior]:
 
 
 def default_error_priors(law: str) -> dict[str, Prior]:
-    """Default priors of a downstream error law (:data:`bayes_scaling.laws.ERROR_LAWS`).
+    """Default priors of a downstream error law (:data:`bayes_scaling.laws.forms.ERROR_LAWS`).
 
     Both laws are sampled in a centred form: ``err_ref_frac`` is the mean error at the reference
     loss ``L_ref`` (the median observed loss of the fitted runs) as a fraction of the chance-level
@@ -226,7 +226,7 @@ def default_error_priors(law: str) -> dict[str, Prior]:
     >>> sorted(default_error_priors("exponential"))
     ['eps_gap', 'err_ref_frac', 'gamma', 'nu', 'sigma']
     """
-    from .laws import get_error_law
+    from bayes_scaling.laws.forms import get_error_law
 
     get_error_law(law)
     shared = {

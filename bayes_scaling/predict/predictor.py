@@ -2,7 +2,7 @@
 
 Gadre et al. (2024) predict downstream error in two stages and plug the *point* prediction of the
 loss into the error law. Here every posterior draw of the loss at a target goes through a
-posterior draw of the error law (with that law's noise for ``kind="observed"``), so the error's
+posterior draw of the error law (with that law's noise for ``kind="new_run"``), so the error's
 interval carries the loss law's uncertainty, the error law's uncertainty and, for a new run,
 both laws' scatter. :meth:`ScalingPredictor.plugin_predict` gives the plug-in answer for
 comparison.
@@ -17,14 +17,14 @@ line up with the other's). When the loss posterior has at least as many draws as
 row ``i`` of ``draws(target="error")`` is the error of row ``i`` of ``draws(target="loss")``
 (same ``seed`` and targets without a ``<loss>_ci`` column).
 
-The loss that enters the error law is the run's *true* eval loss: the law's mean (``"mean"``) or
-the mean plus run-to-run scatter (``"observed"``), never the eval set's measurement error, because
-the error law was fitted with latent true losses (:mod:`bayes_scaling.error_law`).
+The loss that enters the error law is the run's *true* eval loss: the law's mean (``"law_mean"``) or
+the mean plus run-to-run scatter (``"new_run"``), never the eval set's measurement error, because
+the error law was fitted with latent true losses (:mod:`bayes_scaling.estimators.error_law`).
 
 Examples
 --------
 >>> pred = ScalingPredictor(loss_law, error_law)                        # doctest: +SKIP
->>> pred.predict(targets, target="error", ci_prob=0.9, kind="observed")  # doctest: +SKIP
+>>> pred.predict(targets, target="error", ci_prob=0.9, kind="new_run")  # doctest: +SKIP
 >>> pred.probability(targets, target="error", below=0.5)                # doctest: +SKIP
 """
 
@@ -33,14 +33,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .error_law import ErrorLaw
-from .loss_law import LossLaw, NotFittedError
-from .targets import interval_frame, resolve_targets
+from bayes_scaling.data.targets import check_kind, interval_frame, resolve_targets
+from bayes_scaling.estimators.error_law import ErrorLaw
+from bayes_scaling.estimators.loss_law import LossLaw, NotFittedError
 
 __all__ = ["ScalingPredictor"]
 
 _TARGETS = ("loss", "error")
-_KINDS = ("mean", "observed")
 
 
 def _cycle_index(m: int, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -99,8 +98,7 @@ class ScalingPredictor:
     def _check(self, target: str, kind: str) -> None:
         if target not in _TARGETS:
             raise ValueError(f"target must be 'loss' or 'error', got {target!r}")
-        if kind not in _KINDS:
-            raise ValueError(f"kind must be 'mean' or 'observed', got {kind!r}")
+        check_kind(kind)
         if target == "error" and self.error_law is None:
             raise ValueError("target='error' needs an error law: "
                              "ScalingPredictor(loss_law, error_law)")
@@ -133,7 +131,7 @@ class ScalingPredictor:
                                          draw_index=err_idx)
         return err, shape
 
-    def draws(self, targets: pd.DataFrame, *, target: str = "loss", kind: str = "mean",
+    def draws(self, targets: pd.DataFrame, *, target: str = "loss", kind: str = "new_run",
               seed: int = 0) -> np.ndarray:
         """Posterior predictive draws at ``targets``: shape ``(n_draws, n_targets)``.
 
@@ -141,12 +139,12 @@ class ScalingPredictor:
         ----------
         targets : DataFrame
             Columns ``n_params`` and ``n_tokens`` (or ``compute_flops`` and
-            ``tokens_per_param``); see :func:`~bayes_scaling.targets.resolve_targets`.
+            ``tokens_per_param``); see :func:`~bayes_scaling.data.targets.resolve_targets`.
         target : {"loss", "error"}
             Predict the eval loss, or the downstream error through the error law.
-        kind : {"mean", "observed"}
-            ``"mean"``: the laws' means (parameter uncertainty only; the error is the error law's
-            mean at the loss law's mean). ``"observed"``: what a new run would measure: the loss
+        kind : {"new_run", "law_mean"}
+            ``"law_mean"``: the laws' means (parameter uncertainty only; the error is the error law's
+            mean at the loss law's mean). ``"new_run"``: what a new run would measure: the loss
             with run-to-run scatter, the error with the error law's scatter and the benchmark's
             sampling error.
         seed : int
@@ -160,14 +158,14 @@ class ScalingPredictor:
 
         Examples
         --------
-        >>> pred.draws(targets, target="error", kind="observed", seed=1).shape  # doctest: +SKIP
+        >>> pred.draws(targets, target="error", kind="new_run", seed=1).shape  # doctest: +SKIP
         (4000, 1)
         """
         return self._draws(targets, target, kind, seed)[0]
 
     # ------------------------------------------------------------------ summaries
     def predict(self, targets: pd.DataFrame, *, target: str = "loss", ci_prob: float = 0.9,
-                kind: str = "mean", seed: int = 0) -> pd.DataFrame:
+                kind: str = "new_run", seed: int = 0) -> pd.DataFrame:
         """Predictive summary at ``targets`` (same columns as :meth:`LossLaw.predict`).
 
         Parameters
@@ -176,7 +174,7 @@ class ScalingPredictor:
         target : {"loss", "error"}
         ci_prob : float
             Probability mass of the equal-tailed interval.
-        kind : {"mean", "observed"}
+        kind : {"new_run", "law_mean"}
         seed : int
 
         Returns
@@ -188,7 +186,7 @@ class ScalingPredictor:
 
         Examples
         --------
-        >>> pred.predict(targets, target="error", ci_prob=0.9, kind="observed")  # doctest: +SKIP
+        >>> pred.predict(targets, target="error", ci_prob=0.9, kind="new_run")  # doctest: +SKIP
         """
         draws = self.draws(targets, target=target, kind=kind, seed=seed)
         out = interval_frame(resolve_targets(targets), draws, ci_prob)
@@ -203,7 +201,7 @@ class ScalingPredictor:
 
     def probability(self, targets: pd.DataFrame, *, target: str = "loss",
                     below: float | None = None, above: float | None = None,
-                    kind: str = "observed", seed: int = 0) -> pd.DataFrame:
+                    kind: str = "new_run", seed: int = 0) -> pd.DataFrame:
         """Posterior probability that the loss or error lands below / above thresholds.
 
         ``P(above < X < below)`` with either bound optional (at least one given), estimated by
@@ -215,8 +213,8 @@ class ScalingPredictor:
         target : {"loss", "error"}
         below, above : float, optional
             Thresholds in the target's units (nats/token, or error as a fraction).
-        kind : {"observed", "mean"}
-            ``"observed"`` (default) answers "will the run I train land below x"; ``"mean"``
+        kind : {"new_run", "law_mean"}
+            ``"new_run"`` (default) answers "will the run I train land below x"; ``"law_mean"``
             answers it for the law's mean, i.e. without run-to-run scatter.
         seed : int
 
@@ -276,8 +274,8 @@ class ScalingPredictor:
                            min_tokens_per_param: float | None = None,
                            ci_prob: float = 0.9) -> pd.DataFrame:
         """Posterior over the loss-minimising n_params and n_tokens for a compute budget
-        (see :func:`bayes_scaling.queries.optimal_allocation`)."""
-        from .queries import optimal_allocation
+        (see :func:`bayes_scaling.predict.queries.optimal_allocation`)."""
+        from bayes_scaling.predict.queries import optimal_allocation
 
         return optimal_allocation(self, compute_flops=compute_flops, max_params=max_params,
                                   min_tokens_per_param=min_tokens_per_param, ci_prob=ci_prob)
@@ -285,18 +283,18 @@ class ScalingPredictor:
     def compute_to_target(self, *, loss, tokens_per_param=20.0,
                           ci_prob: float = 0.9) -> pd.DataFrame:
         """Posterior of the compute needed to reach a mean-law loss
-        (see :func:`bayes_scaling.queries.compute_to_target`)."""
-        from .queries import compute_to_target
+        (see :func:`bayes_scaling.predict.queries.compute_to_target`)."""
+        from bayes_scaling.predict.queries import compute_to_target
 
         return compute_to_target(self, loss=loss, tokens_per_param=tokens_per_param,
                                  ci_prob=ci_prob)
 
     def plugin_predict(self, targets: pd.DataFrame, *, ci_prob: float = 0.9,
-                       kind: str = "mean", seed: int = 0) -> pd.DataFrame:
+                       kind: str = "new_run", seed: int = 0) -> pd.DataFrame:
         """Error interval with the *median* predicted loss plugged into the error law.
 
         This is the two-stage practice of Gadre et al. (a point loss into the error law), kept for
-        comparison: only the error law's uncertainty (and for ``kind="observed"`` its noise)
+        comparison: only the error law's uncertainty (and for ``kind="new_run"`` its noise)
         enters, none of the loss law's. Compare with ``predict(..., target="error")``.
 
         Returns
@@ -311,7 +309,7 @@ class ScalingPredictor:
         >>> pred.plugin_predict(targets, ci_prob=0.9)                    # doctest: +SKIP
         """
         self._check("error", kind)
-        loss_med = np.median(self.loss_law.loss_draws(targets, kind="mean"), axis=0)
+        loss_med = np.median(self.loss_law.loss_draws(targets, kind="law_mean"), axis=0)
         err_seed = int(np.random.SeedSequence([int(seed), 2]).generate_state(1)[0])
         draws = self.error_law.error_draws(loss_med, kind=kind, seed=err_seed)
         t = resolve_targets(targets)

@@ -9,7 +9,7 @@ too wide piles them in the middle, a biased one tilts them.
 What is simulated
 -----------------
 A design (default: Gadre et al.'s small runs, 4 sizes x 8 token multipliers, see
-:func:`~bayes_scaling.simulate.gadre_design`) is fixed; the law's parameters (centred ``a``, ``b``
+:func:`~bayes_scaling.evaluate.simulate.gadre_design`) is fixed; the law's parameters (centred ``a``, ``b``
 as the model samples them, at the design's own centre), ``sigma`` and ``nu`` are drawn from the
 law's priors, and the log losses from the noise model (Student-t or normal around ``log mu``;
 no measurement-error term). Besides the parameters, the true mean log loss at extrapolation
@@ -42,10 +42,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .inference import SamplerConfig
-from .loss_law import LossLaw
-from .priors import MIN_OBSERVED_LOSS, Prior
-from .simulate import gadre_design
+from bayes_scaling.estimators.loss_law import LossLaw
+from bayes_scaling.evaluate.simulate import gadre_design
+from bayes_scaling.inference.nuts import SamplerConfig
+from bayes_scaling.laws.priors import MIN_OBSERVED_LOSS, Prior
 
 __all__ = ["SBCResult", "sbc", "sbc_uniformity", "default_sbc_targets"]
 
@@ -141,7 +141,7 @@ def sbc(
     law : {"gadre", "chinchilla"}
     design : DataFrame, optional
         ``n_params`` and ``n_tokens`` of the simulated runs; default
-        :func:`~bayes_scaling.simulate.gadre_design` (32 runs).
+        :func:`~bayes_scaling.evaluate.simulate.gadre_design` (32 runs).
     priors : mapping, optional
         Prior overrides, used both to simulate and to fit.
     noise : {"student_t", "normal"}
@@ -163,7 +163,7 @@ def sbc(
     progress : bool
         Print one line per 10 simulations (and a progress bar while batched fits sample).
     backend : {"auto", "batched", "sequential"}
-        How the fits run (:func:`bayes_scaling.batch.fit_many`): all simulations in one compiled
+        How the fits run (:func:`bayes_scaling.estimators.batch.fit_many`): all simulations in one compiled
         program (the default for more than one simulation), or one after another.
 
     Returns
@@ -177,8 +177,8 @@ def sbc(
     ...           seed=0)                                           # doctest: +SKIP
     >>> res.uniformity(bins=5)                                      # doctest: +SKIP
     """
-    from .laws import get_law
-    from .priors import default_priors, merge_priors, priors_to_json
+    from bayes_scaling.laws.forms import get_law
+    from bayes_scaling.laws.priors import default_priors, merge_priors, priors_to_json
 
     spec = get_law(law)
     design = gadre_design() if design is None else design
@@ -233,7 +233,7 @@ def sbc(
             print(f"SBC {law}: {len(sims)}/{num_simulations} simulations, {attempts} draws",
                   flush=True)
     # all fits at once (one compiled program over every simulation's chains) or one by one
-    from .batch import fit_many
+    from bayes_scaling.estimators.batch import fit_many
 
     template = LossLaw(law, loss=_SIM_LOSS, priors=priors, noise=noise, sampler=sampler)
     fits = fit_many(template, [r for *_, r in sims], seed=int(seed), backend=backend,
@@ -252,7 +252,7 @@ def sbc(
             draws = post[k].values.reshape(-1)[idx]
             row[k] = int(np.sum(draws < theta[k]))
             row[f"true_{k}"] = theta[k]
-        tgt = fit.log_loss_draws(targets[["n_params", "n_tokens"]], kind="mean")[idx]
+        tgt = fit.log_loss_draws(targets[["n_params", "n_tokens"]], kind="law_mean")[idx]
         t_true = np.asarray(spec.log_mu(p, t_xn, t_xd))
         for j, lab in enumerate(labels):
             row[lab] = int(np.sum(tgt[:, j] < t_true[j]))

@@ -311,7 +311,7 @@ class ErrorLawSpec:
         Natural parameters of ``fn`` (besides ``chance``, which is data, not fitted).
     sampled : tuple of str
         The parameters the model samples (centred on the reference loss; see
-        :func:`~bayes_scaling.priors.default_error_priors`).
+        :func:`~bayes_scaling.laws.priors.default_error_priors`).
     formula : str
         Human-readable formula.
     fn : callable

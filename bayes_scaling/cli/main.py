@@ -5,7 +5,7 @@ Each subcommand is one ``_add_<name>(subparsers)`` function that declares its ar
 
 - 0: success;
 - 1: bad data, dataset, targets or saved fit (:class:`~bayes_scaling.data.RunsError`,
-  :class:`~bayes_scaling.data.DatasetError`, :class:`~bayes_scaling.io.FitFileError`, missing
+  :class:`~bayes_scaling.data.DatasetError`, :class:`~bayes_scaling.estimators.io.FitFileError`, missing
   file, ...), message on stderr;
 - 2: bad command line (argparse's convention);
 - 3: sampler diagnostics failed (R-hat, ESS, divergences, BFMI) and ``--allow-warnings`` was not
@@ -49,12 +49,12 @@ from bayes_scaling.data import (
     load_runs,
     loss_columns,
 )
-from bayes_scaling.inference import Diagnostics
-from bayes_scaling.io import FitFileError
-from bayes_scaling.laws import LOSS_LAWS
-from bayes_scaling.loss_law import NotFittedError
-from bayes_scaling.models import NOISE_MODELS
-from bayes_scaling.targets import TargetError
+from bayes_scaling.data.targets import TargetError
+from bayes_scaling.estimators.io import FitFileError
+from bayes_scaling.estimators.loss_law import NotFittedError
+from bayes_scaling.inference.nuts import Diagnostics
+from bayes_scaling.laws.forms import LOSS_LAWS
+from bayes_scaling.models.core import NOISE_MODELS
 
 __all__ = ["build_parser", "main"]
 
@@ -309,7 +309,7 @@ def _use_cpu_devices(args: argparse.Namespace) -> None:
     """
     import warnings
 
-    from bayes_scaling.inference import enable_compilation_cache, set_cpu_devices
+    from bayes_scaling.inference.nuts import enable_compilation_cache, set_cpu_devices
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -354,7 +354,7 @@ def _select(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame, pd.Da
 
 def _targets(args: argparse.Namespace, *, required: bool = True) -> pd.DataFrame | None:
     """Targets from repeated ``--target N:D`` and/or ``--targets-csv``."""
-    from bayes_scaling.targets import resolve_targets
+    from bayes_scaling.data.targets import resolve_targets
 
     frames = []
     if args.target:
@@ -397,13 +397,13 @@ def _check_diagnostics(label: str, diag: Diagnostics, args: argparse.Namespace) 
 def _load_model(args: argparse.Namespace) -> tuple[Any, int]:
     """The saved loss law (with the error law when ``--error-fit``) and the diagnostics' exit
     code."""
-    from bayes_scaling.loss_law import LossLaw
+    from bayes_scaling.estimators.loss_law import LossLaw
 
     law = LossLaw.load(args.fit)
     code = _check_diagnostics("loss-law", law.diagnostics(warn=False), args)
     if getattr(args, "error_fit", None):
-        from bayes_scaling.error_law import ErrorLaw
-        from bayes_scaling.predictor import ScalingPredictor
+        from bayes_scaling.estimators.error_law import ErrorLaw
+        from bayes_scaling.predict.predictor import ScalingPredictor
 
         err = ErrorLaw.load(args.error_fit)
         code = max(code, _check_diagnostics("error-law", err.diagnostics(warn=False), args))
@@ -439,7 +439,7 @@ def _write_csv(df: pd.DataFrame, out: str | None) -> None:
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    from bayes_scaling.loss_law import LossLaw
+    from bayes_scaling.estimators.loss_law import LossLaw
     from bayes_scaling.report.presets import preset_for, resolve_loss
 
     preset = preset_for(args.source)
@@ -458,7 +458,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         print(f"diagnostics: {law.diagnostics(warn=False)}")
     code = _check_diagnostics("loss-law", law.diagnostics(warn=False), args)
     if args.error is not None:
-        from bayes_scaling.error_law import ErrorLaw
+        from bayes_scaling.estimators.error_law import ErrorLaw
 
         if not args.error_out:
             raise CliInputError("--error needs --error-out FILE for the error-law fit")
@@ -504,7 +504,7 @@ def _add_fit(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _cmd_predict(args: argparse.Namespace) -> int:
     model, code = _load_model(args)
     targets = _targets(args)
-    from bayes_scaling.queries import predictive_draws
+    from bayes_scaling.predict.queries import predictive_draws
 
     quantities = ["loss"] + (["error"] if args.error_fit else [])
     frames = []
@@ -540,8 +540,9 @@ def _add_predict(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     _add_target_options(parser)
     parser.add_argument("--ci-prob", type=_probability_arg, action="append",
                         help="interval probability, repeatable (default 0.9)")
-    parser.add_argument("--kind", choices=["observed", "mean"], default="observed",
-                        help="'observed': what a new run would show (default); 'mean': the law")
+    parser.add_argument("--kind", choices=["new_run", "law_mean"], default="new_run",
+                        help="'new_run': what a new run at the target would measure (default); "
+                             "'law_mean': the band of the law's mean")
     parser.add_argument("--seed", type=int, default=0, help="seed of the noise draws")
     parser.add_argument("--out", metavar="FILE.csv", help="also write the table as CSV")
     parser.set_defaults(handler=_cmd_predict)
@@ -553,7 +554,7 @@ def _add_predict(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _cmd_query_probability(args: argparse.Namespace) -> int:
-    from bayes_scaling.queries import probability
+    from bayes_scaling.predict.queries import probability
 
     if args.below is None and args.above is None:
         raise CliInputError("give --below X and/or --above X")
@@ -571,7 +572,7 @@ def _cmd_query_probability(args: argparse.Namespace) -> int:
 
 
 def _cmd_query_compute(args: argparse.Namespace) -> int:
-    from bayes_scaling.queries import compute_to_target
+    from bayes_scaling.predict.queries import compute_to_target
 
     model, code = _load_model(args)
     out = compute_to_target(model, loss=args.loss, tokens_per_param=args.tokens_per_param,
@@ -582,7 +583,7 @@ def _cmd_query_compute(args: argparse.Namespace) -> int:
 
 
 def _cmd_query_allocation(args: argparse.Namespace) -> int:
-    from bayes_scaling.queries import optimal_allocation
+    from bayes_scaling.predict.queries import optimal_allocation
 
     model, code = _load_model(args)
     out = optimal_allocation(model, compute_flops=args.compute_flops,
@@ -607,8 +608,9 @@ def _add_query(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     prob.add_argument("--below", type=_float_arg, metavar="X", help="P(quantity < X)")
     prob.add_argument("--above", type=_float_arg, metavar="X", help="P(quantity > X)")
     prob.add_argument("--quantity", choices=["loss", "error"], default="loss")
-    prob.add_argument("--kind", choices=["observed", "mean"], default="observed",
-                      help="'observed': the run's own value (default); 'mean': the law's")
+    prob.add_argument("--kind", choices=["new_run", "law_mean"], default="new_run",
+                      help="'new_run': what a new run at the target would measure (default); "
+                           "'law_mean': the band of the law's mean")
     prob.add_argument("--seed", type=int, default=0)
     prob.add_argument("--out", metavar="FILE.csv")
     prob.set_defaults(handler=_cmd_query_probability)
@@ -734,7 +736,7 @@ def _add_report(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def _cmd_backtest(args: argparse.Namespace) -> int:
-    from bayes_scaling.backtest import backtest, coverage
+    from bayes_scaling.evaluate.backtest import backtest, coverage
     from bayes_scaling.report.presets import load_source, resolve_loss
 
     runs = load_source(args.source, data_dir=args.data_dir, offline=args.offline,
@@ -756,7 +758,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     print(f"backtest {args.protocol!r} of the {kw['law']} law on {loss}", file=sys.stderr)
     import warnings
 
-    from bayes_scaling.inference import DiagnosticsWarning
+    from bayes_scaling.inference.nuts import DiagnosticsWarning
 
     with warnings.catch_warnings():  # failed fits are counted below, with the exit code
         warnings.simplefilter("ignore", DiagnosticsWarning)
@@ -779,7 +781,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
 
 
 def _add_backtest(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from bayes_scaling.backtest import PROTOCOLS
+    from bayes_scaling.evaluate.backtest import PROTOCOLS
 
     parser = subparsers.add_parser(
         "backtest", help="fit on small runs, predict held-out larger ones, score calibration",

@@ -2,7 +2,7 @@
 
 A *protocol* splits a runs table (per ``dataset``) into the runs a law is fitted on and the runs it
 must predict. :func:`backtest` fits a :class:`~bayes_scaling.LossLaw` (and, for downstream error,
-an :class:`~bayes_scaling.error_law.ErrorLaw`) on each split and scores the *observed* predictive
+an :class:`~bayes_scaling.estimators.error_law.ErrorLaw`) on each split and scores the *observed* predictive
 (the loss, or error, a new run would measure) against the held-out truth. :func:`coverage` then
 compares nominal and empirical interval coverage, as Prophet's ``performance_metrics`` does.
 
@@ -58,12 +58,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .inference import DiagnosticsWarning, SamplerConfig
-from .loss_law import LossLaw
+from bayes_scaling.data.targets import check_kind
+from bayes_scaling.estimators.loss_law import LossLaw
+from bayes_scaling.inference.nuts import DiagnosticsWarning, SamplerConfig
 
 if TYPE_CHECKING:  # matplotlib and the error law are imported lazily
 
-    from .error_law import ErrorLaw
+    from bayes_scaling.estimators.error_law import ErrorLaw
 
 __all__ = [
     "CI_PROBS",
@@ -418,7 +419,7 @@ def score_draws(draws: np.ndarray, truth: np.ndarray, *,
 
 
 def score_loss(law: LossLaw, runs: pd.DataFrame, *, ci_probs: Sequence[float] = CI_PROBS,
-               kind: str = "observed", seed: int = 0) -> pd.DataFrame:
+               kind: str = "new_run", seed: int = 0) -> pd.DataFrame:
     """Score a fitted loss law's predictions at held-out ``runs``.
 
     Parameters
@@ -429,7 +430,7 @@ def score_loss(law: LossLaw, runs: pd.DataFrame, *, ci_probs: Sequence[float] = 
         Held-out runs with the law's loss column (and ``<loss>_ci`` if the data have it: the
         target's measurement error is then part of the observed predictive).
     ci_probs : sequence of float
-    kind : {"observed", "mean"}
+    kind : {"new_run", "law_mean"}
         Predictive of a new run's measured loss, or of the law's mean.
     seed : int
         Seed of the noise draws.
@@ -439,19 +440,18 @@ def score_loss(law: LossLaw, runs: pd.DataFrame, *, ci_probs: Sequence[float] = 
     DataFrame
         :func:`score_draws` columns on the log scale, plus ``log_score``: the log density of
         log loss at the truth under the exact noise model (a Student-t or normal mixture over
-        posterior draws), or, for ``kind="mean"``, a Gaussian KDE of the mean-law draws.
+        posterior draws), or, for ``kind="law_mean"``, a Gaussian KDE of the mean-law draws.
 
     Examples
     --------
     >>> score_loss(law, held_out, ci_probs=[0.9])[["median", "covered_90"]]  # doctest: +SKIP
     """
-    if kind not in ("observed", "mean"):
-        raise ValueError(f"kind must be 'observed' or 'mean', got {kind!r}")
+    check_kind(kind)
     truth = runs[law.loss].to_numpy(float)
     log_draws = law.log_loss_draws(runs, kind=kind, seed=seed)
     out = score_draws(log_draws, truth, ci_probs=ci_probs, scale="log")
-    log_mu = log_draws if kind == "mean" else law.log_loss_draws(runs, kind="mean")
-    if kind == "mean":
+    log_mu = log_draws if kind == "law_mean" else law.log_loss_draws(runs, kind="law_mean")
+    if kind == "law_mean":
         out["log_score"] = _kde_log_density(log_mu, np.log(truth))
         return out
     # the noise model's own predictive: t(nu) (or normal) around log mu, with the learned
@@ -480,8 +480,8 @@ def _error_draws(law: LossLaw, err_law: ErrorLaw, targets: pd.DataFrame, kind: s
                  seed: int) -> np.ndarray:
     """Error draws at ``targets``: each loss draw through one error-law draw.
 
-    The same chain as :class:`~bayes_scaling.predictor.ScalingPredictor` (true loss: law mean plus
-    run-to-run scatter for ``"observed"``, no eval-set measurement error; draws paired by index),
+    The same chain as :class:`~bayes_scaling.predict.predictor.ScalingPredictor` (true loss: law mean plus
+    run-to-run scatter for ``"new_run"``, no eval-set measurement error; draws paired by index),
     with one difference: log-loss draws are clipped at 700 before ``exp``, because a Student-t
     draw with small ``nu`` (poorly identified on a few runs) can overflow to ``inf``, which the
     error law rejects. The clip is exact: ``Err(L)`` saturates at ``eps`` long before L = e^700.
@@ -511,7 +511,7 @@ def backtest(
     seed: int,
     sampler: SamplerConfig | Mapping[str, Any] | None = None,
     ci_probs: Sequence[float] = CI_PROBS,
-    kind: str = "observed",
+    kind: str = "new_run",
     error_law: str = "exponential",
     error_options: Mapping[str, Any] | None = None,
     fit_filter: str | None = None,
@@ -542,14 +542,14 @@ def backtest(
         NUTS settings of every fit (default: :class:`~bayes_scaling.SamplerConfig`).
     ci_probs : sequence of float
         Interval probabilities to score.
-    kind : {"observed", "mean"}
-        ``"observed"`` (default) scores the predictive of a *new run's* measurement (law mean,
+    kind : {"new_run", "law_mean"}
+        ``"new_run"`` (default) scores the predictive of a *new run's* measurement (law mean,
         run-to-run scatter and the target's measurement error), which is what the truth is.
-        ``"mean"`` scores the law's mean only (parameter uncertainty), expected to under-cover.
+        ``"law_mean"`` scores the law's mean only (parameter uncertainty), expected to under-cover.
     error_law : {"exponential", "sigmoid"}
         Error law form.
     error_options : mapping, optional
-        Keyword arguments for :class:`~bayes_scaling.error_law.ErrorLaw` (``priors``,
+        Keyword arguments for :class:`~bayes_scaling.estimators.error_law.ErrorLaw` (``priors``,
         ``noise``, ``chance``, ``n_items``, ``data_dir``).
     fit_filter : str, optional
         A :meth:`pandas.DataFrame.query` expression that fitting runs must satisfy, applied
@@ -581,8 +581,7 @@ def backtest(
     >>> bt[["dataset", "n_params", "truth", "median", "covered_90"]]         # doctest: +SKIP
     >>> coverage(bt)                                                         # doctest: +SKIP
     """
-    if kind not in ("observed", "mean"):
-        raise ValueError(f"kind must be 'observed' or 'mean', got {kind!r}")
+    check_kind(kind)
     probs = [float(p) for p in ci_probs]
     if not probs or not all(0.0 < p < 1.0 for p in probs):
         raise ValueError(f"ci_probs must be probabilities in (0, 1), got {ci_probs!r}")
@@ -618,7 +617,7 @@ def backtest(
                            d))
         if error is None:
             continue
-        from .error_law import ErrorLaw
+        from bayes_scaling.estimators.error_law import ErrorLaw
 
         el = ErrorLaw(error_law, error=error, loss=loss, sampler=sampler,
                       **dict(error_options or {}))

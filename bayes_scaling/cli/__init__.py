@@ -1,0 +1,1 @@
+"""The ``bayes-scaling`` command line."""

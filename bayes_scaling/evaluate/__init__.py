@@ -1,0 +1,1 @@
+"""Backtests, scores, simulation-based calibration, simulated designs, model comparison."""

@@ -1,0 +1,1 @@
+"""Samplers (compiled, cached NUTS; batched runs), diagnostics, JAX configuration."""

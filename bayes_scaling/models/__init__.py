@@ -1,0 +1,1 @@
+"""NumPyro model functions: law + priors + noise model."""

@@ -1,0 +1,1 @@
+"""Predictive draws, ScalingPredictor and decision queries built on fitted estimators."""
