@@ -20,9 +20,11 @@ from bayes_scaling.data import (  # noqa: E402
     load_runs,
     validate_runs,
 )
+from bayes_scaling.data.design import DesignBounds, ExtrapolationWarning  # noqa: E402
 from bayes_scaling.data.targets import TargetError  # noqa: E402
 from bayes_scaling.estimators.batch import fit_many  # noqa: E402
 from bayes_scaling.estimators.error_law import ErrorLaw  # noqa: E402
+from bayes_scaling.estimators.extrapolation import Discrepancy  # noqa: E402
 from bayes_scaling.estimators.io import FitFileError  # noqa: E402
 from bayes_scaling.estimators.loss_law import LossLaw, NotFittedError  # noqa: E402
 from bayes_scaling.estimators.pooled import PooledLossLaw, long_format  # noqa: E402
@@ -32,9 +34,11 @@ from bayes_scaling.evaluate.compare import (  # noqa: E402
     StackedPredictor,
     compare_models,
     fit_law_grid,
+    lfo_compare,
     loo_table,
     stacking_weights,
 )
+from bayes_scaling.evaluate.misfit import Misfit, misfit_check  # noqa: E402
 from bayes_scaling.evaluate.sbc import SBCResult, sbc, sbc_uniformity  # noqa: E402
 from bayes_scaling.inference.nuts import (  # noqa: E402
     Diagnostics,
@@ -58,6 +62,12 @@ from bayes_scaling.predict.queries import (  # noqa: E402
 
 __all__ = [
     "__version__",
+    "DesignBounds",
+    "Discrepancy",
+    "ExtrapolationWarning",
+    "Misfit",
+    "misfit_check",
+    "lfo_compare",
     "Diagnostics",
     "DiagnosticsWarning",
     "ERROR_LAWS",

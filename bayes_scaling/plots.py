@@ -56,6 +56,8 @@ _PARAM_LABELS: dict[str, tuple[str, bool]] = {
     "b": ("b, log data term at the\ndesign centre (log nats)", False),
     "sigma": ("σ, run-to-run scatter\nof log loss (relative)", False),
     "nu": ("ν, Student-t degrees\nof freedom (dimensionless)", True),
+    "outlier_prob": ("π, share of outlying\nruns (probability)", False),
+    "outlier_scale": ("τ, extra scatter of an\noutlying run (relative)", True),
 }
 
 
@@ -376,11 +378,12 @@ def plot_posterior(model: Model, param: str, *, ci_prob: float = 0.9, prior: boo
 
 
 def posterior_params(model: Model) -> list[str]:
-    """The natural-unit parameters worth plotting: the law's, ``sigma`` and, for Student-t
-    noise, ``nu``."""
+    """The natural-unit parameters worth plotting: the law's and the noise model's (``sigma``,
+    then ``nu`` or the outlier share and scale)."""
+    from bayes_scaling.models.noise import NOISE_SITES
+
     law = _loss_law(model)
-    extra = ["nu"] if law.noise == "student_t" else []
-    return [*law.spec.natural_params, "sigma", *extra]
+    return [*law.spec.natural_params, *NOISE_SITES[law.noise]]
 
 
 def plot_posteriors(model: Model, params: Sequence[str] | None = None, *, ci_prob: float = 0.9,

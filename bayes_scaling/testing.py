@@ -38,7 +38,9 @@ def fabricated_loss_law(
     loss: str = "loss_c4_val",
     sigma: float = 0.01,
     nu: float = 30.0,
-    noise: str = "student_t",
+    noise: str = "mixture",
+    outlier_prob: float = 0.05,
+    outlier_scale: float = 0.05,
     spread: float = 0.02,
     num_chains: int = 4,
     num_draws: int = 250,
@@ -49,7 +51,9 @@ def fabricated_loss_law(
     Each parameter's draws scatter around its true value with relative sd ``spread`` (exponents
     and E) and the run-to-run noise draws around ``sigma``. Sample stats mimic a clean fit
     (no divergences), so diagnostics pass unless the draws themselves disagree. With Student-t
-    noise the degrees of freedom scatter around ``nu``.
+    noise the degrees of freedom scatter around ``nu``; with the mixture (default) the outlier
+    probability and scale around ``outlier_prob`` and ``outlier_scale``. The fabricated fit has
+    no extrapolation discrepancy (``discrepancy_.method == "none"``).
     """
     obj = LossLaw(law, loss=loss, noise=noise)
     kw, meta = obj._prepare(runs)
@@ -66,6 +70,10 @@ def fabricated_loss_law(
     post["sigma"] = np.abs(sigma * (1 + 0.1 * rng.standard_normal(shape)))
     if noise == "student_t":
         post["nu"] = nu * np.exp(0.1 * rng.standard_normal(shape))
+    if noise == "mixture":
+        post["outlier_prob"] = np.clip(outlier_prob * np.exp(0.1 * rng.standard_normal(shape)),
+                                       1e-6, 0.999)
+        post["outlier_scale"] = outlier_scale * np.exp(0.1 * rng.standard_normal(shape))
     stats = {
         "diverging": np.zeros(shape, bool),
         "n_steps": np.full(shape, 7),

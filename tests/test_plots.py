@@ -87,7 +87,8 @@ def test_plot_posterior_and_posteriors(law):
     assert "(dimensionless)" in ax.get_xlabel()
     assert ax.get_ylabel() == "Posterior density (1/unit)"
     axes = plots.plot_posteriors(law)
-    assert len(axes) == len(plots.posterior_params(law)) == len(law.spec.natural_params) + 2
+    # the law's parameters, then the mixture noise's sigma, outlier share and outlier scale
+    assert len(axes) == len(plots.posterior_params(law)) == len(law.spec.natural_params) + 3
     assert all(_units(a.get_xlabel()) for a in axes)
     with pytest.raises(ValueError, match="no parameter"):
         plots.plot_posterior(law, "zeta")

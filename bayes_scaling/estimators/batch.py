@@ -117,6 +117,11 @@ def fit_many(
                                         seed=seed, facts=facts)
             f.idata.attrs["batch_index"] = i
             fits.append(f)
+        if law.discrepancy == "lfo":  # the sequential path learned it in each fit
+            from bayes_scaling.estimators.extrapolation import calibrate_discrepancy
+
+            for f, d in zip(fits, calibrate_discrepancy(fits, runs_list, seed=seed), strict=True):
+                f.idata.attrs["discrepancy"] = d.to_json()
     failed = [i for i, f in enumerate(fits) if not f.diagnostics(warn=False).ok]
     if warn and failed:
         import warnings

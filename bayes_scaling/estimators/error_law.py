@@ -66,7 +66,7 @@ from bayes_scaling.laws.priors import (
     priors_from_json,
     priors_to_json,
 )
-from bayes_scaling.models.core import NOISE_MODELS, make_error_model
+from bayes_scaling.models.core import ERROR_NOISE_MODELS, make_error_model
 
 __all__ = [
     "ErrorLaw",
@@ -292,8 +292,8 @@ class ErrorLaw(FittedModel):
         data_dir: str | os.PathLike[str] | None = None,
     ):
         self.spec: ErrorLawSpec = get_error_law(law)
-        if noise not in NOISE_MODELS:
-            raise ValueError(f"unknown noise model {noise!r}; use one of {NOISE_MODELS}")
+        if noise not in ERROR_NOISE_MODELS:
+            raise ValueError(f"unknown noise model {noise!r}; use one of {ERROR_NOISE_MODELS}")
         if chance is not None and not 0.0 < float(chance) <= 1.0:
             raise ValueError(f"chance must be a chance-level error in (0, 1], got {chance!r}")
         if n_items is not None and not float(n_items) >= 0.0:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_scaling._version import __version__
+from bayes_scaling.data.design import DesignBounds, warn_far_extrapolation
 from bayes_scaling.data.targets import check_kind, interval_frame, resolve_targets
 from bayes_scaling.estimators.base import FittedModel, NotFittedError
 from bayes_scaling.estimators.io import FILE_FORMAT
@@ -30,7 +31,13 @@ from bayes_scaling.inference.nuts import (
 )
 from bayes_scaling.laws.forms import LawSpec, get_law
 from bayes_scaling.laws.priors import Prior, default_priors, merge_priors, priors_from_json, priors_to_json
-from bayes_scaling.models.core import NOISE_MODELS, make_loss_model
+from bayes_scaling.models.core import make_loss_model
+from bayes_scaling.models.noise import (
+    NOISE_SITES,
+    check_noise,
+    outlier_responsibility,
+    regular_noise_draws,
+)
 
 __all__ = ["LossLaw", "NotFittedError"]
 
@@ -64,9 +71,16 @@ class LossLaw(FittedModel):
     priors : mapping, optional
         Per-parameter overrides (:class:`~bayes_scaling.laws.priors.Prior` or its dict form) merged over
         :func:`~bayes_scaling.laws.priors.default_priors`.
-    noise : {"student_t", "normal"}
-        Likelihood on log loss (see :mod:`bayes_scaling.models.core` for why Student-t is the
-        default).
+    noise : {"mixture", "student_t", "normal"}
+        Likelihood on log loss (see :mod:`bayes_scaling.models.core`): ``"mixture"`` (default)
+        lets a learned share of runs be outliers with a broader scale, and predicts new runs as
+        regular ones; ``"student_t"`` gives every run, new ones included, the same heavy tail.
+    discrepancy : {"lfo", None}
+        ``"lfo"`` (default): after the fit, learn the extrapolation discrepancy by
+        leave-future-out refits on the fitting runs (:mod:`bayes_scaling.estimators.extrapolation`)
+        and add it to the new-run predictive, growing with the target's distance outside the
+        fitted design. ``None``: no discrepancy term (faster; intervals then ignore that the law
+        itself may bend beyond the data).
     sampler : SamplerConfig or dict, optional
         NUTS settings; defaults to 4 chains x (1000 warm-up + 1000 draws), dense mass.
 
@@ -86,14 +100,16 @@ class LossLaw(FittedModel):
         *,
         loss: str = "loss_c4_val",
         priors: Mapping[str, Any] | None = None,
-        noise: str = "student_t",
+        noise: str = "mixture",
+        discrepancy: str | None = "lfo",
         sampler: SamplerConfig | Mapping[str, Any] | None = None,
     ):
         self.spec: LawSpec = get_law(law)
-        if noise not in NOISE_MODELS:
-            raise ValueError(f"unknown noise model {noise!r}; use one of {NOISE_MODELS}")
         self.loss = loss
-        self.noise = noise
+        self.noise = check_noise(noise)
+        if discrepancy not in ("lfo", None):
+            raise ValueError(f"discrepancy must be 'lfo' or None, got {discrepancy!r}")
+        self.discrepancy = discrepancy
         self.priors: dict[str, Prior] = merge_priors(default_priors(law), priors)
         self.sampler = SamplerConfig.coerce(sampler)
         self.idata = None
@@ -106,13 +122,55 @@ class LossLaw(FittedModel):
 
     def __repr__(self) -> str:
         state = "fitted" if self.idata is not None else "not fitted"
-        return f"LossLaw({self.law!r}, loss={self.loss!r}, noise={self.noise!r}; {state})"
+        return (f"LossLaw({self.law!r}, loss={self.loss!r}, noise={self.noise!r}, "
+                f"discrepancy={self.discrepancy!r}; {state})")
 
     def _model_key(self) -> tuple:
         return ("loss", self.law, priors_to_json(self.priors), self.noise)
 
     def _model(self):
         return make_loss_model(self.spec, self.priors, self.noise)
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, runs: pd.DataFrame, *, seed: int, progress: bool = False,
+            warn: bool = True) -> LossLaw:
+        """Sample the posterior given ``runs``, then learn the extrapolation discrepancy.
+
+        Parameters
+        ----------
+        runs : DataFrame
+            Runs table (see :mod:`bayes_scaling.data`), validated before sampling.
+        seed : int
+            Explicit random seed (recorded in ``idata.attrs``).
+        progress : bool
+            Show a progress bar while sampling.
+        warn : bool
+            Emit :class:`~bayes_scaling.inference.nuts.DiagnosticsWarning` when a check fails.
+
+        Returns
+        -------
+        LossLaw
+            ``self``, fitted; ``idata.attrs["discrepancy"]`` holds the learned discrepancy.
+        """
+        super().fit(runs, seed=seed, progress=progress, warn=warn)
+        self._set_discrepancy(runs, seed)
+        return self
+
+    def _set_discrepancy(self, runs: pd.DataFrame, seed: int) -> None:
+        from bayes_scaling.estimators.extrapolation import Discrepancy, calibrate_discrepancy
+
+        disc = (calibrate_discrepancy([self], [runs], seed=seed)[0]
+                if self.discrepancy == "lfo" else Discrepancy.none())
+        self.idata.attrs["discrepancy"] = disc.to_json()
+
+    def _lfo_template(self, sampler_overrides: Mapping[str, Any]) -> LossLaw:
+        """An unfitted copy for leave-future-out refits: same law, priors and noise, no
+        discrepancy of its own, a lighter sampler."""
+        base = self.sampler.to_dict()
+        # never heavier than the main fit's own settings
+        lighter = {k: min(int(v), int(base[k])) for k, v in sampler_overrides.items()}
+        return LossLaw(self.law, loss=self.loss, priors=self.priors, noise=self.noise,
+                       discrepancy=None, sampler=base | lighter)
 
     # ------------------------------------------------------------------ data -> model arrays
     def _prepare(self, runs: pd.DataFrame) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -165,7 +223,6 @@ class LossLaw(FittedModel):
         h.update("\x00".join(map(str, meta["run_id"])).encode())
         return h.hexdigest()
 
-    # ------------------------------------------------------------------ fitting
     def _build_datatree(self, posterior, stats, kw, meta, *, seed, facts):
         import arviz_base as ab
         import jax.numpy as jnp
@@ -202,6 +259,7 @@ class LossLaw(FittedModel):
             "law": self.law,
             "loss": self.loss,
             "noise": self.noise,
+            "discrepancy_method": self.discrepancy or "none",
             "priors": priors_to_json(self.priors),
             "sampler": json.dumps(self.sampler.to_dict(), sort_keys=True),
             "seed": int(seed),
@@ -214,7 +272,7 @@ class LossLaw(FittedModel):
         return dt
 
     def _diagnostic_names(self) -> list[str]:
-        return [*self.spec.params, "sigma", "nu"]
+        return [*self.spec.params, *NOISE_SITES[self.noise]]
 
     # ------------------------------------------------------------------ posterior access
     @property
@@ -230,8 +288,7 @@ class LossLaw(FittedModel):
         self._require_fit()
         diag = self.diagnostics(warn=False).per_parameter
         rows = []
-        names = list(self.spec.natural_params) + ["sigma"] + (
-            ["nu"] if self.noise == "student_t" else [])
+        names = list(self.spec.natural_params) + list(NOISE_SITES[self.noise])
         for k in names:
             v = self.idata.posterior[k].values
             flat = v.reshape(-1)
@@ -246,18 +303,29 @@ class LossLaw(FittedModel):
         df.attrs["ci_prob"] = ci_prob
         return df
 
-    def log_loss_draws(self, targets: pd.DataFrame, *, kind: str = "new_run",
-                       seed: int = 0) -> np.ndarray:
-        """Posterior draws of log loss at ``targets``: shape ``(n_draws, n_targets)``.
+    @property
+    def design_bounds(self) -> DesignBounds:
+        """Ranges of the fitted runs in log compute, size and tokens per parameter."""
+        self._require_fit()
+        c = self.idata.constant_data
+        return DesignBounds.from_sizes(c["n_params"].values, c["n_tokens"].values)
 
-        ``kind="law_mean"`` is the law's mean (epistemic uncertainty only); ``"new_run"`` adds the
-        run-to-run noise (and the target's measurement error where ``targets`` has
-        ``<loss>_ci``), i.e. the loss a new run would show.
-        """
+    @property
+    def discrepancy_(self):
+        """The learned :class:`~bayes_scaling.estimators.extrapolation.Discrepancy`."""
+        from bayes_scaling.estimators.extrapolation import Discrepancy
+
+        self._require_fit()
+        raw = self.idata.attrs.get("discrepancy")
+        return Discrepancy.none() if raw is None else Discrepancy.from_json(raw)
+
+    def _regular_predictive(self, targets: pd.DataFrame):
+        """Per posterior draw at ``targets``: the law's log mean ``(S, T)``, the regular new-run
+        scale ``(S, T)`` (run-to-run scatter plus the target's measurement error where
+        ``targets`` has ``<loss>`` and ``<loss>_ci``) and the noise parameters ``(S, 1)``."""
         import jax.numpy as jnp
 
         self._require_fit()
-        check_kind(kind)
         enable_x64()
         t = resolve_targets(targets)
         log_n0, log_d0 = self.centring
@@ -267,20 +335,83 @@ class LossLaw(FittedModel):
         x_n = jnp.log(jnp.asarray(t["n_params"].to_numpy(float)))[None, :] - log_n0
         x_d = jnp.log(jnp.asarray(t["n_tokens"].to_numpy(float)))[None, :] - log_d0
         log_mu = np.asarray(self.spec.log_mu(p, x_n, x_d))
+        noise_post = {k: post[k].values.reshape(-1)[:, None] for k in NOISE_SITES[self.noise]}
+        sigma = noise_post["sigma"]
+        ci_col = f"{self.loss}_ci"
+        meas = np.zeros(len(t))
+        if ci_col in t.columns and self.loss in t.columns:
+            meas = (t[ci_col].fillna(0.0).to_numpy(float) / 1.959964
+                    / t[self.loss].to_numpy(float))
+        scale = np.sqrt(sigma**2 + meas[None, :] ** 2) * np.ones_like(log_mu)
+        return log_mu, scale, noise_post
+
+    def discrepancy_sd(self, targets: pd.DataFrame, *, seed: int = 0) -> np.ndarray:
+        """Draws of the extrapolation discrepancy's sd on the log scale, ``(S, T)``:
+        ``kappa_s * d_t`` with ``d_t`` the target's distance outside the fitted design."""
+        t = resolve_targets(targets)
+        d = self.design_bounds.distance(t["n_params"], t["n_tokens"])
+        n = self.idata.posterior.sizes["chain"] * self.idata.posterior.sizes["draw"]
+        return self.discrepancy_.kappa_draws(n, seed)[:, None] * d[None, :]
+
+    def log_loss_draws(self, targets: pd.DataFrame, *, kind: str = "new_run",
+                       seed: int = 0) -> np.ndarray:
+        """Posterior draws of log loss at ``targets``: shape ``(n_draws, n_targets)``.
+
+        ``kind="new_run"`` (default) is the log loss a new run at the target would measure:
+        the law's mean, the regular run-to-run noise (plus the target's measurement error where
+        ``targets`` has ``<loss>_ci``) and the extrapolation discrepancy. ``"law_mean"`` is the
+        law's mean alone (parameter uncertainty only).
+        """
+        check_kind(kind)
+        log_mu, scale, noise_post = self._regular_predictive(targets)
         if kind == "law_mean":
             return log_mu
         rng = np.random.default_rng(seed)
-        sigma = post["sigma"].values.reshape(-1)[:, None]
-        ci_col = f"{self.loss}_ci"
-        if ci_col in targets.columns and self.loss in targets.columns:
-            meas = (targets[ci_col].to_numpy(float) / 1.959964 / targets[self.loss].to_numpy(float))
-            sigma = np.sqrt(sigma**2 + meas[None, :] ** 2)
-        if self.noise == "student_t":
-            nu = post["nu"].values.reshape(-1)[:, None]
-            eps = rng.standard_t(np.broadcast_to(nu, log_mu.shape))
-        else:
-            eps = rng.standard_normal(log_mu.shape)
-        return log_mu + sigma * eps
+        eps = regular_noise_draws(self.noise, noise_post, log_mu.shape, rng)
+        disc = self.discrepancy_sd(targets, seed=seed)
+        return log_mu + scale * eps + disc * rng.standard_normal(log_mu.shape)
+
+    def log_predictive_density(self, runs: pd.DataFrame, *, seed: int = 0) -> np.ndarray:
+        """Log density of each run's observed log loss under the new-run predictive.
+
+        Exact for ``"normal"`` and ``"mixture"`` noise (a normal per draw, with the discrepancy
+        added in quadrature); for ``"student_t"`` the discrepancy widens the t's scale (an
+        approximation). Add ``-log(loss)`` for the density per nat.
+        """
+        from bayes_scaling.models.noise import regular_log_density
+
+        log_mu, scale, post = self._regular_predictive(runs)
+        disc = self.discrepancy_sd(runs, seed=seed)
+        y = np.log(runs[self.loss].to_numpy(float))
+        return regular_log_density(self.noise, y, log_mu, np.sqrt(scale**2 + disc**2), post)
+
+    def outlier_probability(self) -> pd.DataFrame:
+        """Each fitted run's posterior probability of being an outlier (``"mixture"`` noise).
+
+        Returns
+        -------
+        DataFrame
+            One row per fitted run (index ``run``): ``n_params``, ``n_tokens``,
+            ``tokens_per_param``, ``loss``, ``law_median`` (posterior median of the law's mean),
+            ``rel_residual`` (``loss / law_median - 1``) and ``outlier_prob``.
+        """
+        self._require_fit()
+        if self.noise != "mixture":
+            raise ValueError(f"outlier probabilities need noise='mixture'; this fit uses "
+                             f"{self.noise!r}")
+        c = self.idata.constant_data
+        runs = pd.DataFrame({"n_params": c["n_params"].values, "n_tokens": c["n_tokens"].values})
+        log_mu, _, post = self._regular_predictive(runs)
+        meas = c["meas_sd"].values
+        scale = np.sqrt(post["sigma"] ** 2 + meas[None, :] ** 2)
+        y = self.idata.observed_data["log_loss"].values
+        prob = outlier_responsibility(y, log_mu, scale, post)
+        med = np.exp(np.median(log_mu, axis=0))
+        out = runs.assign(tokens_per_param=runs.n_tokens / runs.n_params, loss=np.exp(y),
+                          law_median=med, rel_residual=np.exp(y) / med - 1.0,
+                          outlier_prob=prob)
+        out.index = pd.Index(c.coords["run"].values, name="run")
+        return out
 
     def loss_draws(self, targets: pd.DataFrame, *, kind: str = "new_run", seed: int = 0) -> np.ndarray:
         """Posterior draws of loss at ``targets`` (see :meth:`log_loss_draws`)."""
@@ -300,7 +431,9 @@ class LossLaw(FittedModel):
         ci_prob : float
             Probability mass of the equal-tailed interval.
         kind : {"new_run", "law_mean"}
-            Mean-law predictive or the loss a new run would show (adds run-to-run noise).
+            ``"new_run"`` (default): the loss a new run at the target would measure (parameter
+            uncertainty, run-to-run scatter, the target's measurement error where known and the
+            extrapolation discrepancy). ``"law_mean"``: the band of the law's mean only.
         seed : int
             Seed of the noise draws for ``kind="new_run"``.
 
@@ -310,8 +443,10 @@ class LossLaw(FittedModel):
             ``targets`` with ``n_params``/``n_tokens`` filled in, plus ``median``, ``mean``,
             ``lower``, ``upper``; ``attrs`` holds ``ci_prob``, ``kind`` and ``target``.
         """
+        t = resolve_targets(targets)
+        warn_far_extrapolation(self.design_bounds, t)
         draws = self.loss_draws(targets, kind=kind, seed=seed)
-        out = interval_frame(resolve_targets(targets), draws, ci_prob)
+        out = interval_frame(t, draws, ci_prob)
         out.attrs.update({"kind": kind, "target": "loss", "loss": self.loss})
         return out
 
@@ -340,7 +475,9 @@ class LossLaw(FittedModel):
             corrupt, or holds a different law than ``law``.
         """
         dt = cls._load_tree(path, law)
+        method = dt.attrs.get("discrepancy_method", "none")
         obj = cls(dt.attrs["law"], loss=dt.attrs["loss"], noise=dt.attrs["noise"],
+                  discrepancy=None if method == "none" else method,
                   priors=priors_from_json(dt.attrs["priors"]),
                   sampler=json.loads(dt.attrs["sampler"]))
         obj.idata = dt

@@ -85,6 +85,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -99,7 +100,8 @@ from bayes_scaling.estimators.loss_law import LossLaw, _log_likelihood_fn
 from bayes_scaling.inference.nuts import Diagnostics, SamplerConfig, enable_x64
 from bayes_scaling.laws.forms import LawSpec, get_law
 from bayes_scaling.laws.priors import Prior, merge_priors, priors_from_json, priors_to_json
-from bayes_scaling.models.core import NOISE_MODELS, make_pooled_loss_model, pooled_site_names
+from bayes_scaling.models.core import make_pooled_loss_model, pooled_site_names
+from bayes_scaling.models.noise import NOISE_SITES, check_noise, regular_noise_draws
 
 __all__ = ["PooledLossLaw", "default_pooled_priors", "long_format", "POPULATION",
            "POOLED_SAMPLER"]
@@ -125,7 +127,7 @@ def default_pooled_priors(law: str) -> dict[str, Prior]:
     --------
     >>> sorted(default_pooled_priors("gadre"))  # doctest: +NORMALIZE_WHITESPACE
     ['E_loc', 'E_scale', 'a_loc', 'a_scale', 'b_loc', 'b_scale', 'eta_loc', 'eta_scale', 'nu',
-     'sigma']
+     'outlier_prob', 'outlier_scale', 'sigma']
     """
     spec = get_law(law)
     out: dict[str, Prior] = {
@@ -137,6 +139,8 @@ def default_pooled_priors(law: str) -> dict[str, Prior]:
         "b_scale": Prior("lognormal", loc=_LOG_02, scale=0.75),
         "sigma": Prior("halfnormal", scale=0.05),
         "nu": Prior("gamma", concentration=2.0, rate=0.1),
+        "outlier_prob": Prior("beta", a=1.0, b=9.0),
+        "outlier_scale": Prior("lognormal", loc=math.log(0.05), scale=1.0),
     }
     for k in spec.exponents:
         out[f"{k}_loc"] = Prior("normal", loc=-0.8, scale=1.0)
@@ -219,7 +223,7 @@ class PooledLossLaw(FittedModel):
         :func:`long_format`.
     priors : mapping, optional
         Overrides merged over :func:`default_pooled_priors`.
-    noise : {"student_t", "normal"}
+    noise : {"mixture", "student_t", "normal"}
         Likelihood on log loss, as :class:`~bayes_scaling.LossLaw`.
     sampler : SamplerConfig or dict, optional
         NUTS settings; a dict is merged over :data:`POOLED_SAMPLER` (4 chains x (1000 warm-up
@@ -257,13 +261,12 @@ class PooledLossLaw(FittedModel):
         loss: str = "loss_c4_val",
         group: str = "dataset",
         priors: Mapping[str, Any] | None = None,
-        noise: str = "student_t",
+        noise: str = "mixture",
         sampler: SamplerConfig | Mapping[str, Any] | None = None,
         group_noise: bool = False,
     ):
         self.spec: LawSpec = get_law(law)
-        if noise not in NOISE_MODELS:
-            raise ValueError(f"unknown noise model {noise!r}; use one of {NOISE_MODELS}")
+        check_noise(noise)
         self.loss = loss
         self.group = group
         self.group_noise = bool(group_noise)
@@ -521,11 +524,9 @@ class PooledLossLaw(FittedModel):
             meas = (targets[ci_col].fillna(0.0).to_numpy(float) / 1.959964
                     / targets[self.loss].to_numpy(float))
             sigma = np.sqrt(sigma**2 + meas[None, :] ** 2)
-        if self.noise == "student_t":
-            nu = post["nu"].values.reshape(-1)[:, None]
-            eps = rng.standard_t(np.broadcast_to(nu, log_mu.shape))
-        else:
-            eps = rng.standard_normal(log_mu.shape)
+        noise_post = {k: post[k].values.reshape(-1)[:, None] for k in NOISE_SITES[self.noise]
+                      if k != "sigma"}
+        eps = regular_noise_draws(self.noise, noise_post, log_mu.shape, rng)
         return log_mu + sigma * eps
 
     def loss_draws(self, targets: pd.DataFrame, *, kind: str = "new_run",
@@ -576,8 +577,7 @@ class PooledLossLaw(FittedModel):
             raise ValueError(f"unknown group {group!r}; known groups: {list(self.groups)}")
         j = self.groups.index(group)
         post = self.idata.posterior
-        names = [*self.spec.params, "A", "B", "sigma"] + (
-            ["nu"] if self.noise == "student_t" else [])
+        names = [*self.spec.params, "A", "B", *NOISE_SITES[self.noise]]
         p = {k: (post[k].values[..., j] if "group" in post[k].dims else post[k].values)
              for k in names}
         rows = self.idata.constant_data["run_group"].values.astype(str) == group
@@ -603,7 +603,8 @@ class PooledLossLaw(FittedModel):
             const["e_upper"].values[j]), "pooled_from": json.dumps(
                 {"kind": self.kind, "group": group, "data_hash": attrs["data_hash"]})})
         dt.attrs.update(attrs)
-        view = LossLaw(self.law, loss=self.loss, noise=self.noise, sampler=self.sampler)
+        view = LossLaw(self.law, loss=self.loss, noise=self.noise, discrepancy=None,
+                       sampler=self.sampler)
         view.idata = dt
         return view
 

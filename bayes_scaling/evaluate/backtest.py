@@ -330,21 +330,6 @@ def _pct(p: float) -> str:
     return f"{100 * p:g}"
 
 
-def _log_mixture_density(y: np.ndarray, loc: np.ndarray, scale: np.ndarray,
-                         nu: np.ndarray | None) -> np.ndarray:
-    """log of ``mean_s f(y; loc_s, scale_s, nu_s)`` with ``f`` Student-t (or normal if nu is
-    None); ``loc`` and ``scale`` are ``(n_draws, n_targets)``, ``y`` is ``(n_targets,)``."""
-    from scipy import stats
-    from scipy.special import logsumexp
-
-    z = (y[None, :] - loc) / scale
-    if nu is None:
-        lp = stats.norm.logpdf(z) - np.log(scale)
-    else:
-        lp = stats.t.logpdf(z, df=nu) - np.log(scale)
-    return logsumexp(lp, axis=0) - np.log(loc.shape[0])
-
-
 def _kde_log_density(draws: np.ndarray, y: np.ndarray) -> np.ndarray:
     from scipy.stats import gaussian_kde
 
@@ -439,8 +424,9 @@ def score_loss(law: LossLaw, runs: pd.DataFrame, *, ci_probs: Sequence[float] = 
     -------
     DataFrame
         :func:`score_draws` columns on the log scale, plus ``log_score``: the log density of
-        log loss at the truth under the exact noise model (a Student-t or normal mixture over
-        posterior draws), or, for ``kind="law_mean"``, a Gaussian KDE of the mean-law draws.
+        log loss at the truth under the new-run predictive
+        (:meth:`~bayes_scaling.LossLaw.log_predictive_density`), or, for ``kind="law_mean"``, a
+        Gaussian KDE of the mean-law draws.
 
     Examples
     --------
@@ -450,20 +436,10 @@ def score_loss(law: LossLaw, runs: pd.DataFrame, *, ci_probs: Sequence[float] = 
     truth = runs[law.loss].to_numpy(float)
     log_draws = law.log_loss_draws(runs, kind=kind, seed=seed)
     out = score_draws(log_draws, truth, ci_probs=ci_probs, scale="log")
-    log_mu = log_draws if kind == "law_mean" else law.log_loss_draws(runs, kind="law_mean")
     if kind == "law_mean":
-        out["log_score"] = _kde_log_density(log_mu, np.log(truth))
-        return out
-    # the noise model's own predictive: t(nu) (or normal) around log mu, with the learned
-    # scatter plus the target's measurement error, as LossLaw.log_loss_draws draws it
-    post = law.idata.posterior
-    sigma = post["sigma"].values.reshape(-1)[:, None]
-    ci_col = f"{law.loss}_ci"
-    meas = (runs[ci_col].fillna(0.0).to_numpy(float) / 1.959964 / truth
-            if ci_col in runs.columns else np.zeros_like(truth))
-    scale = np.sqrt(sigma**2 + meas[None, :] ** 2)
-    nu = post["nu"].values.reshape(-1)[:, None] if law.noise == "student_t" else None
-    out["log_score"] = _log_mixture_density(np.log(truth), log_mu, scale, nu)
+        out["log_score"] = _kde_log_density(log_draws, np.log(truth))
+    else:
+        out["log_score"] = law.log_predictive_density(runs, seed=seed)
     return out
 
 
@@ -506,7 +482,8 @@ def backtest(
     loss: str = "loss_c4_val",
     error: str | None = None,
     law: str = "gadre",
-    noise: str = "student_t",
+    noise: str = "mixture",
+    discrepancy: str | None = "lfo",
     priors: Mapping[str, Any] | None = None,
     seed: int,
     sampler: SamplerConfig | Mapping[str, Any] | None = None,
@@ -532,8 +509,10 @@ def backtest(
         the error predictions (rows with ``target == "error"``).
     law : {"gadre", "chinchilla"}
         Loss law.
-    noise : {"student_t", "normal"}
+    noise : {"mixture", "student_t", "normal"}
         Loss law's noise model.
+    discrepancy : {"lfo", None}
+        Loss law's extrapolation discrepancy (see :class:`~bayes_scaling.LossLaw`).
     priors : mapping, optional
         Loss-law prior overrides.
     seed : int
@@ -590,7 +569,8 @@ def backtest(
     if error is not None and error not in runs.columns:
         raise ValueError(f"runs have no error column {error!r}")
     splits = protocol_splits(runs, protocol, error=error, **protocol_options)
-    loss_kw = {"loss": loss, "priors": priors, "noise": noise, "sampler": sampler}
+    loss_kw = {"loss": loss, "priors": priors, "noise": noise, "discrepancy": discrepancy,
+               "sampler": sampler}
     rows: list[pd.DataFrame] = []
     failed: list[str] = []
     meta_cols = ["run_id", "n_params", "n_tokens", "tokens_per_param", "compute_flops"]
@@ -642,6 +622,7 @@ def backtest(
         "seed": int(seed),
         "law": law,
         "noise": noise,
+        "discrepancy": discrepancy,
         "loss": loss,
         "error": error,
         "error_law": error_law if error is not None else None,

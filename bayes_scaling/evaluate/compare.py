@@ -49,6 +49,7 @@ from bayes_scaling.estimators.loss_law import LossLaw
 from bayes_scaling.inference.nuts import SamplerConfig
 
 __all__ = [
+    "lfo_compare",
     "PARETO_K_THRESHOLD",
     "ParetoKWarning",
     "LossModel",
@@ -454,3 +455,45 @@ class StackedPredictor:
         out.attrs.update({"kind": kind, "target": "loss", "loss": self.loss,
                           "weights": {k: float(v) for k, v in self.weights.items()}})
         return out
+
+
+def lfo_compare(models: Mapping[str, LossLaw]) -> pd.DataFrame:
+    """Compare fitted loss laws by their leave-future-out skill on their own runs.
+
+    PSIS-LOO rewards the laws that interpolate best, which here are not the ones that
+    extrapolate best (docs/pooling.md); scaling laws are used to extrapolate. Each law's
+    leave-future-out points (the refits below compute cut-offs made when it learned its
+    discrepancy, :mod:`bayes_scaling.estimators.extrapolation`) score how well it predicted the
+    runs above each cut-off.
+
+    Parameters
+    ----------
+    models : mapping of str to LossLaw
+        Fitted laws with ``discrepancy="lfo"``, fitted on the same runs.
+
+    Returns
+    -------
+    DataFrame
+        One row per model, best first: ``elpd_lfo`` (summed log predictive density of the
+        held-out log losses, each run weighted to count once), ``se``, ``n_points``,
+        ``delta_elpd`` (from the best) and ``weight`` (pseudo-BMA: proportional to
+        ``exp(elpd_lfo)``).
+
+    Examples
+    --------
+    >>> lfo_compare({"gadre": g, "chinchilla": c})             # doctest: +SKIP
+    """
+    rows = []
+    for name, m in models.items():
+        lp = m.discrepancy_.lfo_log_density()
+        if len(lp) == 0:
+            raise ValueError(f"model {name!r} has no leave-future-out points: fit it with "
+                             "discrepancy='lfo' on enough runs to refit below a compute cut-off")
+        rows.append({"model": name, "elpd_lfo": float(lp.sum()),
+                     "se": float(np.sqrt(len(lp)) * lp.std(ddof=1)) if len(lp) > 1 else np.nan,
+                     "n_points": int(len(lp))})
+    out = pd.DataFrame(rows).sort_values("elpd_lfo", ascending=False).reset_index(drop=True)
+    out["delta_elpd"] = out.elpd_lfo - out.elpd_lfo.iloc[0]
+    w = np.exp(out.delta_elpd.to_numpy())
+    out["weight"] = w / w.sum()
+    return out

@@ -46,6 +46,7 @@ from bayes_scaling.estimators.loss_law import LossLaw
 from bayes_scaling.evaluate.simulate import gadre_design
 from bayes_scaling.inference.nuts import SamplerConfig
 from bayes_scaling.laws.priors import MIN_OBSERVED_LOSS, Prior
+from bayes_scaling.models.noise import NOISE_SITES, check_noise
 
 __all__ = ["SBCResult", "sbc", "sbc_uniformity", "default_sbc_targets"]
 
@@ -124,7 +125,7 @@ def sbc(
     *,
     design: pd.DataFrame | None = None,
     priors: Mapping[str, Any] | None = None,
-    noise: str = "student_t",
+    noise: str = "mixture",
     sampler: SamplerConfig | Mapping[str, Any] | None = None,
     num_simulations: int = 100,
     num_ranks: int = 99,
@@ -144,7 +145,9 @@ def sbc(
         :func:`~bayes_scaling.evaluate.simulate.gadre_design` (32 runs).
     priors : mapping, optional
         Prior overrides, used both to simulate and to fit.
-    noise : {"student_t", "normal"}
+    noise : {"mixture", "student_t", "normal"}
+        Noise model, used both to simulate and to fit (fits have no extrapolation discrepancy:
+        SBC checks the posterior of the parameters, which the discrepancy does not change).
     sampler : SamplerConfig or dict, optional
         NUTS settings of every fit. Fits with the same design reuse one compiled sampler.
     num_simulations : int
@@ -185,7 +188,7 @@ def sbc(
     targets = default_sbc_targets() if targets is None else targets
     fit_priors = merge_priors(default_priors(law), priors)
     gen = _generative_priors(fit_priors)
-    names = tuple(spec.params) + ("sigma",) + (("nu",) if noise == "student_t" else ())
+    names = tuple(spec.params) + NOISE_SITES[check_noise(noise)]
     n = design["n_params"].to_numpy(float)
     d = design["n_tokens"].to_numpy(float)
     # the centre LossLaw will use for these runs: the priors on a, b refer to it
@@ -220,8 +223,12 @@ def sbc(
         rng = np.random.default_rng(k_noise)
         eps = (rng.standard_t(theta["nu"], len(n)) if noise == "student_t"
                else rng.standard_normal(len(n)))
+        scale = np.full(len(n), theta["sigma"])
+        if noise == "mixture":  # each run an outlier with probability pi, broader by tau
+            out = rng.random(len(n)) < theta["outlier_prob"]
+            scale = np.sqrt(scale**2 + out * theta["outlier_scale"] ** 2)
         with np.errstate(over="ignore"):
-            y = np.exp(log_mu + theta["sigma"] * eps)
+            y = np.exp(log_mu + scale * eps)
         if not np.all(np.isfinite(y)) or y.max() > max_loss:
             rejected["loss > max_loss or not finite"] += 1
             continue
@@ -235,7 +242,8 @@ def sbc(
     # all fits at once (one compiled program over every simulation's chains) or one by one
     from bayes_scaling.estimators.batch import fit_many
 
-    template = LossLaw(law, loss=_SIM_LOSS, priors=priors, noise=noise, sampler=sampler)
+    template = LossLaw(law, loss=_SIM_LOSS, priors=priors, noise=noise, discrepancy=None,
+                       sampler=sampler)
     fits = fit_many(template, [r for *_, r in sims], seed=int(seed), backend=backend,
                     progress=progress, warn=False)
     for (theta, p, _), fit in zip(sims, fits, strict=True):

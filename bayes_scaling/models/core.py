@@ -4,10 +4,10 @@ Models are plain functions of arrays with ``obs=None`` for prior / posterior pre
 NumPyro's examples. Everything data-dependent (centred predictors, measurement error, the bound on
 E) is a model *argument*, so one compiled sampler serves every data set of the same shape.
 
-Noise model (default ``"student_t"``)
+Noise models (default ``"mixture"``)
 ------------------------------------
 The likelihood is on log loss, i.e. on relative error, which is how scaling-law residuals behave
-(a 1% miss means the same at loss 4 and at loss 2):
+(a 1% miss means the same at loss 4 and at loss 2). A *regular* run scatters normally:
 
 .. math::
 
@@ -15,21 +15,30 @@ The likelihood is on log loss, i.e. on relative error, which is how scaling-law 
 
 with :math:`s_i` the run's measurement error (the eval set's 95% CI half-width / 1.96 / L_i, zero
 where the data have none) and :math:`\\sigma` a learned run-to-run term (seed, data order,
-hyper-parameter scatter). The measurement term keeps runs with small eval sets from dominating;
-the learned term is what a *new* run at a target adds, and is included in the ``"new_run"``
-predictive.
+hyper-parameter scatter). The learned term is what a *new* run at a target adds.
 
-``"student_t"`` (the default) replaces the normal by a Student-t with learned degrees of freedom
-``nu``. Real scaling-law data have outlying runs: in Gadre et al.'s RedPajama runs the 79M model at
-M=5 sits 12.6% above any smooth law, and Epoch's 240 Chinchilla points, read off a figure, have
-heavy-tailed residuals (Epoch fitted them with a Huber loss). Under a normal likelihood such runs
-inflate ``sigma`` to ~3% for every run and drag the exponents; measured on RedPajama (runs with
-N < 1e9, C4 eval, 3 seeds): normal noise gave 2-16 divergences per fit, 33-83 leapfrog steps per
-effective sample, median misses of 0.4-1.1% and 90% intervals 5-10% wide for the 1.4B/6.9B runs;
-Student-t gave 0 divergences, 20-28 steps per effective sample, misses of 0.06-0.15% and intervals
-2-4% wide. On Epoch's points Student-t reproduces Epoch's robust fit (E 1.81, alpha 0.346,
-beta 0.361) where the normal likelihood does not (beta 0.41). ``nu`` is learned, so data
-without outliers push it up and recover the normal case.
+Real scaling-law data have runs the law does not describe: in Gadre et al.'s runs the M = 5 runs
+sit 4-16% above any smooth law; Epoch's Chinchilla points, read off a figure, have stray points.
+
+``"mixture"`` (the default) is a contamination model: run i is an outlier with a learned
+probability ``outlier_prob`` (pi), and an outlier's log loss scatters with the broader scale
+:math:`\\sqrt{s_i^2 + \\sigma^2 + \\tau^2}` (``outlier_scale`` tau, learned):
+
+.. math::
+
+    p(\\log L_i) = (1 - \\pi)\\,\\mathcal{N}(\\log\\mu_i, \\sqrt{s_i^2+\\sigma^2})
+                 + \\pi\\,\\mathcal{N}(\\log\\mu_i, \\sqrt{s_i^2+\\sigma^2+\\tau^2}).
+
+The outlier component is broader by construction, so the components never swap labels. A few
+outlying runs then move ``pi`` and ``tau``, not ``sigma``: the new-run predictive is that of a
+regular run, and each fitted run's posterior outlier probability is reported
+(:meth:`~bayes_scaling.LossLaw.outlier_probability`).
+
+``"student_t"`` replaces the normal by a Student-t with learned degrees of freedom ``nu``. It is
+robust too, but the *same* heavy tail then applies to every new run: with the 3 outlying M = 5 runs
+per Gadre corpus, ``nu`` fell to 1.6-2.9 and every new-run interval came out about twice as wide
+as a normal one (docs/calibration.md). ``"normal"`` is the regular component alone: outliers
+inflate ``sigma`` and drag the exponents.
 """
 
 from __future__ import annotations
@@ -42,10 +51,13 @@ import numpyro.distributions as dist
 
 from bayes_scaling.laws.forms import ErrorLawSpec, LawSpec
 from bayes_scaling.laws.priors import MIN_OBSERVED_LOSS, Prior
+from bayes_scaling.models.noise import NOISE_MODELS, NOISE_SITES, noise_likelihood
 
-__all__ = ["NOISE_MODELS", "make_error_model", "make_loss_model", "prior_to_dist"]
+__all__ = ["ERROR_NOISE_MODELS", "NOISE_MODELS", "NOISE_SITES", "make_error_model", "make_loss_model",
+           "noise_likelihood", "prior_to_dist"]
 
-NOISE_MODELS = ("normal", "student_t")
+#: Noise models of the downstream error law (the error's own scatter).
+ERROR_NOISE_MODELS = ("normal", "student_t")
 
 
 def prior_to_dist(prior: Prior, context: Mapping[str, jnp.ndarray]):
@@ -55,7 +67,7 @@ def prior_to_dist(prior: Prior, context: Mapping[str, jnp.ndarray]):
 
 
 def make_loss_model(law: LawSpec, priors: Mapping[str, Prior],
-                    noise: str = "student_t") -> Callable:
+                    noise: str = "mixture") -> Callable:
     """Build the NumPyro model of a loss law.
 
     Parameters
@@ -63,8 +75,8 @@ def make_loss_model(law: LawSpec, priors: Mapping[str, Prior],
     law : LawSpec
         From :data:`bayes_scaling.laws.forms.LOSS_LAWS`.
     priors : mapping of str to Prior
-        One prior per law parameter plus ``sigma`` (and ``nu`` for ``"student_t"``).
-    noise : {"normal", "student_t"}
+        One prior per law parameter plus the noise model's (:data:`NOISE_SITES`).
+    noise : {"mixture", "student_t", "normal"}
 
     Returns
     -------
@@ -75,7 +87,7 @@ def make_loss_model(law: LawSpec, priors: Mapping[str, Prior],
     """
     if noise not in NOISE_MODELS:
         raise ValueError(f"unknown noise model {noise!r}; use one of {NOISE_MODELS}")
-    needed = list(law.params) + ["sigma"] + (["nu"] if noise == "student_t" else [])
+    needed = list(law.params) + list(NOISE_SITES[noise])
     missing = [k for k in needed if k not in priors]
     if missing:
         raise ValueError(f"missing priors for {missing}")
@@ -86,12 +98,7 @@ def make_loss_model(law: LawSpec, priors: Mapping[str, Prior],
         p["log_E"] = jnp.log(p["E"])
         sigma = numpyro.sample("sigma", prior_to_dist(priors["sigma"], ctx))
         log_mu = law.log_mu(p, x_n, x_d)
-        scale = jnp.sqrt(meas_sd**2 + sigma**2)
-        if noise == "normal":
-            likelihood = dist.Normal(log_mu, scale)
-        else:
-            nu = numpyro.sample("nu", prior_to_dist(priors["nu"], ctx))
-            likelihood = dist.StudentT(nu, log_mu, scale)
+        likelihood = noise_likelihood(noise, priors, ctx, log_mu, meas_sd, sigma)
         with numpyro.plate("runs", x_n.shape[0]), numpyro.handlers.mask(
                 mask=True if mask is None else mask):
             numpyro.sample("log_loss", likelihood, obs=log_loss)
@@ -133,8 +140,8 @@ def make_error_model(law: ErrorLawSpec, priors: Mapping[str, Prior], noise: str 
         reference loss (scalars), and the observed errors. Natural parameters (``law.params``) and
         the latent ``loss_true`` are recorded as deterministic sites.
     """
-    if noise not in NOISE_MODELS:
-        raise ValueError(f"unknown noise model {noise!r}; use one of {NOISE_MODELS}")
+    if noise not in ERROR_NOISE_MODELS:
+        raise ValueError(f"unknown noise model {noise!r}; use one of {ERROR_NOISE_MODELS}")
     needed = list(law.sampled) + ["sigma"] + (["nu"] if noise == "student_t" else [])
     missing = [k for k in needed if k not in priors]
     if missing:
@@ -170,17 +177,17 @@ def make_error_model(law: ErrorLawSpec, priors: Mapping[str, Prior], noise: str 
 # ---------------------------------------------------------------------------------------------
 
 
-def pooled_site_names(law: LawSpec, noise: str = "student_t") -> tuple[str, ...]:
+def pooled_site_names(law: LawSpec, noise: str = "mixture") -> tuple[str, ...]:
     """Prior names of the pooled model: ``<p>_loc`` and ``<p>_scale`` per law parameter, then
     ``sigma`` (and ``nu``)."""
     names: list[str] = []
     for p in law.params:
         names += [f"{p}_loc", f"{p}_scale"]
-    return tuple(names + ["sigma"] + (["nu"] if noise == "student_t" else []))
+    return tuple(names + list(NOISE_SITES[noise]))
 
 
 def make_pooled_loss_model(law: LawSpec, priors: Mapping[str, Prior],
-                           noise: str = "student_t", group_noise: bool = False) -> Callable:
+                           noise: str = "mixture", group_noise: bool = False) -> Callable:
     """Build the NumPyro model of a loss law with per-group parameters partially pooled.
 
     Every law parameter gets one value per group, drawn from a population distribution on an
@@ -254,12 +261,7 @@ def make_pooled_loss_model(law: LawSpec, priors: Mapping[str, Prior],
                 sigma = numpyro.sample("sigma", prior_to_dist(priors["sigma"], ctx))[group]
         else:
             sigma = numpyro.sample("sigma", prior_to_dist(priors["sigma"], ctx))
-        scale = jnp.sqrt(meas_sd**2 + sigma**2)
-        if noise == "normal":
-            likelihood = dist.Normal(log_mu, scale)
-        else:
-            nu = numpyro.sample("nu", prior_to_dist(priors["nu"], ctx))
-            likelihood = dist.StudentT(nu, log_mu, scale)
+        likelihood = noise_likelihood(noise, priors, ctx, log_mu, meas_sd, sigma)
         with numpyro.plate("runs", x_n.shape[0]):
             numpyro.sample("log_loss", likelihood, obs=log_loss)
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from bayes_scaling.data.design import warn_far_extrapolation
 from bayes_scaling.data.targets import check_kind, interval_frame, resolve_targets
 from bayes_scaling.estimators.error_law import ErrorLaw
 from bayes_scaling.estimators.loss_law import LossLaw, NotFittedError
@@ -188,8 +189,10 @@ class ScalingPredictor:
         --------
         >>> pred.predict(targets, target="error", ci_prob=0.9, kind="new_run")  # doctest: +SKIP
         """
+        t = resolve_targets(targets)
+        warn_far_extrapolation(self.loss_law.design_bounds, t)
         draws = self.draws(targets, target=target, kind=kind, seed=seed)
-        out = interval_frame(resolve_targets(targets), draws, ci_prob)
+        out = interval_frame(t, draws, ci_prob)
         out.attrs.update(self._attrs(target, kind))
         return out
 

@@ -34,6 +34,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
+from bayes_scaling.data.design import warn_compute_range, warn_far_extrapolation
 from bayes_scaling.data.targets import interval_frame, resolve_targets
 from bayes_scaling.estimators.loss_law import LossLaw
 from bayes_scaling.inference.nuts import enable_x64
@@ -237,6 +238,7 @@ def probability(model: Model, targets: pd.DataFrame | Mapping[str, Any], *,
     if below is None and above is None:
         raise ValueError("give below= (P(X < below)) and/or above= (P(X > above))")
     t = resolve_targets(targets).reset_index(drop=True)
+    warn_far_extrapolation(_loss_law(model).design_bounds, t)
     n = len(t)
     lims = {}
     for name, v in (("below", below), ("above", above)):
@@ -380,7 +382,10 @@ def compute_to_target(model: Model, *, loss: ArrayLike, tokens_per_param: ArrayL
         ``n_params_*``, ``n_tokens_*`` and ``p_reachable`` (share of draws whose irreducible
         loss lies below the target). Unreachable draws count as ``+inf`` compute, so an upper
         bound of ``inf`` says the target may be out of reach at that credibility; ``attrs``
-        holds ``ci_prob``. Per-draw values: :func:`compute_to_target_draws`.
+        holds ``ci_prob``. ``outside_fitted_range`` marks answers whose median lies below the
+        smallest fitted run's compute or over 100x the largest (also warned as
+        :class:`~bayes_scaling.ExtrapolationWarning`). Per-draw values:
+        :func:`compute_to_target_draws`.
 
     Examples
     --------
@@ -391,6 +396,10 @@ def compute_to_target(model: Model, *, loss: ArrayLike, tokens_per_param: ArrayL
     for name in ("compute_flops", "n_params", "n_tokens"):
         _add_summary(out, name, d[name], ci_prob)
     out["p_reachable"] = d["reachable"].mean(axis=0)
+    # an answer outside the fitted compute range is an extrapolation of the law
+    out["outside_fitted_range"] = warn_compute_range(
+        _loss_law(model).design_bounds, out["compute_flops_median"],
+        what="compute-to-target answers (medians) lie")
     out.attrs.update({"ci_prob": ci_prob, "query": "compute_to_target"})
     return out
 
@@ -520,7 +529,9 @@ def optimal_allocation(model: Model, *, compute_flops: ArrayLike,
         One row per budget: ``n_params_*``, ``n_tokens_*``, ``tokens_per_param_*``, ``loss_*``
         (median, lower, upper; loss is the mean law at the optimum), ``p_constrained`` (share of
         draws whose optimum is cut by the constraints) and, with a constraint,
-        ``excess_loss_*``: what the constraint costs in loss. Per-draw values:
+        ``excess_loss_*``: what the constraint costs in loss; ``outside_fitted_range`` marks
+        budgets below the smallest fitted run's compute or over 100x the largest (warned as
+        :class:`~bayes_scaling.ExtrapolationWarning`). Per-draw values:
         :func:`optimal_allocation_draws`.
 
     Examples
@@ -531,6 +542,8 @@ def optimal_allocation(model: Model, *, compute_flops: ArrayLike,
     d = optimal_allocation_draws(model, compute_flops=compute_flops, max_params=max_params,
                                  min_tokens_per_param=min_tokens_per_param)
     out = pd.DataFrame({"compute_flops": d["compute_flops"]})
+    out["outside_fitted_range"] = warn_compute_range(_loss_law(model).design_bounds,
+                                                     d["compute_flops"], what="budgets lie")
     out["max_params"] = np.nan if max_params is None else float(max_params)
     out["min_tokens_per_param"] = (np.nan if min_tokens_per_param is None
                                    else float(min_tokens_per_param))

@@ -92,7 +92,8 @@ HTML_TEMPLATE = r"""<!DOCTYPE html>
 <section id="law">
 <h2>Fitted law</h2>
 <p><code>{{ d.law.formula }}</code> on <code>{{ d.law.loss }}</code> (nats/token); noise model
-<code>{{ d.law.noise }}</code> on log loss.</p>
+<code>{{ d.law.noise }}</code> on log loss; extrapolation discrepancy <code>{{ d.law.discrepancy }}</code>
+(kappa {{ d.law.kappa }}).</p>
 <h3>Posterior (natural units, 90% intervals)</h3>
 <div class="scroll">
 {{ table(posterior) }}
@@ -216,7 +217,7 @@ Fitted on {{ d.law.n_runs }} runs: {{ d.selection }}.
 
 ## Fitted law
 
-`{{ d.law.formula }}` on `{{ d.law.loss }}` (nats/token); noise model `{{ d.law.noise }}` on log loss.
+`{{ d.law.formula }}` on `{{ d.law.loss }}` (nats/token); noise model `{{ d.law.noise }}` on log loss; extrapolation discrepancy `{{ d.law.discrepancy }}` (kappa {{ d.law.kappa }}).
 
 ### Posterior (natural units, 90% intervals)
 

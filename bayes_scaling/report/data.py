@@ -12,6 +12,7 @@ import io
 import json
 import platform
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,8 +23,10 @@ import pandas as pd
 
 from bayes_scaling._version import __version__
 from bayes_scaling.data import data_hash
+from bayes_scaling.data.design import FAR_EXTRAPOLATION_RATIO, ExtrapolationWarning
 from bayes_scaling.data.targets import resolve_targets
 from bayes_scaling.estimators.loss_law import LossLaw
+from bayes_scaling.evaluate.misfit import misfit_check
 from bayes_scaling.predict.queries import (
     DrawsModel,
     compute_to_target,
@@ -103,6 +106,9 @@ class ReportData:
         Losses asked about with ``P(loss < x)``.
     notes : tuple of str
         Lines shown under the banner (e.g. the dataset defaults that were applied).
+    misfit : DataFrame or None
+        :func:`~bayes_scaling.evaluate.misfit.misfit_check` regions (flagged ones also go to
+        the banner).
     """
 
     title: str
@@ -127,6 +133,7 @@ class ReportData:
     ci_probs: tuple[float, ...] = REPORT_CI_PROBS
     thresholds: tuple[float, ...] = ()
     notes: tuple[str, ...] = ()
+    misfit: pd.DataFrame | None = None
 
     @property
     def ok(self) -> bool:
@@ -154,6 +161,8 @@ class ReportData:
             out["compute_to_target"] = self.compute_to_target
         if self.backtest is not None:
             out["backtest"] = self.backtest
+        if self.misfit is not None:
+            out["misfit"] = self.misfit
         return out
 
 
@@ -429,6 +438,18 @@ def build_report_data(
     warnings_: list[str] = []
     if not diag.ok:
         warnings_ += [f"Loss-law sampler check failed: {p}" for p in diag.problems]
+    misfit = misfit_check(law)
+    warnings_ += [f"Misfit: {f}" for f in misfit.findings]
+    reach = law.design_bounds.describe(t)
+    far = reach[(reach.compute_ratio > FAR_EXTRAPOLATION_RATIO)
+                | (reach.params_ratio > FAR_EXTRAPOLATION_RATIO)
+                | (reach.m_outside > FAR_EXTRAPOLATION_RATIO)]
+    for i in far.index:
+        warnings_.append(
+            f"Far extrapolation: target {_target_labels(t.loc[[i]])[0]} is "
+            f"{reach.compute_ratio[i]:.3g}x the largest fitted compute and "
+            f"{reach.params_ratio[i]:.3g}x the largest fitted size; its interval includes the "
+            "learned extrapolation discrepancy, but add runs closer to it before relying on it")
 
     loss_table = target_table(model, t, target="loss", observed=law.loss, ci_probs=ci_probs,
                               thresholds=thresholds, max_fit_compute=max_fit_compute, seed=seed)
@@ -454,13 +475,19 @@ def build_report_data(
 
     if budgets is None:
         budgets = sorted({float(f"{c:.3g}") for c in t["compute_flops"]})
-    allocation = optimal_allocation(law, compute_flops=list(budgets), ci_prob=max(ci_probs),
-                                    **dict(allocation_constraints or {}))
-    ctt = None
-    if thresholds:
-        ms = sorted({float(f"{m:.3g}") for m in t["tokens_per_param"]} | {20.0})
-        ctt = compute_to_target(law, loss=list(thresholds), tokens_per_param=ms,
-                                ci_prob=max(ci_probs))
+    # the report states extrapolation in its banner: collect the queries' warnings there
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ExtrapolationWarning)
+        allocation = optimal_allocation(law, compute_flops=list(budgets),
+                                        ci_prob=max(ci_probs),
+                                        **dict(allocation_constraints or {}))
+        ctt = None
+        if thresholds:
+            ms = sorted({float(f"{m:.3g}") for m in t["tokens_per_param"]} | {20.0})
+            ctt = compute_to_target(law, loss=list(thresholds), tokens_per_param=ms,
+                                    ci_prob=max(ci_probs))
+    warnings_ += [f"Extrapolation: {w.message}" for w in caught
+                  if issubclass(w.category, ExtrapolationWarning)]
 
     figs: tuple[ReportFigure, ...] = ()
     if figures:
@@ -471,6 +498,12 @@ def build_report_data(
     backend = json.loads(attrs.get("backend", "{}"))
     fit_cols = [c for c in ("run_id", "dataset", "n_params", "n_tokens", "tokens_per_param",
                             "compute_flops", law.loss, f"{law.loss}_ci") if c in fit_runs.columns]
+    fit_table = fit_runs[fit_cols].reset_index(drop=True)
+    if law.noise == "mixture" and len(fit_table) == law.idata.constant_data.sizes["run"]:
+        # the fit's own run order: the table passed is the one the law was fitted on
+        fit_table["outlier_prob"] = law.outlier_probability()["outlier_prob"].to_numpy()
+    disc = law.discrepancy_
+    kappa = disc.quantiles([0.05, 0.5, 0.95])
     provenance: dict[str, Any] = {
         "bayes_scaling version": __version__,
         "created (UTC)": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
@@ -500,9 +533,14 @@ def build_report_data(
         source=source,
         selection=selection,
         data_summary=summarize_datasets(all_runs, fit_runs["run_id"].astype(str)),
-        fit_runs=fit_runs[fit_cols].reset_index(drop=True),
+        fit_runs=fit_table,
         law={"name": law.law, "formula": law.spec.formula, "loss": law.loss,
-             "noise": law.noise, "n_runs": len(fit_runs)},
+             "noise": law.noise, "n_runs": len(fit_runs),
+             "discrepancy": disc.method,
+             "kappa": f"{kappa[1]:.3g} [{kappa[0]:.3g}, {kappa[2]:.3g}] per log unit of "
+                      "distance outside the fitted design (90% interval)",
+             "misfit_ok": misfit.ok},
+        misfit=misfit.regions,
         priors=_priors_table(law),
         posterior=law.summary(ci_prob=0.9),
         diagnostics=diag.to_dict(),

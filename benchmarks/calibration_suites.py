@@ -1,0 +1,284 @@
+"""Calibration suites of the default loss model, one command, regenerating docs/calibration.md.
+
+Usage::
+
+    BAYES_SCALING_DATA_DIR=../shared/data .venv/bin/python benchmarks/calibration_suites.py \\
+        [--out out/calibration] [--seed 0] [--sims 8] [--quick]
+
+Every fit uses the package defaults through the public API (``LossLaw("gadre")``: mixture noise,
+leave-future-out discrepancy, 4 chains x 1000 + 1000 NUTS draws) unless a row says otherwise.
+Suites (each scored on the *new-run* predictive, the package default):
+
+1. ``compute_cutoff``: Gadre et al.'s 3 corpora x 8 eval losses, fit on each corpus's runs at or
+   below its 80% compute quantile, predict the rest.
+2. ``paper`` and ``paper_all_below``: Gadre et al.'s 5-run fitting sets (and every run up to their
+   compute), C4 eval, targets 1.4B at the largest M and 6.9B at M = 20.
+3. Epoch's 240 Chinchilla points, fit below 1e20, 3e20 and 1e21 FLOPs, predict above.
+4. Simulated misspecification: the 32-run Gadre design drawn from laws *not* in the model (an
+   under-training bump at small M, a bend in the exponent, a data-repetition penalty), 1% noise,
+   ``--sims`` seeds each; targets 1.4B and 6.9B at M = 20 and 1.4B at M = 640.
+
+Reported per suite: coverage at 50/80/90/95%, mean 90% width (% of the loss), mean |error| of the
+median, mean CRPS of log loss, and MSCE: the mean squared gap between empirical and nominal
+coverage over the levels 50, 60, 70, 80, 90, 95, 99%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import bayes_scaling as bs
+
+bs.set_cpu_devices(4)  # before JAX computes anything: 4 chains in parallel
+
+from bayes_scaling.data import loss_columns  # noqa: E402
+from bayes_scaling.evaluate.backtest import backtest, coverage, score_loss  # noqa: E402
+from bayes_scaling.evaluate.simulate import gadre_design  # noqa: E402
+from bayes_scaling.testing import TRUE_GADRE  # noqa: E402
+
+LEVELS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
+IN_DOMAIN = ("loss_c4_val", "loss_paloma_c4_en", "loss_paloma_falcon_refinedweb")
+
+
+def md(df: pd.DataFrame, floatfmt: str = ".3g") -> str:
+    def cell(v):
+        if isinstance(v, bool | np.bool_):
+            return "yes" if v else "**no**"
+        if isinstance(v, float | np.floating):
+            return format(float(v), floatfmt) if np.isfinite(v) else "-"
+        return str(v)
+
+    head = "| " + " | ".join(map(str, df.columns)) + " |"
+    sep = "|" + "|".join("---" for _ in df.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([head, sep, *body])
+
+
+def summarise(bt: pd.DataFrame) -> dict:
+    c = coverage(bt).set_index("ci_prob")
+    msce = float(np.mean([(c.loc[p, "coverage"] - p) ** 2 for p in LEVELS]))
+    return {"n": int(len(bt)), **{f"cov{int(100 * p)}": float(c.loc[p, "coverage"])
+                                  for p in (0.5, 0.8, 0.9, 0.95)},
+            "width90": float(bt.rel_width_90.mean()),
+            "abs_err": float(bt.rel_error.abs().mean()), "crps": float(bt.crps.mean()),
+            "msce": msce, "fits_ok": float(bt.fit_ok.mean()) if "fit_ok" in bt else np.nan}
+
+
+def row(name: str, s: dict) -> dict:
+    return {"suite": name, "n": s["n"], "cov 50%": 100 * s["cov50"], "cov 80%": 100 * s["cov80"],
+            "cov 90%": 100 * s["cov90"], "cov 95%": 100 * s["cov95"],
+            "90% width %": 100 * s["width90"], "mean abs err %": 100 * s["abs_err"],
+            "CRPS (log)": s["crps"], "MSCE": s["msce"], "fits ok": s["fits_ok"]}
+
+
+def quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.DiagnosticsWarning)
+        warnings.simplefilter("ignore", bs.ExtrapolationWarning)
+        return fn(*args, **kwargs)
+
+
+def gadre_suites(runs, seed, quick) -> tuple[dict[str, pd.DataFrame], dict]:
+    out, secs = {}, {}
+    losses = ["loss_c4_val"] if quick else loss_columns(runs.columns)
+    t0 = time.perf_counter()
+    bts = [quiet(backtest, runs, protocol="compute_cutoff", loss=loss, ci_probs=LEVELS,
+                 seed=seed) for loss in losses]
+    out["compute_cutoff"] = pd.concat(bts, ignore_index=True)
+    secs["compute_cutoff"] = time.perf_counter() - t0
+    for proto in ("paper", "paper_all_below"):
+        t0 = time.perf_counter()
+        out[proto] = quiet(backtest, runs, protocol=proto, loss="loss_c4_val", ci_probs=LEVELS,
+                           seed=seed)
+        secs[proto] = time.perf_counter() - t0
+    return out, secs
+
+
+def epoch_suites(seed, quick) -> tuple[dict[str, pd.DataFrame], dict]:
+    ch = bs.load_dataset("chinchilla_epoch")
+    main = ch[ch.in_main_fit]
+    out, secs = {}, {}
+    for cut in ((1e21,) if quick else (1e20, 3e20, 1e21)):
+        t0 = time.perf_counter()
+        out[f"epoch_{cut:.0e}"] = quiet(backtest, main, protocol="compute_cutoff",
+                                        loss="loss_chinchilla", law="chinchilla",
+                                        cutoff_flops=cut, ci_probs=LEVELS, seed=seed)
+        secs[f"epoch_{cut:.0e}"] = time.perf_counter() - t0
+    return out, secs
+
+
+# ----------------------------------------------------------------------- misspecified truths
+def _gadre_mu(n, d, p=TRUE_GADRE):
+    return p["E"] + p["A"] * n ** -p["eta"] + p["B"] * d ** -p["eta"]
+
+
+def truth_bump(n, d):
+    """Under-training bump: runs at small M lose extra, 6% at M = 5, decaying as 1/M."""
+    return _gadre_mu(n, d) * (1 + 0.06 * 5 / (d / n))
+
+
+def truth_bend(n, d):
+    """The exponent bends: the data term flattens beyond 1e10 tokens (eta 0.245 -> 0.2)."""
+    p = TRUE_GADRE
+    d0 = 1e10
+    data = np.where(d < d0, p["B"] * d ** -p["eta"],
+                    p["B"] * d0 ** -p["eta"] * (d / d0) ** -0.2)
+    return p["E"] + p["A"] * n ** -p["eta"] + data
+
+
+def truth_repeat(n, d):
+    """Data repetition (Muennighoff et al. 2023's form): unique data of 40 tokens per parameter
+    at the 411M size's scale (16.5B tokens); repeated tokens are worth less (R* = 5 epochs)."""
+    u = 16.5e9
+    r = np.maximum(d / u - 1.0, 0.0)
+    d_eff = np.where(d <= u, d, u + u * 5.0 * (1 - np.exp(-r / 5.0)))
+    return _gadre_mu(n, d_eff)
+
+
+TRUTHS = {"under-training bump": truth_bump, "exponent bend": truth_bend,
+          "data repetition": truth_repeat}
+SIM_TARGETS = pd.DataFrame({"n_params": [1.44e9, 1.44e9, 6.89e9],
+                            "n_tokens": [1.44e9 * 20, 1.44e9 * 640, 6.89e9 * 20]})
+
+
+def misspec_suites(seed, n_sims) -> tuple[dict[str, pd.DataFrame], dict]:
+    design = gadre_design()
+    n, d = design.n_params.to_numpy(float), design.n_tokens.to_numpy(float)
+    tn, td = SIM_TARGETS.n_params.to_numpy(), SIM_TARGETS.n_tokens.to_numpy()
+    out, secs = {}, {}
+    for name, fn in TRUTHS.items():
+        t0 = time.perf_counter()
+        tables, targets = [], []
+        for s in range(n_sims):
+            rng = np.random.default_rng([seed, s, len(name)])
+            y = fn(n, d) * np.exp(0.01 * rng.standard_normal(len(n)))
+            tables.append(pd.DataFrame({"run_id": [f"sim-{i}" for i in range(len(n))],
+                                        "dataset": "sim", "n_params": n.astype(np.int64),
+                                        "n_tokens": d, "loss_sim": y}))
+            ty = fn(tn, td) * np.exp(0.01 * rng.standard_normal(len(tn)))
+            targets.append(SIM_TARGETS.assign(loss_sim=ty, run_id=["1.4B M=20", "1.4B M=640",
+                                                                    "6.9B M=20"]))
+        fits = quiet(bs.fit_many, bs.LossLaw("gadre", loss="loss_sim"), tables, seed=seed)
+        rows = []
+        for s, (f, t) in enumerate(zip(fits, targets, strict=True)):
+            sc = score_loss(f, t, ci_probs=LEVELS, seed=seed + s)
+            sc["target"] = t.run_id.to_numpy()
+            sc["fit_ok"] = f.diagnostics(warn=False).ok
+            rows.append(sc)
+        out[name] = pd.concat(rows, ignore_index=True)
+        secs[name] = time.perf_counter() - t0
+    return out, secs
+
+
+def per_eval_table(bt: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for col, g in bt.groupby("column"):
+        s = summarise(g)
+        rows.append({"eval": col.removeprefix("loss_"), "n": s["n"], "cov 50%": 100 * s["cov50"],
+                     "cov 90%": 100 * s["cov90"], "90% width %": 100 * s["width90"],
+                     "mean abs err %": 100 * s["abs_err"]})
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", type=Path, default=Path("out/calibration"))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--sims", type=int, default=8, help="simulations per misspecified truth")
+    ap.add_argument("--quick", action="store_true", help="C4 eval only, one Epoch cut, 2 sims")
+    ap.add_argument("--doc", type=Path, default=Path("docs/calibration.md"))
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    t_all = time.perf_counter()
+    runs = bs.load_dataset("gadre2024")
+    suites, secs = gadre_suites(runs, args.seed, args.quick)
+    for f in (lambda: epoch_suites(args.seed, args.quick),
+              lambda: misspec_suites(args.seed, 2 if args.quick else args.sims)):
+        s, t = f()
+        suites |= s
+        secs |= t
+    for k, bt in suites.items():
+        bt.to_csv(args.out / f"{k.replace(' ', '_')}.csv", index=False)
+    summary = {k: summarise(bt) for k, bt in suites.items()}
+    cc = suites["compute_cutoff"]
+    in_dom = cc[cc.column.isin(IN_DOMAIN)]
+    summary["compute_cutoff (in-domain evals)"] = summarise(in_dom)
+    tab = pd.DataFrame([row(k, v) for k, v in summary.items()])
+    goals = {
+        "every suite: 90% coverage in [83, 97]%": all(
+            0.83 <= v["cov90"] <= 0.97 for k, v in summary.items() if "in-domain" not in k),
+        "every suite: 50% coverage in [43, 57]%": all(
+            0.43 <= v["cov50"] <= 0.57 for k, v in summary.items() if "in-domain" not in k),
+        "every suite: MSCE <= 0.005": all(v["msce"] <= 0.005 for v in summary.values()),
+        "compute-cutoff in-domain 90% width <= 5%": summary[
+            "compute_cutoff (in-domain evals)"]["width90"] <= 0.05,
+        "compute-cutoff all evals 90% width <= 10%": summary["compute_cutoff"]["width90"] <= 0.10,
+        "paper_all_below 90% width <= 8%, >= 11/12 covered": (
+            summary["paper_all_below"]["width90"] <= 0.08
+            and suites["paper_all_below"].covered_90.sum() >= 11 * len(
+                suites["paper_all_below"]) / 12),
+        "Epoch cut at 1e21: 90% coverage >= 83%": summary["epoch_1e+21"]["cov90"] >= 0.83,
+    }
+    env = (f"Python {platform.python_version()}, bayes_scaling {bs.__version__}, "
+           f"{os.cpu_count()} CPUs ({platform.machine()}), seed {args.seed}; total "
+           f"{time.perf_counter() - t_all:.0f} s")
+    doc = [
+        "# Calibration of the default loss model",
+        "",
+        "Regenerate: `BAYES_SCALING_DATA_DIR=../shared/data .venv/bin/python "
+        "benchmarks/calibration_suites.py`" + (" --quick" if args.quick else "")
+        + f" ({env}).",
+        "",
+        "Every number is the default model through the public API: `LossLaw(\"gadre\")` "
+        "(`\"chinchilla\"` for Epoch's points), mixture noise, leave-future-out extrapolation "
+        "discrepancy, 4 chains x 1000 + 1000 NUTS draws, scored on the **new-run** predictive "
+        "(what a new run at the target would measure). Widths are (upper - lower) / median of the "
+        "90% interval; errors are of the median; CRPS is of log loss (0.01 ~ 1%); MSCE is the mean "
+        "squared gap between empirical and nominal coverage over 50, 60, 70, 80, 90, 95, 99%.",
+        "",
+        md(tab, ".3g"),
+        "",
+        "Goals of issue 11:",
+        "",
+        *[f"- {k}: {'met' if v else '**not met**'}" for k, v in goals.items()],
+        "",
+        "Compute-cutoff suite per eval loss:",
+        "",
+        md(per_eval_table(cc), ".3g"),
+        "",
+        "Seconds per suite: " + ", ".join(f"{k} {v:.0f}" for k, v in secs.items()),
+        "",
+        "## What the suites are",
+        "",
+        __doc__.split("Suites (each")[1].split("Reported per suite")[0].strip(),
+        "",
+        "## Why this model",
+        "",
+        "- **Mixture noise** (a learned share of outlying runs with a broader scale; new runs "
+        "predicted as regular runs): with Student-t noise the three M = 5 runs per Gadre corpus, "
+        "which sit 4-16% above any law, pull the degrees of freedom to 1.6-2.9 and make every "
+        "new-run interval about twice as wide as a normal would be. The mixture assigns those runs "
+        "outlier probabilities near 1 (`LossLaw.outlier_probability`) and keeps the regular "
+        "scatter near 1%.",
+        "- **Leave-future-out discrepancy**: intervals grow with the target's distance outside the "
+        "fitted design at a rate learned from the fitting runs' own extrapolation errors (refits "
+        "below compute cut-offs), not from the suites here.",
+        "",
+    ]
+    args.doc.write_text("\n".join(doc))
+    (args.out / "summary.json").write_text(json.dumps(
+        {"summary": summary, "goals": goals, "seconds": secs, "env": env}, indent=1))
+    print("\n".join(doc))
+
+
+if __name__ == "__main__":
+    main()

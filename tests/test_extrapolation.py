@@ -1,0 +1,173 @@
+"""Design distances, the leave-future-out discrepancy and the far-extrapolation warning."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import bayes_scaling as bs
+from bayes_scaling.data.design import DesignBounds, warn_far_extrapolation
+from bayes_scaling.estimators.extrapolation import (
+    KAPPA_PRIOR_SCALE,
+    Discrepancy,
+    lfo_splits,
+)
+from bayes_scaling.testing import TRUE_GADRE, fabricated_loss_law
+
+BOUNDS = DesignBounds.from_sizes([1e7, 1e8, 1e8], [2e8, 2e9, 8e9])  # M in [20, 80]
+
+
+def test_distance_is_zero_inside_and_log_units_outside():
+    # inside the design (a fitted point, and one between them)
+    assert BOUNDS.distance([1e8], [2e9])[0] == 0.0
+    assert BOUNDS.distance([3e7], [1.2e9])[0] == 0.0
+    # 100x the largest compute at M = 20: ln(100) beyond in compute, inside in M
+    c_max = 6 * 1e8 * 8e9
+    n = np.sqrt(100 * c_max / (6 * 20))
+    np.testing.assert_allclose(BOUNDS.distance([n], [20 * n]), [np.log(100)], rtol=1e-12)
+    # same compute as the largest run, M = 800 (10x above the range): ln(10) in M only
+    n = np.sqrt(c_max / (6 * 800))
+    u = BOUNDS.components([n], [800 * n])
+    np.testing.assert_allclose([u["u_c"][0], u["u_m"][0]], [0.0, np.log(10)], atol=1e-12)
+    # below the M range counts the same way
+    n = np.sqrt(c_max / (6 * 2))
+    np.testing.assert_allclose(BOUNDS.components([n], [2 * n])["u_m"], [np.log(10)], rtol=1e-12)
+    d = BOUNDS.describe(pd.DataFrame({"n_params": [1e9], "n_tokens": [2e10]}))
+    np.testing.assert_allclose(d["compute_ratio"], [6 * 1e9 * 2e10 / c_max])
+    assert DesignBounds.from_dict(BOUNDS.to_dict()) == BOUNDS
+
+
+def test_far_extrapolation_warns_beyond_100x_only():
+    c_max = 6 * 1e8 * 8e9
+    near = pd.DataFrame({"n_params": [np.sqrt(50 * c_max / 120)], "n_tokens": [0.0]})
+    near["n_tokens"] = 20 * near.n_params
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_far_extrapolation(BOUNDS, near)  # 50x: no warning
+    far = near.assign(n_params=near.n_params * 10, n_tokens=near.n_tokens * 10)  # 5000x
+    with pytest.warns(bs.ExtrapolationWarning, match=r"5e\+03x the largest fitted compute"):
+        warn_far_extrapolation(BOUNDS, far)
+
+
+def test_prior_only_discrepancy_is_the_halfnormal_prior():
+    d = Discrepancy.from_evidence([], [])
+    assert d.method == "prior"
+    q = d.quantiles([0.5, 0.9])
+    np.testing.assert_allclose(q, stats.halfnorm(scale=KAPPA_PRIOR_SCALE).ppf([0.5, 0.9]),
+                               rtol=0.02)  # grid step 2.5e-4 against quantiles of 7e-3, 1.6e-2
+    k = d.kappa_draws(20000, seed=1)
+    np.testing.assert_array_equal(k, d.kappa_draws(20000, seed=1))
+    # 20000 draws: the median's standard error is ~1% of it
+    assert abs(np.median(k) / q[0] - 1) < 0.05
+
+
+def test_lfo_evidence_recovers_a_known_discrepancy():
+    # residuals drawn with kappa = 0.03 at distances 1-4 and predictive sd 0.01: 300 points pin
+    # kappa to a few per cent (its posterior sd is ~0.0015 here), far from the prior's 0.007
+    rng = np.random.default_rng(0)
+    d = rng.uniform(1, 4, 300)
+    r = rng.normal(0, np.sqrt(0.01**2 + (0.03 * d) ** 2))
+    pts = [{"run_id": str(i), "residual": float(r[i]), "pred_sd": 0.01, "distance": float(d[i]),
+            "weight": 1.0} for i in range(300)]
+    disc = Discrepancy.from_evidence(pts, [1e20])
+    lo, med, hi = disc.quantiles([0.05, 0.5, 0.95])
+    assert disc.method == "lfo" and lo < 0.03 < hi and abs(med - 0.03) < 0.005
+    back = Discrepancy.from_json(disc.to_json())
+    assert back == disc and json.loads(disc.to_json())["method"] == "lfo"
+    assert len(back.evidence()) == 300
+
+
+def test_one_outlying_lfo_point_does_not_set_kappa():
+    # 40 clean points (kappa = 0) plus one run 30% off: with the mixture's outlier component the
+    # posterior median of kappa stays below the prior's median; without it the point drags it up
+    rng = np.random.default_rng(1)
+    pts = [{"run_id": str(i), "residual": float(rng.normal(0, 0.01)), "pred_sd": 0.01,
+            "distance": 2.0, "weight": 1.0} for i in range(40)]
+    bad = {"run_id": "x", "residual": 0.3, "pred_sd": 0.01, "distance": 2.0, "weight": 1.0}
+    robust = [p | {"outlier_prob": 0.1, "outlier_scale": 0.1} for p in pts + [bad]]
+    naive = Discrepancy.from_evidence(pts + [bad], [1e20]).quantiles([0.5])[0]
+    assert Discrepancy.from_evidence(robust, [1e20]).quantiles([0.5])[0] < 0.0067 < naive
+
+
+def test_lfo_splits_respect_minimum_and_are_distinct(sim_runs):
+    splits = lfo_splits(sim_runs, min_fit=7)
+    assert 1 <= len(splits) <= 3
+    seen = set()
+    for cut, fit_idx, held_idx in splits:
+        c = sim_runs.loc[fit_idx, "compute_flops"]
+        assert len(fit_idx) >= 7 and len(held_idx) >= 1 and c.max() <= cut
+        assert (sim_runs.loc[held_idx, "compute_flops"] > cut).all()
+        seen.add(tuple(fit_idx))
+    assert len(seen) == len(splits)
+    assert lfo_splits(sim_runs.head(5), min_fit=7) == []
+
+
+def test_fabricated_fit_has_no_discrepancy_and_new_run_adds_only_noise(sim_runs):
+    law = fabricated_loss_law(sim_runs, TRUE_GADRE, loss="loss_sim", seed=2, noise="normal")
+    assert law.discrepancy_.method == "none"
+    t = pd.DataFrame({"n_params": [7e9], "n_tokens": [1.4e11]})
+    np.testing.assert_array_equal(law.discrepancy_sd(t), 0.0)
+    # normal noise, no discrepancy: new-run log draws = law mean + sigma * N(0, 1)
+    rng = np.random.default_rng(5)
+    want = (law.log_loss_draws(t, kind="law_mean")
+            + law.idata.posterior["sigma"].values.reshape(-1)[:, None]
+            * rng.standard_normal((1000, 1)))
+    np.testing.assert_allclose(law.log_loss_draws(t, seed=5), want, rtol=1e-12)
+
+
+def test_fit_learns_discrepancy_and_widens_far_targets(fitted_sim, tmp_path):
+    law = fitted_sim
+    disc = law.discrepancy_
+    assert disc.method == "lfo" and len(disc.points) > 0 and len(disc.cutoffs) >= 1
+    near = pd.DataFrame({"n_params": [1e8], "n_tokens": [2e9]})
+    far = pd.DataFrame({"n_params": [7e9], "n_tokens": [1.4e11]})
+    assert law.discrepancy_sd(near).max() == 0.0  # inside the design
+    assert (law.discrepancy_sd(far) > 0).mean() > 0.99
+    # the law-mean band never includes it; the new-run band at the far target does
+    w = {}
+    for kind in ("new_run", "law_mean"):
+        p = law.predict(far, kind=kind, seed=0)
+        w[kind] = float((p.upper - p.lower).iloc[0])
+    assert w["new_run"] > w["law_mean"]
+    law.save(tmp_path / "f.nc")
+    back = bs.LossLaw.load(tmp_path / "f.nc")
+    assert back.discrepancy == "lfo" and back.discrepancy_ == disc
+    np.testing.assert_array_equal(back.loss_draws(far, seed=3), law.loss_draws(far, seed=3))
+
+
+def test_queries_flag_budgets_outside_the_fitted_range(sim_runs):
+    law = fabricated_loss_law(sim_runs, TRUE_GADRE, loss="loss_sim", seed=2)
+    c_min = sim_runs.compute_flops.min()
+    c_max = sim_runs.compute_flops.max()
+    with pytest.warns(bs.ExtrapolationWarning, match="below the smallest fitted run"):
+        out = bs.optimal_allocation(law, compute_flops=[1.0, 10 * c_min])
+    assert out.outside_fitted_range.tolist() == [True, False]
+    with pytest.warns(bs.ExtrapolationWarning, match="more than 100x the largest"):
+        out = bs.optimal_allocation(law, compute_flops=[1e3 * c_max])
+    assert out.outside_fitted_range.tolist() == [True]
+    with pytest.warns(bs.ExtrapolationWarning, match="far outside the fitted runs"):
+        bs.probability(law, {"n_params": [1e15], "n_tokens": [2e16]}, below=2.0)
+    with pytest.warns(bs.ExtrapolationWarning, match="far outside the fitted runs"):
+        law.predict(pd.DataFrame({"n_params": [1e15], "n_tokens": [2e16]}))
+
+
+def test_lfo_compare_prefers_the_law_that_extrapolated_better(sim_runs):
+    def law_with(residual: float):
+        law = fabricated_loss_law(sim_runs, TRUE_GADRE, loss="loss_sim", seed=2)
+        pts = [{"run_id": str(i), "residual": residual, "pred_sd": 0.01, "distance": 1.0,
+                "weight": 1.0} for i in range(5)]
+        law.idata.attrs["discrepancy"] = Discrepancy.from_evidence(pts, [1e20]).to_json()
+        return law
+
+    tab = bs.lfo_compare({"off": law_with(0.03), "close": law_with(0.002)})
+    assert tab.model.tolist() == ["close", "off"]
+    # each point: log N(r; 0, 0.01^2); 5 points at r = 0.03 vs 0.002 differ by 5 * (9 - 0.04) / 2
+    np.testing.assert_allclose(tab.delta_elpd.iloc[1], -5 * (9 - 0.04) / 2, rtol=1e-9)
+    assert tab.weight.iloc[0] > 0.999
+    with pytest.raises(ValueError, match="no leave-future-out points"):
+        bs.lfo_compare({"none": fabricated_loss_law(sim_runs, TRUE_GADRE, loss="loss_sim",
+                                                    seed=2)})
