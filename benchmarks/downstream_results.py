@@ -42,7 +42,7 @@ import pandas as pd
 import bayes_scaling as bs
 from bayes_scaling.data import GADRE2024_TASKS_46
 from bayes_scaling.estimators.error_law import ErrorLaw
-from bayes_scaling.estimators.tasks import gadre2024_tasks
+from bayes_scaling.estimators.tasks import chance_level, effective_items, gadre2024_tasks
 from bayes_scaling.evaluate.simulate import simulate_error_runs
 
 DATASETS = {"c4_original": "C4", "rpj": "RedPajama", "rw_original": "RefinedWeb"}
@@ -145,8 +145,11 @@ def gadre_suite(runs: pd.DataFrame, tasks: pd.DataFrame, *, cutoff: float, laws,
         r = runs[runs.dataset == ds]
         fit, new = r[r.compute_flops < cutoff], r[r.compute_flops >= cutoff]
         for col in cols:
-            res = _fit_and_score(fit, new, error=col, loss=LOSS, laws=laws, chance=None,
-                                 n_items=None, seed=seed)
+            # Gadre et al.'s metadata (these are their runs), resolved once per column rather
+            # than by every fit (the look-up verifies the dataset's files)
+            res = _fit_and_score(fit, new, error=col, loss=LOSS, laws=laws,
+                                 chance=chance_level(col, tasks),
+                                 n_items=effective_items(col, tasks), seed=seed)
             out.append({"suite": "gadre", "group": ds, "task": col, "n_fit": len(fit),
                         "n_new": len(new), **res})
         print(f"gadre {ds}: {len(cols)} columns done", flush=True)
