@@ -563,8 +563,8 @@ def plot_error_law(error_law: Any, *, runs: pd.DataFrame | None = None,
     runs : DataFrame, optional
         Runs to overlay (their loss and error columns).
     loss_range : (float, float), optional
-        Losses to draw the law over (nats/token); default the runs' range widened by 10%, or
-        2 to 6 nats without runs.
+        Losses to draw the law over (in the fit's ``loss_unit``, shown on the x axis); default
+        the runs' range widened by 10%, or 2 to 6 without runs.
     ci_prob : float or sequence of float
     kind : {"new_run", "law_mean"}
         Bands of the law's mean, or of what a run would measure (adds scatter and the
@@ -601,7 +601,11 @@ def plot_error_law(error_law: Any, *, runs: pd.DataFrame | None = None,
     if have:
         ax.scatter(runs[error_law.loss], runs[error_law.error], s=16, color="k", zorder=3,
                    label="runs")
-    ax.set_xlabel(f"Loss {error_law.loss} (nats/token)")
+    # the fit records the loss's unit (ErrorLaw(loss_unit=...)); fits saved before it: nats/token
+    unit = (error_law.idata.attrs.get("loss_unit", "nats/token")
+            if getattr(error_law, "idata", None) is not None
+            else getattr(error_law, "loss_unit", "nats/token"))
+    ax.set_xlabel(f"Loss {error_law.loss} ({unit})")
     ax.set_ylabel(f"Top-1 error {error_law.error} (fraction)")
     ax.set_title("Loss-to-error law", fontsize=10)
     _band_legend(ax, probs)

@@ -1,10 +1,10 @@
 """``ErrorLaw``: downstream top-1 error as a Bayesian function of eval loss, fitted by NUTS.
 
 Gadre et al. (2024) map C4-eval loss to average top-1 error with ``Err(L) = eps - k exp(-gamma L)``
-fitted by least squares on 6 runs. Here the law's parameters get priors and a posterior, each
-run's true loss is latent (its observed loss carries the eval set's measurement error), and the
-error scatters around the law by the benchmark's own sampling error plus a learned term (see
-:func:`bayes_scaling.models.core.make_error_model`).
+fitted by least squares on 6 runs. Here the law's parameters get priors and a posterior, the
+observed loss's measurement error is marginalised through the linearised law (or, on request,
+each run's true loss is latent), and the error scatters around the law by the benchmark's own
+sampling error plus a learned term (see :func:`bayes_scaling.models.core.make_error_model`).
 :class:`~bayes_scaling.predict.predictor.ScalingPredictor` then feeds a loss law's posterior through
 this one draw by draw.
 
@@ -12,10 +12,10 @@ Chance level
 ------------
 Every law is bounded by the chance-level error ``c`` of its column: ``1 - random_baseline / 100``
 for one task, and the mean of that over the tasks of an average (``err_avg17``, ``err_avg46``:
-plain means of task errors, so their chance level is the plain mean of chance levels). The runs
-table does not carry the random baselines, so for the Gadre et al. columns they are read from the
-dataset's ``eval_metadata.csv`` through the data layer (:func:`gadre2024_tasks`); for any other
-column pass ``chance=``.
+plain means of task errors, so their chance level is the plain mean of chance levels). Chance
+level, item count and metric come from the data's own metadata (``chance=``/``n_items=``, a
+``tasks=`` table, or ``<error>_chance``/``<error>_n_items`` columns); Gadre et al.'s
+``eval_metadata.csv`` is used only for gadre2024 runs (:mod:`bayes_scaling.estimators.tasks`).
 
 Benchmark sampling error
 ------------------------
@@ -25,8 +25,9 @@ which is the same but for errors of exactly 0 or 1 (see ``_sampling_sd``). For a
 T tasks the variance is ``sum_t p_t (1 - p_t) / n_t / T^2``; with every ``p_t`` replaced by the
 average ``p`` it is ``p (1 - p) / n_eff`` with ``n_eff = T^2 / sum_t 1 / n_t`` (5237 items for
 the 17-task average, 12035 for the 46; the approximation can only overstate the variance, by
-Jensen). ``n_items`` is read from the same metadata (``#datapoints``) or passed by the user;
-``n_items=0`` turns the term off.
+Jensen). ``n_items=0`` turns the term off; an unknown item count is a
+:class:`~bayes_scaling.estimators.tasks.TaskMetadataWarning` and a learned term
+``sqrt(p (1 - p)) * inv_sqrt_items``, never silently zero.
 
 Examples
 --------
@@ -39,7 +40,6 @@ Examples
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os
@@ -53,6 +53,14 @@ from bayes_scaling._version import __version__
 from bayes_scaling.data.targets import check_kind, interval_frame
 from bayes_scaling.estimators.base import FittedModel
 from bayes_scaling.estimators.io import FILE_FORMAT
+from bayes_scaling.estimators.tasks import (
+    TaskInfo,
+    TaskMetadataWarning,
+    chance_level,
+    effective_items,
+    gadre2024_tasks,
+    task_metadata,
+)
 from bayes_scaling.inference.nuts import (
     Diagnostics,
     SamplerConfig,
@@ -66,10 +74,11 @@ from bayes_scaling.laws.priors import (
     priors_from_json,
     priors_to_json,
 )
-from bayes_scaling.models.core import ERROR_NOISE_MODELS, make_error_model
+from bayes_scaling.models.core import ERROR_NOISE_MODELS, LOSS_ERROR_MODES, make_error_model
 
 __all__ = [
     "ErrorLaw",
+    "TaskMetadataWarning",
     "chance_level",
     "effective_items",
     "gadre2024_tasks",
@@ -84,120 +93,6 @@ _Z95 = 1.959964  # 95% two-sided normal quantile: CI half-width -> sd
 #: paper's runs had 1-25 divergences, at 0.99 none did, for ~1 s per fit (docs/downstream.md).
 ERROR_SAMPLER_DEFAULTS: dict[str, Any] = {"target_accept_prob": 0.99}
 
-
-
-# ---------------------------------------------------------------------------------------------
-# Task metadata (random baselines and item counts) of the Gadre et al. benchmark suite
-# ---------------------------------------------------------------------------------------------
-
-
-def gadre2024_tasks(*, data_dir: str | os.PathLike[str] | None = None,
-                    download: bool = True) -> pd.DataFrame:
-    """The downstream tasks of Gadre et al. (2024) with their chance-level error and size.
-
-    Read from the dataset's ``eval_metadata.csv``, found (or downloaded and verified) by
-    :func:`bayes_scaling.data.fetch_dataset` exactly as :func:`~bayes_scaling.load_dataset` does.
-
-    Parameters
-    ----------
-    data_dir : str or path-like, optional
-        Folder holding ``gadre2024/``; default ``$BAYES_SCALING_DATA_DIR``, then the cache.
-    download : bool
-        Allow a download when no local copy exists.
-
-    Returns
-    -------
-    DataFrame
-        Indexed by task (the 46 of :data:`~bayes_scaling.data.GADRE2024_TASKS_46`), columns
-        ``random_baseline`` (percent), ``chance_error`` (``1 - random_baseline / 100``),
-        ``n_items`` (test items), ``category``, ``task_type``, ``shots``.
-
-    Examples
-    --------
-    >>> tasks = gadre2024_tasks()                         # doctest: +SKIP
-    >>> tasks.loc[["copa", "squad"], ["chance_error", "n_items"]]  # doctest: +SKIP
-           chance_error  n_items
-    task
-    copa            0.5      100
-    squad           1.0    10570
-    """
-    from bayes_scaling.data import GADRE2024_TASKS_46, RunsError, fetch_dataset
-
-    folder = fetch_dataset("gadre2024", data_dir=data_dir, download=download)
-    path = folder / "eval_metadata.csv"
-    try:
-        with path.open(encoding="utf-8", newline="") as f:
-            rows = {r["Eval Task"]: r for r in csv.DictReader(f)}
-        out = pd.DataFrame(
-            {
-                "task": list(GADRE2024_TASKS_46),
-                "random_baseline": [float(rows[t]["Random baseline"]) for t in GADRE2024_TASKS_46],
-                "n_items": [int(rows[t]["#datapoints"]) for t in GADRE2024_TASKS_46],
-                "category": [rows[t]["Task Category"] for t in GADRE2024_TASKS_46],
-                "task_type": [rows[t]["Task Type"] for t in GADRE2024_TASKS_46],
-                "shots": [int(rows[t]["#shots"]) for t in GADRE2024_TASKS_46],
-            }
-        ).set_index("task")
-    except (KeyError, ValueError, csv.Error) as err:
-        raise RunsError(f"{path}: not the expected task table ({err!r}); restore the file from "
-                        "the pinned source (delete it and load the dataset again)") from err
-    out.insert(1, "chance_error", 1.0 - out["random_baseline"] / 100.0)
-    return out
-
-
-def _tasks_of(error: str) -> tuple[str, ...] | None:
-    from bayes_scaling.data import GADRE2024_TASKS_17, GADRE2024_TASKS_46
-
-    if error == "err_avg17":
-        return GADRE2024_TASKS_17
-    if error == "err_avg46":
-        return GADRE2024_TASKS_46
-    task = error.removeprefix("err_")
-    return (task,) if error.startswith("err_") and task in GADRE2024_TASKS_46 else None
-
-
-def chance_level(error: str, tasks: pd.DataFrame) -> float:
-    """Chance-level error of a Gadre et al. error column (a task, or an average of tasks).
-
-    Parameters
-    ----------
-    error : str
-        ``err_<task>``, ``err_avg17`` or ``err_avg46``.
-    tasks : DataFrame
-        From :func:`gadre2024_tasks`.
-
-    Examples
-    --------
-    >>> tasks = pd.DataFrame({"chance_error": [0.75, 0.5], "n_items": [100, 400]},
-    ...                      index=pd.Index(["arc_easy", "copa"], name="task"))
-    >>> chance_level("err_copa", tasks)
-    0.5
-    """
-    names = _tasks_of(error)
-    if names is None:
-        raise ValueError(f"{error!r} is not a Gadre et al. (2024) error column; pass chance= "
-                         "(the chance-level error, 1 - random-guess accuracy) to ErrorLaw")
-    return float(np.mean(tasks.loc[list(names), "chance_error"].to_numpy(float)))
-
-
-def effective_items(error: str, tasks: pd.DataFrame) -> float:
-    """Effective number of test items of an error column: ``T^2 / sum_t 1 / n_t``.
-
-    For one task it is the task's item count; for an average of T tasks, the item count of one
-    task with the same binomial variance (see the module docstring).
-
-    Examples
-    --------
-    >>> tasks = pd.DataFrame({"chance_error": [0.75, 0.5], "n_items": [100, 400]},
-    ...                      index=pd.Index(["arc_easy", "copa"], name="task"))
-    >>> effective_items("err_copa", tasks)
-    400.0
-    """
-    names = _tasks_of(error)
-    if names is None:
-        raise ValueError(f"{error!r} is not a Gadre et al. (2024) error column; pass n_items=")
-    n = tasks.loc[list(names), "n_items"].to_numpy(float)
-    return float(len(n) ** 2 / np.sum(1.0 / n))
 
 
 #: The 6 runs per corpus of Gadre et al.'s downstream fit: (n_params, tokens_per_param).
@@ -234,7 +129,7 @@ def paper_error_runs(runs: pd.DataFrame, dataset: str) -> pd.DataFrame:
 
 
 class ErrorLaw(FittedModel):
-    """Bayesian downstream error law ``Err(L)`` with latent true losses and a NUTS posterior.
+    """Bayesian downstream error law ``Err(L)`` with errors in the loss and a NUTS posterior.
 
     Parameters
     ----------
@@ -253,21 +148,36 @@ class ErrorLaw(FittedModel):
         NUTS settings; default 4 chains x (1000 warm-up + 1000 draws), dense mass, target
         acceptance 0.99 (a dict is merged over these; see :data:`ERROR_SAMPLER_DEFAULTS`).
     chance : float, optional
-        Chance-level error of the column; default: looked up for Gadre et al. columns
-        (:func:`chance_level`), required otherwise.
+        Chance-level error of the column (1 - random-guess accuracy). Default: from ``tasks``,
+        the runs table's ``<error>_chance`` column, or, for gadre2024 runs only, Gadre et al.'s
+        metadata (:func:`~bayes_scaling.estimators.tasks.task_metadata`); an error when none
+        has it.
     n_items : float, optional
         (Effective) number of test items behind the column, for the binomial sampling error;
-        default: looked up for Gadre et al. columns, else 0 (no sampling-error term).
+        default: from the same sources. ``0`` turns the term off. Unknown: a
+        :class:`TaskMetadataWarning`, and the sampling-error scale is learned.
+    tasks : DataFrame, optional
+        Task-metadata table (``chance_error`` or ``random_baseline``, ``n_items``, ``metric``,
+        indexed by task name); see :mod:`bayes_scaling.estimators.tasks`.
+    loss_unit : str
+        Unit of the loss column, recorded in the fit and shown in plots (``"nats/token"``,
+        ``"bits/byte"``, ...). The priors do not depend on it (rates are sampled per unit of
+        relative loss; see :func:`~bayes_scaling.laws.priors.default_error_priors`).
+    loss_error : {"linearised", "latent"}
+        How the loss's measurement error enters (:func:`~bayes_scaling.models.core.make_error_model`):
+        marginalised through the linearised law (default, fast at any size), or one latent true
+        loss per run (used only where some run's loss has a measurement error).
     data_dir : str or path-like, optional
-        Where to find the ``gadre2024`` metadata for the look-ups (see :func:`gadre2024_tasks`).
+        Where to find the ``gadre2024`` metadata (see :func:`gadre2024_tasks`).
 
     Attributes
     ----------
     idata : xarray.DataTree
-        ``posterior`` (sampled and natural parameters, ``sigma``, latent ``loss_true``),
-        ``sample_stats``, ``log_likelihood``, ``observed_data``, ``constant_data``; root attrs
-        record law, error and loss columns, priors, noise, sampler, seed, version, data hash,
-        chance level, item count, reference loss and backend.
+        ``posterior`` (sampled and natural parameters, ``sigma``, and for ``"latent"`` the true
+        losses ``loss_true``), ``sample_stats``, ``log_likelihood``, ``observed_data``,
+        ``constant_data``; root attrs record law, error and loss columns, ``loss_unit``, priors,
+        noise, sampler, seed, version, data hash, chance level, item count (NaN when learned),
+        metric, where the metadata came from, reference loss and backend.
 
     Examples
     --------
@@ -289,25 +199,41 @@ class ErrorLaw(FittedModel):
         sampler: SamplerConfig | Mapping[str, Any] | None = None,
         chance: float | None = None,
         n_items: float | None = None,
+        tasks: pd.DataFrame | None = None,
+        loss_unit: str = "nats/token",
+        loss_error: str = "linearised",
         data_dir: str | os.PathLike[str] | None = None,
     ):
         self.spec: ErrorLawSpec = get_error_law(law)
         if noise not in ERROR_NOISE_MODELS:
             raise ValueError(f"unknown noise model {noise!r}; use one of {ERROR_NOISE_MODELS}")
+        if loss_error not in LOSS_ERROR_MODES:
+            raise ValueError(f"unknown loss_error {loss_error!r}; use one of {LOSS_ERROR_MODES}")
         if chance is not None and not 0.0 < float(chance) <= 1.0:
             raise ValueError(f"chance must be a chance-level error in (0, 1], got {chance!r}")
         if n_items is not None and not float(n_items) >= 0.0:
             raise ValueError(f"n_items must be >= 0 (0: no sampling-error term), got {n_items!r}")
+        if tasks is not None and not isinstance(tasks, pd.DataFrame):
+            raise TypeError(f"tasks must be a DataFrame of task metadata, got "
+                            f"{type(tasks).__name__}")
+        if not isinstance(loss_unit, str) or not loss_unit:
+            raise ValueError(f"loss_unit must be a non-empty string such as 'nats/token' or "
+                             f"'bits/byte', got {loss_unit!r}")
         self.error = error
         self.loss = loss
         self.noise = noise
         self.chance = None if chance is None else float(chance)
         self.n_items = None if n_items is None else float(n_items)
+        self.tasks = tasks
+        self.loss_unit = loss_unit
+        self.loss_error = loss_error
         self.data_dir = data_dir
         self.priors: dict[str, Prior] = merge_priors(default_error_priors(law), priors)
         self.sampler = SamplerConfig.coerce(sampler, ERROR_SAMPLER_DEFAULTS)
         self.idata = None
         self._diagnostics: Diagnostics | None = None
+        self._learn_items = False
+        self._loss_error_used = loss_error
 
     @property
     def law(self) -> str:
@@ -319,24 +245,17 @@ class ErrorLaw(FittedModel):
                 f"noise={self.noise!r}; {state})")
 
     def _model_key(self) -> tuple:
-        return ("error", self.law, priors_to_json(self.priors), self.noise)
+        return ("error", self.law, priors_to_json(self.priors), self.noise,
+                self._loss_error_used, self._learn_items)
 
     def _model(self):
-        return make_error_model(self.spec, self.priors, self.noise)
+        return make_error_model(self.spec, self.priors, self.noise,
+                                loss_error=self._loss_error_used, learn_items=self._learn_items)
 
     # ------------------------------------------------------------------ data -> model arrays
-    def _resolve_task_constants(self) -> tuple[float, float]:
-        chance, n_items = self.chance, self.n_items
-        if chance is None or (n_items is None and _tasks_of(self.error) is not None):
-            if _tasks_of(self.error) is None:
-                raise ValueError(
-                    f"no chance level known for {self.error!r}: pass chance= (the error of a "
-                    "random guess, e.g. 0.75 for 4-way multiple choice) to ErrorLaw"
-                )
-            tasks = gadre2024_tasks(data_dir=self.data_dir)
-            chance = chance_level(self.error, tasks) if chance is None else chance
-            n_items = effective_items(self.error, tasks) if n_items is None else n_items
-        return float(chance), float(0.0 if n_items is None else n_items)
+    def _task_info(self, runs: pd.DataFrame) -> TaskInfo:
+        return task_metadata(self.error, runs, tasks=self.tasks, chance=self.chance,
+                             n_items=self.n_items, data_dir=self.data_dir)
 
     def _prepare(self, runs: pd.DataFrame) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         from bayes_scaling.data import validate_runs
@@ -362,7 +281,9 @@ class ErrorLaw(FittedModel):
             if bad.any():
                 raise ValueError(f"column {col!r} row {runs.index[np.flatnonzero(bad)[0]]!r} is "
                                  f"not a finite number; drop the run or fill the value")
-        chance, n_items = self._resolve_task_constants()
+        info = self._task_info(runs)
+        self._learn_items = info.n_items is None
+        n_items = 0.0 if info.n_items is None else info.n_items
         ci_col = f"{self.loss}_ci"
         loss_sd = (runs[ci_col].fillna(0.0).to_numpy(dtype=float) / _Z95
                    if ci_col in runs.columns else np.zeros_like(loss))
@@ -371,14 +292,27 @@ class ErrorLaw(FittedModel):
             "loss_obs": loss,
             "loss_sd": loss_sd,
             "err_sd": err_sd,
-            "chance": np.asarray(chance),
-            # centring: the data's median loss, where the error is best determined
+            # binomial shape of a learned sampling error, with the Beta-posterior floor of
+            # _sampling_sd (an error of exactly 0 or 1 still has some sampling error)
+            "err_unit": np.sqrt(_unit_var(err)),
+            "chance": np.asarray(info.chance),
+            # centring: the data's median loss, where the error is best determined; also the
+            # scale of the unit-free rates (laws.forms)
             "loss_ref": np.asarray(float(np.median(loss))),
             "error": err,
         }
+        if not kw["loss_ref"] > 0:
+            raise ValueError(f"the median of {self.loss!r} is {float(kw['loss_ref'])!r}; error "
+                             "laws need a positive loss (a cross-entropy, in any unit)")
+        # latent true losses only where some loss has a measurement error; otherwise they would
+        # equal the observed ones and only cost one parameter per run
+        self._loss_error_used = ("latent" if self.loss_error == "latent" and np.any(loss_sd > 0)
+                                 else "linearised")
         run_ids = (runs["run_id"].astype(str).to_numpy() if "run_id" in runs.columns
                    else np.asarray([str(i) for i in runs.index]))
-        meta = {"run_id": run_ids, "chance": chance, "n_items": n_items}
+        meta = {"run_id": run_ids, "chance": info.chance,
+                "n_items": np.nan if info.n_items is None else info.n_items,
+                "metric": info.metric, "task_source": info.source}
         return kw, meta
 
     @staticmethod
@@ -414,8 +348,10 @@ class ErrorLaw(FittedModel):
             groups["log_likelihood"] = ll
         if len(meta["run_id"]):
             groups["observed_data"] = {"error": kw["error"], "loss": kw["loss_obs"]}
-            groups["constant_data"] = {"loss_sd": kw["loss_sd"], "err_sd": kw["err_sd"]}
-        dims = {k: ["run"] for k in ("error", "loss", "loss_sd", "err_sd", "loss_true", "loss_z")}
+            groups["constant_data"] = {"loss_sd": kw["loss_sd"], "err_sd": kw["err_sd"],
+                                       "err_unit": kw["err_unit"]}
+        dims = {k: ["run"] for k in ("error", "loss", "loss_sd", "err_sd", "err_unit",
+                                     "loss_true", "loss_z")}
         dt = ab.from_dict(groups, dims=dims, coords={"run": list(meta["run_id"])})
         dt.attrs.update({
             "bayes_scaling_kind": self.kind,
@@ -424,6 +360,8 @@ class ErrorLaw(FittedModel):
             "law": self.law,
             "error": self.error,
             "loss": self.loss,
+            "loss_unit": self.loss_unit,
+            "loss_error": self._loss_error_used,
             "noise": self.noise,
             "priors": priors_to_json(self.priors),
             "sampler": json.dumps(self.sampler.to_dict(), sort_keys=True),
@@ -431,6 +369,9 @@ class ErrorLaw(FittedModel):
             "data_hash": self._data_hash(kw, meta),
             "chance": float(meta["chance"]),
             "n_items": float(meta["n_items"]),
+            "items_learned": int(self._learn_items),
+            "metric": str(meta["metric"]),
+            "task_source": str(meta["task_source"]),
             "loss_ref": float(kw["loss_ref"]),
             "backend": json.dumps(facts, sort_keys=True),
         })
@@ -446,7 +387,8 @@ class ErrorLaw(FittedModel):
         error: str = "err_avg17",
         loss: str = "loss_c4_val",
         noise: str = "normal",
-        n_items: float = 0.0,
+        n_items: float | None = 0.0,
+        loss_unit: str = "nats/token",
         seed: int = 0,
     ) -> ErrorLaw:
         """An ``ErrorLaw`` whose posterior is given draws of its natural parameters (no data).
@@ -463,8 +405,11 @@ class ErrorLaw(FittedModel):
             Chance-level error the law is bounded by.
         law, error, loss, noise
             As for the constructor.
-        n_items : float
-            Effective number of test items for the sampling error (0: none).
+        n_items : float or None
+            Effective number of test items for the sampling error (0: none; ``None``: learned,
+            and ``params`` must hold draws of ``inv_sqrt_items``).
+        loss_unit : str
+            Unit of the loss, as for the constructor.
         seed : int
             Recorded in the attrs; seeds the fabricated sample stats.
 
@@ -477,8 +422,11 @@ class ErrorLaw(FittedModel):
         >>> round(float(e.predict([2.5])["median"].iloc[0]), 4)
         0.4717
         """
-        obj = cls(law, error=error, loss=loss, noise=noise, chance=chance, n_items=n_items)
-        needed = list(obj.spec.params) + ["sigma"] + (["nu"] if noise == "student_t" else [])
+        obj = cls(law, error=error, loss=loss, noise=noise, chance=chance, n_items=n_items,
+                  loss_unit=loss_unit)
+        obj._learn_items = n_items is None
+        needed = (list(obj.spec.params) + ["sigma"] + (["nu"] if noise == "student_t" else [])
+                  + (["inv_sqrt_items"] if n_items is None else []))
         missing = [k for k in needed if k not in params]
         if missing:
             raise ValueError(f"params lack {missing}; a {law!r} law needs {needed}")
@@ -493,17 +441,18 @@ class ErrorLaw(FittedModel):
         rng = np.random.default_rng(seed)
         stats = {"diverging": np.zeros(shape, bool), "energy": rng.standard_normal(shape)}
         kw = {"loss_obs": np.zeros(0), "loss_sd": np.zeros(0), "err_sd": np.zeros(0),
-              "chance": np.asarray(float(chance)), "loss_ref": np.asarray(np.nan),
-              "error": np.zeros(0)}
+              "err_unit": np.zeros(0), "chance": np.asarray(float(chance)),
+              "loss_ref": np.asarray(np.nan), "error": np.zeros(0)}
         meta = {"run_id": np.asarray([], dtype=str), "chance": float(chance),
-                "n_items": float(n_items)}
+                "n_items": np.nan if n_items is None else float(n_items),
+                "metric": "top1_error", "task_source": "arguments"}
         facts = {"chain_method": "from_draws"}
         obj.idata = obj._build_datatree(post, stats, kw, meta, seed=seed, facts=facts)
         return obj
 
     def _diagnostic_names(self) -> list[str]:
         # the latent losses too: a funnel there shows up as poor mixing of loss_z
-        return [*self.spec.sampled, "sigma", "nu", "loss_z"]
+        return [*self.spec.sampled, "sigma", "nu", "inv_sqrt_items", "loss_z"]
 
     # ------------------------------------------------------------------ posterior access
     @property
@@ -612,7 +561,12 @@ class ErrorLaw(FittedModel):
             return mu
         rng = np.random.default_rng(seed)
         sigma = post["sigma"].values.reshape(-1)[idx][:, None]
-        scale = np.sqrt(sigma**2 + _sampling_sd(mu, float(self.idata.attrs["n_items"])) ** 2)
+        if "inv_sqrt_items" in post:  # item count unknown: the learned sampling-error scale
+            t = post["inv_sqrt_items"].values.reshape(-1)[idx][:, None]
+            samp = np.sqrt(_unit_var(mu)) * t
+        else:
+            samp = _sampling_sd(mu, float(self.idata.attrs["n_items"]))
+        scale = np.sqrt(sigma**2 + samp**2)
         if self.noise == "student_t":
             nu = post["nu"].values.reshape(-1)[idx][:, None]
             eps = rng.standard_t(np.broadcast_to(nu, mu.shape))
@@ -652,12 +606,25 @@ class ErrorLaw(FittedModel):
             Not an ErrorLaw fit, an incompatible file format, corrupt, or not the ``law`` asked.
         """
         dt = cls._load_tree(path, law)
+        n_items = float(dt.attrs["n_items"])
+        learned = bool(int(dt.attrs.get("items_learned", 0)))
         obj = cls(dt.attrs["law"], error=dt.attrs["error"], loss=dt.attrs["loss"],
                   noise=dt.attrs["noise"], priors=priors_from_json(dt.attrs["priors"]),
                   sampler=json.loads(dt.attrs["sampler"]), chance=float(dt.attrs["chance"]),
-                  n_items=float(dt.attrs["n_items"]))
+                  n_items=None if learned else n_items,
+                  loss_unit=str(dt.attrs.get("loss_unit", "nats/token")),
+                  loss_error=str(dt.attrs.get("loss_error", "latent")))
+        obj._learn_items = learned
+        obj._loss_error_used = obj.loss_error
         obj.idata = dt
         return obj
+
+
+def _unit_var(err: np.ndarray) -> np.ndarray:
+    """``q (1 - q)`` of an error rate, with ``q`` kept in [0.005, 0.995] (the binomial shape of
+    a learned sampling error; a rate of exactly 0 or 1 still has some)."""
+    q = np.clip(np.asarray(err, dtype=float), 0.005, 0.995)
+    return q * (1.0 - q)
 
 
 def _sampling_sd(err: np.ndarray, n_items: float) -> np.ndarray:

@@ -227,6 +227,15 @@ def get_law(name: str) -> LawSpec:
 # (the error at a reference loss L_ref near the middle of the data, as a fraction of c), because
 # the natural parameters (eps, k, gamma) of Gadre et al. are nearly collinear on 6 runs: k alone
 # moves by e^(gamma L) across the data. ``from_sampled`` maps the centred form back.
+#
+# Units. The loss may be in any unit (nats/token, bits/byte, a per-task loss): the rate of each
+# law is sampled per unit of *relative* loss, ``gamma_rel = gamma L_ref`` (``slope_rel`` for the
+# sigmoid), which is unchanged when the loss is rescaled (nats -> bits is a factor 1/ln 2,
+# nats/token -> bits/byte a factor tokens/byte / ln 2). L_ref is the median observed loss.
+#
+# Saturation. ``sigmoid`` saturates at chance for large losses *and* at a learned floor (the best
+# reachable error, i.e. the accuracy ceiling, with a prior; see default_error_priors) for small
+# ones. ``exponential`` (Gadre et al.) saturates only at chance: it runs to 0 error.
 
 
 def exponential_error(loss, *, eps, k, gamma, chance=None):
@@ -245,9 +254,9 @@ def exponential_error(loss, *, eps, k, gamma, chance=None):
     Parameters
     ----------
     loss : array_like
-        Eval loss in nats/token.
+        Eval loss (any unit; Gadre et al. use nats/token).
     eps, k, gamma : array_like
-        Saturation error, amplitude and rate (per nat).
+        Saturation error, amplitude and rate (per unit of loss).
     chance : array_like, optional
         Chance-level error of the task (or task average).
 
@@ -268,8 +277,9 @@ def sigmoid_error(loss, *, chance, floor, slope, midpoint):
 
         \\operatorname{Err}(L) = f + (c - f)\\,\\sigma\\bigl(s\\,(L - L_{mid})\\bigr)
 
-    Near chance ``c`` for large losses, near the floor ``f`` for small ones; ``slope`` s > 0 is
-    per nat and ``midpoint`` is where the error is half-way between f and c (Bhagia et al. 2024
+    Near chance ``c`` for large losses, near the floor ``f`` (the best reachable error: the
+    task's accuracy ceiling is ``1 - f``) for small ones; ``slope`` s > 0 is per unit of loss and
+    ``midpoint`` is where the error is half-way between f and c (Bhagia et al. 2024
     fit this shape from task loss to accuracy). Clipped to ``[0, chance]``.
 
     Examples
@@ -284,19 +294,24 @@ def sigmoid_error(loss, *, chance, floor, slope, midpoint):
 
 def _exponential_from_sampled(p: Mapping[str, Array], chance, loss_ref) -> dict[str, Array]:
     # err_ref = Err(L_ref) in (0, c); eps in (err_ref, c); k from Err(L_ref) = eps - k e^(-g L_ref)
+    # the rate is sampled per unit of *relative* loss (gamma_rel = gamma L_ref), so its prior
+    # means the same in nats/token, bits/byte or any other unit of loss
+    gamma = p["gamma_rel"] / loss_ref
     err_ref = chance * p["err_ref_frac"]
     eps = err_ref + (chance - err_ref) * p["eps_gap"]
-    k = (eps - err_ref) * jnp.exp(p["gamma"] * loss_ref)
-    return {"eps": eps, "k": k, "gamma": p["gamma"]}
+    k = (eps - err_ref) * jnp.exp(gamma * loss_ref)
+    return {"eps": eps, "k": k, "gamma": gamma}
 
 
 def _sigmoid_from_sampled(p: Mapping[str, Array], chance, loss_ref) -> dict[str, Array]:
-    # err_ref = Err(L_ref) in (0, c); floor in (0, err_ref); midpoint solves Err(L_ref) = err_ref
+    # err_ref = Err(L_ref) in (0, c); floor in (0, err_ref); midpoint solves Err(L_ref) = err_ref;
+    # slope_rel = slope L_ref is unit-free (see _exponential_from_sampled)
+    slope = p["slope_rel"] / loss_ref
     err_ref = chance * p["err_ref_frac"]
     floor = err_ref * p["floor_frac"]
     q = (err_ref - floor) / (chance - floor)
-    midpoint = loss_ref - (jnp.log(q) - jnp.log1p(-q)) / p["slope"]
-    return {"floor": floor, "slope": p["slope"], "midpoint": midpoint}
+    midpoint = loss_ref - (jnp.log(q) - jnp.log1p(-q)) / slope
+    return {"floor": floor, "slope": slope, "midpoint": midpoint}
 
 
 @dataclass(frozen=True)
@@ -336,7 +351,7 @@ ERROR_LAWS: dict[str, ErrorLawSpec] = {
     "exponential": ErrorLawSpec(
         name="exponential",
         params=("eps", "k", "gamma"),
-        sampled=("err_ref_frac", "eps_gap", "gamma"),
+        sampled=("err_ref_frac", "eps_gap", "gamma_rel"),
         formula="Err(L) = eps - k exp(-gamma L),  0 <= Err <= eps <= chance",
         fn=exponential_error,
         from_sampled=_exponential_from_sampled,
@@ -344,7 +359,7 @@ ERROR_LAWS: dict[str, ErrorLawSpec] = {
     "sigmoid": ErrorLawSpec(
         name="sigmoid",
         params=("floor", "slope", "midpoint"),
-        sampled=("err_ref_frac", "floor_frac", "slope"),
+        sampled=("err_ref_frac", "floor_frac", "slope_rel"),
         formula="Err(L) = floor + (chance - floor) sigmoid(slope (L - midpoint))",
         fn=sigmoid_error,
         from_sampled=_sigmoid_from_sampled,

@@ -208,12 +208,24 @@ def default_error_priors(law: str) -> dict[str, Prior]:
         ~0.5-0.7 points of that being item sampling; 95% of this prior lies below 6 points.
     ``nu ~ Gamma(2, 0.1)``
         Student-t degrees of freedom (``noise="student_t"`` only), as for the loss law.
+    ``inv_sqrt_items ~ HalfNormal(0.1)``
+        Used only when the column's item count is unknown: the benchmark's sampling sd is then
+        learned as ``sqrt(p (1 - p)) * inv_sqrt_items`` (binomial-shaped, ``1 / sqrt(n_items)``
+        learned). Median 0.067 (~220 items), 95% below 0.196 (at least ~26 items); 0 (a huge
+        benchmark) is allowed.
+
+    Rates are unit-free
+    -------------------
+    The loss may be in nats/token, bits/byte or a per-task loss, so no prior assumes nats: the
+    rate of each law is sampled per unit of *relative* loss, ``gamma_rel = gamma * L_ref`` and
+    ``slope_rel = slope * L_ref`` (``L_ref`` the median observed loss), which a change of unit
+    leaves unchanged. Least-squares fits of Gadre et al.'s 6 runs give gamma 0.7-1.2 per nat at
+    L_ref ~ 3.3 nats, i.e. ``gamma_rel`` 2.3-4.
 
     ``"exponential"``: ``Err(L) = eps - k exp(-gamma L)``
     -------------------------------------------------------
-    ``gamma ~ LogNormal(0, 0.75)``
-        Rate per nat: median 1, 95% in [0.23, 4.3]. Least-squares fits of the paper's 6 runs
-        give 0.7-1.2 for the 17- and 46-task averages on all three corpora.
+    ``gamma_rel ~ LogNormal(log 3, 0.75)``
+        Median 3 (1 per nat at a reference loss of 3 nats), 95% in [0.69, 13].
     ``eps_gap ~ Beta(3, 1)``
         Where ``eps`` lies between ``Err(L_ref)`` and chance: ``eps = err_ref + (c - err_ref)
         eps_gap``, so ``eps <= c`` always. Mode at 1 (eps = chance), because a model whose loss
@@ -222,18 +234,19 @@ def default_error_priors(law: str) -> dict[str, Prior]:
 
     ``"sigmoid"``: ``Err(L) = floor + (c - floor) sigmoid(slope (L - midpoint))``
     ------------------------------------------------------------------------------
-    ``slope ~ LogNormal(0, 0.75)``
-        Per nat; plays gamma's role in the upper tail (Err ~ c - (c - floor) e^(-slope (L - mid))).
+    ``slope_rel ~ LogNormal(log 3, 0.75)``
+        Plays gamma's role in the upper tail (Err ~ c - (c - floor) e^(-slope (L - mid))).
     ``floor_frac ~ Beta(1.5, 3)``
-        The floor as a fraction of ``Err(L_ref)``: mean 1/3, so the error of a very strong model
-        is a third of today's mid-range error a priori, with anything from ~0 to ~0.9 plausible.
-        Runs far below the reference loss are needed to learn it; on the paper's 6 runs it stays
-        close to the prior, and extrapolations inherit that (honest) uncertainty.
+        The floor (the best reachable error; ``1 - floor`` is the task's accuracy ceiling) as a
+        fraction of ``Err(L_ref)``: mean 1/3, so the error of a very strong model is a third of
+        today's mid-range error a priori, with anything from ~0 to ~0.9 plausible. The ceiling
+        is uncertain, not fixed at 0: runs well below the reference loss are needed to learn
+        it, and extrapolations inherit its (honest) uncertainty.
 
     Examples
     --------
     >>> sorted(default_error_priors("exponential"))
-    ['eps_gap', 'err_ref_frac', 'gamma', 'nu', 'sigma']
+    ['eps_gap', 'err_ref_frac', 'gamma_rel', 'inv_sqrt_items', 'nu', 'sigma']
     """
     from bayes_scaling.laws.forms import get_error_law
 
@@ -242,14 +255,15 @@ def default_error_priors(law: str) -> dict[str, Prior]:
         "err_ref_frac": Prior("beta", a=1.0, b=1.0),
         "sigma": Prior("halfnormal", scale=0.03),
         "nu": Prior("gamma", concentration=2.0, rate=0.1),
+        "inv_sqrt_items": Prior("halfnormal", scale=0.1),
     }
     if law == "exponential":
         return shared | {
-            "gamma": Prior("lognormal", loc=0.0, scale=0.75),
+            "gamma_rel": Prior("lognormal", loc=math.log(3.0), scale=0.75),
             "eps_gap": Prior("beta", a=3.0, b=1.0),
         }
     return shared | {
-        "slope": Prior("lognormal", loc=0.0, scale=0.75),
+        "slope_rel": Prior("lognormal", loc=math.log(3.0), scale=0.75),
         "floor_frac": Prior("beta", a=1.5, b=3.0),
     }
 

@@ -53,8 +53,8 @@ from bayes_scaling.laws.forms import ErrorLawSpec, LawSpec
 from bayes_scaling.laws.priors import MIN_OBSERVED_LOSS, Prior
 from bayes_scaling.models.noise import NOISE_MODELS, NOISE_SITES, noise_likelihood
 
-__all__ = ["ERROR_NOISE_MODELS", "NOISE_MODELS", "NOISE_SITES", "make_error_model", "make_loss_model",
-           "noise_likelihood", "prior_to_dist"]
+__all__ = ["ERROR_NOISE_MODELS", "LOSS_ERROR_MODES", "NOISE_MODELS", "NOISE_SITES", "make_error_model",
+           "make_loss_model", "noise_likelihood", "prior_to_dist"]
 
 #: Noise models of the downstream error law (the error's own scatter).
 ERROR_NOISE_MODELS = ("normal", "student_t")
@@ -106,61 +106,100 @@ def make_loss_model(law: LawSpec, priors: Mapping[str, Prior],
     return model
 
 
-def make_error_model(law: ErrorLawSpec, priors: Mapping[str, Prior], noise: str = "normal"
-                     ) -> Callable:
+LOSS_ERROR_MODES = ("linearised", "latent")
+
+
+def make_error_model(law: ErrorLawSpec, priors: Mapping[str, Prior], noise: str = "normal",
+                     *, loss_error: str = "linearised", learn_items: bool = False) -> Callable:
     """Build the NumPyro model of a downstream error law with errors in the loss.
 
-    Each run's *true* eval loss is latent: the observed loss is the true one plus the eval set's
-    measurement error, ``loss_obs_i ~ N(loss_i, loss_sd_i)`` with a flat prior on ``loss_i``,
-    written non-centred as ``loss_i = loss_obs_i + loss_sd_i z_i``, ``z_i ~ N(0, 1)`` (the same
-    posterior, and no funnel when ``loss_sd_i`` is tiny or zero). The error then scatters around
-    the law on the error scale:
+    The error scatters around the law on the error scale:
 
     .. math::
 
-        \\operatorname{err}_i \\sim \\mathcal{N}\\bigl(\\operatorname{Err}(loss_i),\\;
-        \\sqrt{s_i^2 + \\sigma^2}\\bigr),
+        \\operatorname{err}_i \\sim \\mathcal{N}\\bigl(\\operatorname{Err}(L_i),\\;
+        \\sqrt{s_i^2 + \\sigma^2 + v_i}\\bigr),
 
-    with :math:`s_i` the benchmark's sampling error (binomial over its test items, known) and
-    :math:`\\sigma` learned scatter beyond it. ``"student_t"`` swaps the normal for a Student-t.
+    with :math:`s_i` the benchmark's sampling error (binomial over its test items, known; or,
+    with ``learn_items``, ``sqrt(p_i (1 - p_i)) * inv_sqrt_items`` with the item count learned)
+    and :math:`\\sigma` learned scatter beyond it. ``"student_t"`` swaps the normal for a
+    Student-t. The observed loss carries the eval set's measurement error,
+    ``loss_obs_i ~ N(L_i, loss_sd_i)``, handled in one of two ways:
+
+    ``loss_error="linearised"`` (default)
+        Marginalised analytically: ``L_i`` is replaced by ``loss_obs_i`` and the law is
+        linearised there, so the measurement error adds ``v_i = (dErr/dL)^2 loss_sd_i^2`` to the
+        error's variance (``dErr/dL`` by forward-mode autodiff). No per-run parameter: the
+        posterior has only the law's parameters and the noise, and a fit of 1,000 runs takes
+        seconds (``benchmarks/bench_error_law.py``). Exact when ``loss_sd`` is 0; the
+        linearisation error is second order in ``loss_sd`` (~0.005 nats on Gadre et al.'s C4
+        eval, against curvatures over ~1 nat).
+    ``loss_error="latent"``
+        Each run's true loss is a parameter with a flat prior, written non-centred as
+        ``L_i = loss_obs_i + loss_sd_i z_i``, ``z_i ~ N(0, 1)`` (no funnel when ``loss_sd_i`` is
+        tiny or zero), and ``v_i = 0``. The full errors-in-variables model, for eval sets whose
+        measurement error is large compared with the law's curvature; one parameter per run.
 
     Parameters
     ----------
     law : ErrorLawSpec
         From :data:`bayes_scaling.laws.forms.ERROR_LAWS`.
     priors : mapping of str to Prior
-        One prior per ``law.sampled`` parameter plus ``sigma`` (and ``nu`` for ``"student_t"``).
+        One prior per ``law.sampled`` parameter plus ``sigma`` (and ``nu`` for ``"student_t"``,
+        ``inv_sqrt_items`` for ``learn_items``).
     noise : {"normal", "student_t"}
+    loss_error : {"linearised", "latent"}
+    learn_items : bool
+        Learn the benchmark's sampling-error scale (the item count is unknown).
 
     Returns
     -------
     callable
-        ``model(loss_obs, loss_sd, err_sd, chance, loss_ref, error=None)``: observed losses and
-        their measurement sd (nats), the error's known sampling sd, the chance-level error and the
-        reference loss (scalars), and the observed errors. Natural parameters (``law.params``) and
-        the latent ``loss_true`` are recorded as deterministic sites.
+        ``model(loss_obs, loss_sd, err_sd, err_unit, chance, loss_ref, error=None)``: observed
+        losses and their measurement sd (in the loss's unit), the error's known sampling sd,
+        ``sqrt(p (1 - p))`` of each observed error (used by ``learn_items``), the chance-level
+        error and the reference loss (scalars), and the observed errors. Natural parameters
+        (``law.params``) and, for ``"latent"``, the true losses ``loss_true`` are deterministic
+        sites.
     """
+    import jax
+
     if noise not in ERROR_NOISE_MODELS:
         raise ValueError(f"unknown noise model {noise!r}; use one of {ERROR_NOISE_MODELS}")
-    needed = list(law.sampled) + ["sigma"] + (["nu"] if noise == "student_t" else [])
+    if loss_error not in LOSS_ERROR_MODES:
+        raise ValueError(f"unknown loss_error {loss_error!r}; use one of {LOSS_ERROR_MODES}")
+    needed = (list(law.sampled) + ["sigma"] + (["nu"] if noise == "student_t" else [])
+              + (["inv_sqrt_items"] if learn_items else []))
     missing = [k for k in needed if k not in priors]
     if missing:
         raise ValueError(f"missing priors for {missing}")
 
-    def model(loss_obs, loss_sd, err_sd, chance, loss_ref, error=None):
+    def model(loss_obs, loss_sd, err_sd, err_unit, chance, loss_ref, error=None):
         ctx: dict = {}
         n = loss_obs.shape[0]
-        with numpyro.plate("runs_loss", n):
-            z = numpyro.sample("loss_z", dist.Normal(0.0, 1.0))
-        loss = numpyro.deterministic("loss_true", loss_obs + loss_sd * z)
+        if loss_error == "latent":
+            with numpyro.plate("runs_loss", n):
+                z = numpyro.sample("loss_z", dist.Normal(0.0, 1.0))
+            loss = numpyro.deterministic("loss_true", loss_obs + loss_sd * z)
+        else:
+            loss = loss_obs
         p = {k: numpyro.sample(k, prior_to_dist(priors[k], ctx)) for k in law.sampled}
         natural = law.from_sampled(p, chance, loss_ref)
         for k, v in natural.items():
             if k not in p:
                 numpyro.deterministic(k, v)
-        mu = law.error(natural, loss, chance)
+        var = err_sd**2
+        if loss_error == "latent":
+            mu = law.error(natural, loss, chance)
+        else:
+            mu, slope = jax.jvp(lambda x: law.error(natural, x, chance), (loss,),
+                                (jnp.ones_like(loss),))
+            var = var + (slope * loss_sd) ** 2
+        if learn_items:
+            t = numpyro.sample("inv_sqrt_items", prior_to_dist(priors["inv_sqrt_items"], ctx))
+            var = var + (err_unit * t) ** 2
         sigma = numpyro.sample("sigma", prior_to_dist(priors["sigma"], ctx))
-        scale = jnp.sqrt(err_sd**2 + sigma**2)
+        scale = jnp.sqrt(var + sigma**2)
         if noise == "normal":
             likelihood = dist.Normal(mu, scale)
         else:
