@@ -192,9 +192,10 @@ def test_report_input_errors(runs_csv, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_report_gadre2024_defaults(data_dir, tmp_path, monkeypatch, capsys):
-    """`report gadre2024 --out report.html` with only sampler settings shrunk for the test."""
-    monkeypatch.setenv("BAYES_SCALING_DATA_DIR", str(data_dir))
+def test_report_gadre2024_defaults(tmp_path, monkeypatch, capsys):
+    """`report gadre2024 --out report.html` with only sampler settings shrunk for the test; no
+    data folder (the shipped table)."""
+    monkeypatch.delenv("BAYES_SCALING_DATA_DIR", raising=False)
     html = tmp_path / "report.html"
     code = main(["report", "gadre2024", "--out", str(html), "--allow-warnings", *FAST])
     assert code == 0
