@@ -125,7 +125,7 @@ def test_predict_exit_codes(saved, saved_bad, tmp_path, capsys):
     assert main(["predict", str(saved)]) == 1
     assert "no targets" in capsys.readouterr().err
     assert main(["predict", str(tmp_path / "none.nc"), "--target", "1B:20B"]) == 1
-    assert "no saved fit" in capsys.readouterr().err
+    assert "FIT.nc" in (err := capsys.readouterr().err) and "no such file" in err
     junk = tmp_path / "junk.nc"
     junk.write_text("not a netcdf file")
     assert main(["predict", str(junk), "--target", "1B:20B"]) == 1
@@ -153,7 +153,7 @@ def test_query_probability(saved, tmp_path, capsys):
 
 def test_query_compute_and_allocation(saved, tmp_path, capsys):
     out = tmp_path / "c.csv"
-    assert main(["query", "compute-to-target", str(saved), "--loss", "2.5", "--loss", "2.3",
+    assert main(["query", "compute-to-target", str(saved), "--reach", "2.5", "--reach", "2.3",
                  "--tokens-per-param", "20", "--out", str(out)]) == 0
     table = pd.read_csv(out)
     assert table["loss"].tolist() == [2.5, 2.3]

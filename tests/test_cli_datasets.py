@@ -76,7 +76,7 @@ def test_missing_file_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 def test_unknown_dataset_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["datasets", "--summary", "gadre"]) == 1
-    assert "unknown dataset 'gadre'" in capsys.readouterr().err
+    assert "--summary 'gadre': unknown dataset" in capsys.readouterr().err
 
 
 def test_offline_without_local_data_exits_1(
