@@ -48,7 +48,7 @@ def test_summary_of_a_runs_file(tmp_path: Path, capsys: pytest.CaptureFixture[st
     out = capsys.readouterr().out
     assert "runs.csv: 3 runs in 1 dataset" in out
     assert "1e+07 .. 1e+08" in out and "20 .. 80" in out
-    assert "loss columns (1): loss_eval" in out
+    assert "loss columns (1): loss" in out
     assert "data hash: " in out
 
 
@@ -116,3 +116,11 @@ def test_summary_of_gadre2024(
     assert lines["rpj"][1:3] == ["35", "6"]
     assert "loss columns (8): loss_openlm, loss_c4_val," in out
     assert "46 per-task err_<task>; averages: err_avg17, err_avg46" in out
+
+
+def test_a_plain_csv_needs_no_mapping(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`n_params,n_tokens,loss`: summarised as is, the loss column keeps its name."""
+    path = _csv(tmp_path, n_params=[1e7, 1e8, 4e8], n_tokens=[2e8, 2e9, 8e9],
+                loss=[4.0, 3.4, 3.2])
+    assert main(["datasets", "--summary", str(path)]) == 0
+    assert "loss columns (1): loss\n" in capsys.readouterr().out

@@ -11,7 +11,7 @@ Examples
 >>> table = pd.DataFrame({"N": [1e8, 4e8, 1e8], "D": [2e9, 8e9, 8e9], "loss": [3.1, 2.8, 3.0]})
 >>> runs = load_runs(table, params="N", tokens="D", loss="loss")
 >>> runs.columns.tolist()
-['run_id', 'dataset', 'n_params', 'n_tokens', 'tokens_per_param', 'compute_flops', 'loss_eval']
+['run_id', 'dataset', 'n_params', 'n_tokens', 'tokens_per_param', 'compute_flops', 'loss']
 >>> check_design(runs)
 ()
 """
