@@ -582,10 +582,20 @@ def read_targets(args: argparse.Namespace, *, required: bool = True) -> pd.DataF
     if getattr(args, "targets_csv", None):
         path = check_input_file(args.targets_csv, "--targets-csv")
         try:
-            frames.append(pd.read_csv(path))
+            table = pd.read_csv(path)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
             raise CliInputError("--targets-csv", args.targets_csv, f"cannot be parsed ({err})",
                                 "give a CSV with columns n_params,n_tokens") from err
+        for column in ("n_params", "n_tokens", "compute_flops", "tokens_per_param"):
+            if column in table.columns and not pd.api.types.is_numeric_dtype(table[column]):
+                numbers = pd.to_numeric(table[column], errors="coerce")
+                bad = table.loc[numbers.isna() & table[column].notna(), column]
+                if len(bad):
+                    raise CliInputError(
+                        "--targets-csv", args.targets_csv,
+                        f"column {column!r} holds {str(bad.iloc[0])!r} (row {bad.index[0]}), "
+                        "not a number", "write plain numbers such as 1.4e9 (no K/M/B suffixes)")
+        frames.append(table)
     if not frames:
         if required:
             raise CliInputError("--target", None, "no targets given",
