@@ -44,6 +44,7 @@ _EXPORTS: dict[str, str] = {
     "default_priors": "bayes_scaling.laws.priors",
     "list_datasets": "bayes_scaling.data",
     "load_dataset": "bayes_scaling.data",
+    "gadre2024_task_metadata": "bayes_scaling.data",
     "load_runs": "bayes_scaling.data",
     "set_cpu_devices": "bayes_scaling.inference.nuts",
     "validate_runs": "bayes_scaling.data",
@@ -86,6 +87,54 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - static analysers see the eager imports
+    from bayes_scaling.data import (  # noqa: F401
+        IdentifiabilityWarning,
+        RunsError,
+        check_design,
+        data_hash,
+        gadre2024_task_metadata,
+        list_datasets,
+        load_dataset,
+        load_runs,
+        validate_runs,
+    )
+    from bayes_scaling.data.targets import (  # noqa: F401
+        TargetError,
+    )
+    from bayes_scaling.estimators.batch import (  # noqa: F401
+        fit_many,
+    )
+    from bayes_scaling.estimators.error_law import (  # noqa: F401
+        ErrorLaw,
+    )
+    from bayes_scaling.estimators.io import (  # noqa: F401
+        FitFileError,
+    )
+    from bayes_scaling.estimators.loss_law import (  # noqa: F401
+        LossLaw,
+        NotFittedError,
+    )
+    from bayes_scaling.estimators.pooled import (  # noqa: F401
+        PooledLossLaw,
+        long_format,
+    )
+    from bayes_scaling.evaluate.backtest import (  # noqa: F401
+        backtest,
+        coverage,
+    )
+    from bayes_scaling.evaluate.compare import (  # noqa: F401
+        ParetoKWarning,
+        StackedPredictor,
+        compare_models,
+        fit_law_grid,
+        loo_table,
+        stacking_weights,
+    )
+    from bayes_scaling.evaluate.sbc import (  # noqa: F401
+        SBCResult,
+        sbc,
+        sbc_uniformity,
+    )
     from bayes_scaling.inference.nuts import (  # noqa: F401
         Diagnostics,
         DiagnosticsWarning,
@@ -97,26 +146,6 @@ if TYPE_CHECKING:  # pragma: no cover - static analysers see the eager imports
         ERROR_LAWS,
         LOSS_LAWS,
     )
-    from bayes_scaling.estimators.error_law import (  # noqa: F401
-        ErrorLaw,
-    )
-    from bayes_scaling.estimators.io import (  # noqa: F401
-        FitFileError,
-    )
-    from bayes_scaling.data import (  # noqa: F401
-        IdentifiabilityWarning,
-        RunsError,
-        check_design,
-        data_hash,
-        list_datasets,
-        load_dataset,
-        load_runs,
-        validate_runs,
-    )
-    from bayes_scaling.estimators.loss_law import (  # noqa: F401
-        LossLaw,
-        NotFittedError,
-    )
     from bayes_scaling.laws.priors import (  # noqa: F401
         Prior,
         default_error_priors,
@@ -124,12 +153,6 @@ if TYPE_CHECKING:  # pragma: no cover - static analysers see the eager imports
     )
     from bayes_scaling.predict.predictor import (  # noqa: F401
         ScalingPredictor,
-    )
-    from bayes_scaling.data.targets import (  # noqa: F401
-        TargetError,
-    )
-    from bayes_scaling.estimators.batch import (  # noqa: F401
-        fit_many,
     )
     from bayes_scaling.predict.queries import (  # noqa: F401
         compute_to_target,
@@ -139,25 +162,4 @@ if TYPE_CHECKING:  # pragma: no cover - static analysers see the eager imports
         predictive_draws,
         probability,
         scenario_grid,
-    )
-    from bayes_scaling.evaluate.backtest import (  # noqa: F401
-        backtest,
-        coverage,
-    )
-    from bayes_scaling.evaluate.sbc import (  # noqa: F401
-        sbc,
-        sbc_uniformity,
-        SBCResult,
-    )
-    from bayes_scaling.estimators.pooled import (  # noqa: F401
-        PooledLossLaw,
-        long_format,
-    )
-    from bayes_scaling.evaluate.compare import (  # noqa: F401
-        StackedPredictor,
-        compare_models,
-        loo_table,
-        stacking_weights,
-        ParetoKWarning,
-        fit_law_grid,
     )
