@@ -7,110 +7,177 @@ over-trained models and downstream task error.
 Importing the package has no side effects: it never touches JAX's configuration. Fits switch
 JAX to float64 when they run; call :func:`set_cpu_devices` first thing in a script to run chains
 in parallel on CPU.
+
+The public names are imported on first use (PEP 562), so ``import bayes_scaling`` and the
+``bayes-scaling`` command's ``--help`` do not load JAX; ``from bayes_scaling import LossLaw``
+works as usual.
 """
 
-from bayes_scaling._version import __version__
-from bayes_scaling.data import (  # noqa: E402
-    IdentifiabilityWarning,
-    RunsError,
-    check_design,
-    data_hash,
-    list_datasets,
-    load_dataset,
-    load_runs,
-    validate_runs,
-)
-from bayes_scaling.data.design import DesignBounds, ExtrapolationWarning  # noqa: E402
-from bayes_scaling.data.targets import TargetError  # noqa: E402
-from bayes_scaling.estimators.batch import fit_many  # noqa: E402
-from bayes_scaling.estimators.error_law import ErrorLaw  # noqa: E402
-from bayes_scaling.estimators.extrapolation import Discrepancy  # noqa: E402
-from bayes_scaling.estimators.io import FitFileError  # noqa: E402
-from bayes_scaling.estimators.loss_law import LossLaw, NotFittedError  # noqa: E402
-from bayes_scaling.estimators.pooled import PooledLossLaw, long_format  # noqa: E402
-from bayes_scaling.evaluate.backtest import backtest, coverage  # noqa: E402
-from bayes_scaling.evaluate.compare import (  # noqa: E402
-    ParetoKWarning,
-    StackedPredictor,
-    compare_models,
-    fit_law_grid,
-    lfo_compare,
-    loo_table,
-    stacking_weights,
-)
-from bayes_scaling.evaluate.misfit import Misfit, misfit_check  # noqa: E402
-from bayes_scaling.evaluate.sbc import SBCResult, sbc, sbc_uniformity  # noqa: E402
-from bayes_scaling.inference.nuts import (  # noqa: E402
-    Diagnostics,
-    DiagnosticsWarning,
-    SamplerConfig,
-    enable_compilation_cache,
-    set_cpu_devices,
-)
-from bayes_scaling.laws.forms import ERROR_LAWS, LOSS_LAWS  # noqa: E402
-from bayes_scaling.laws.priors import Prior, default_error_priors, default_priors  # noqa: E402
-from bayes_scaling.predict.predictor import ScalingPredictor  # noqa: E402
-from bayes_scaling.predict.queries import (  # noqa: E402
-    compute_to_target,
-    compute_to_target_draws,
-    optimal_allocation,
-    optimal_allocation_draws,
-    predictive_draws,
-    probability,
-    scenario_grid,
-)
+from __future__ import annotations
 
-__all__ = [
-    "__version__",
-    "DesignBounds",
-    "Discrepancy",
-    "ExtrapolationWarning",
-    "Misfit",
-    "misfit_check",
-    "lfo_compare",
-    "Diagnostics",
-    "DiagnosticsWarning",
-    "ERROR_LAWS",
-    "ErrorLaw",
-    "FitFileError",
-    "IdentifiabilityWarning",
-    "LOSS_LAWS",
-    "LossLaw",
-    "NotFittedError",
-    "Prior",
-    "RunsError",
-    "SamplerConfig",
-    "ScalingPredictor",
-    "TargetError",
-    "check_design",
-    "data_hash",
-    "enable_compilation_cache",
-    "fit_many",
-    "default_error_priors",
-    "default_priors",
-    "list_datasets",
-    "load_dataset",
-    "load_runs",
-    "set_cpu_devices",
-    "validate_runs",
-    "compute_to_target",
-    "compute_to_target_draws",
-    "optimal_allocation",
-    "optimal_allocation_draws",
-    "predictive_draws",
-    "probability",
-    "scenario_grid",
-    "backtest",
-    "coverage",
-    "sbc",
-    "sbc_uniformity",
-    "SBCResult",
-    "PooledLossLaw",
-    "StackedPredictor",
-    "compare_models",
-    "loo_table",
-    "stacking_weights",
-    "ParetoKWarning",
-    "fit_law_grid",
-    "long_format",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from bayes_scaling._version import __version__
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    "Diagnostics": "bayes_scaling.inference.nuts",
+    "DiagnosticsWarning": "bayes_scaling.inference.nuts",
+    "ERROR_LAWS": "bayes_scaling.laws.forms",
+    "ErrorLaw": "bayes_scaling.estimators.error_law",
+    "FitFileError": "bayes_scaling.estimators.io",
+    "IdentifiabilityWarning": "bayes_scaling.data",
+    "LOSS_LAWS": "bayes_scaling.laws.forms",
+    "LossLaw": "bayes_scaling.estimators.loss_law",
+    "NotFittedError": "bayes_scaling.estimators.loss_law",
+    "Prior": "bayes_scaling.laws.priors",
+    "RunsError": "bayes_scaling.data",
+    "SamplerConfig": "bayes_scaling.inference.nuts",
+    "ScalingPredictor": "bayes_scaling.predict.predictor",
+    "TargetError": "bayes_scaling.data.targets",
+    "check_design": "bayes_scaling.data",
+    "data_hash": "bayes_scaling.data",
+    "enable_compilation_cache": "bayes_scaling.inference.nuts",
+    "fit_many": "bayes_scaling.estimators.batch",
+    "default_error_priors": "bayes_scaling.laws.priors",
+    "default_priors": "bayes_scaling.laws.priors",
+    "list_datasets": "bayes_scaling.data",
+    "load_dataset": "bayes_scaling.data",
+    "gadre2024_task_metadata": "bayes_scaling.data",
+    "load_runs": "bayes_scaling.data",
+    "set_cpu_devices": "bayes_scaling.inference.nuts",
+    "validate_runs": "bayes_scaling.data",
+    "compute_to_target": "bayes_scaling.predict.queries",
+    "compute_to_target_draws": "bayes_scaling.predict.queries",
+    "optimal_allocation": "bayes_scaling.predict.queries",
+    "optimal_allocation_draws": "bayes_scaling.predict.queries",
+    "predictive_draws": "bayes_scaling.predict.queries",
+    "probability": "bayes_scaling.predict.queries",
+    "scenario_grid": "bayes_scaling.predict.queries",
+    "backtest": "bayes_scaling.evaluate.backtest",
+    "coverage": "bayes_scaling.evaluate.backtest",
+    "sbc": "bayes_scaling.evaluate.sbc",
+    "sbc_uniformity": "bayes_scaling.evaluate.sbc",
+    "SBCResult": "bayes_scaling.evaluate.sbc",
+    "PooledLossLaw": "bayes_scaling.estimators.pooled",
+    "StackedPredictor": "bayes_scaling.evaluate.compare",
+    "compare_models": "bayes_scaling.evaluate.compare",
+    "loo_table": "bayes_scaling.evaluate.compare",
+    "stacking_weights": "bayes_scaling.evaluate.compare",
+    "ParetoKWarning": "bayes_scaling.evaluate.compare",
+    "fit_law_grid": "bayes_scaling.evaluate.compare",
+    "long_format": "bayes_scaling.estimators.pooled",
+    "DesignBounds": "bayes_scaling.data.design",
+    "ExtrapolationWarning": "bayes_scaling.data.design",
+    "Discrepancy": "bayes_scaling.estimators.extrapolation",
+    "Misfit": "bayes_scaling.evaluate.misfit",
+    "misfit_check": "bayes_scaling.evaluate.misfit",
+    "lfo_compare": "bayes_scaling.evaluate.compare",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bayes_scaling' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # pragma: no cover - static analysers see the eager imports
+    from bayes_scaling.data import (  # noqa: F401
+        IdentifiabilityWarning,
+        RunsError,
+        check_design,
+        data_hash,
+        gadre2024_task_metadata,
+        list_datasets,
+        load_dataset,
+        load_runs,
+        validate_runs,
+    )
+    from bayes_scaling.data.design import (  # noqa: F401
+        DesignBounds,
+        ExtrapolationWarning,
+    )
+    from bayes_scaling.data.targets import (  # noqa: F401
+        TargetError,
+    )
+    from bayes_scaling.estimators.extrapolation import (  # noqa: F401
+        Discrepancy,
+    )
+    from bayes_scaling.evaluate.misfit import (  # noqa: F401
+        Misfit,
+        misfit_check,
+    )
+    from bayes_scaling.estimators.batch import (  # noqa: F401
+        fit_many,
+    )
+    from bayes_scaling.estimators.error_law import (  # noqa: F401
+        ErrorLaw,
+    )
+    from bayes_scaling.estimators.io import (  # noqa: F401
+        FitFileError,
+    )
+    from bayes_scaling.estimators.loss_law import (  # noqa: F401
+        LossLaw,
+        NotFittedError,
+    )
+    from bayes_scaling.estimators.pooled import (  # noqa: F401
+        PooledLossLaw,
+        long_format,
+    )
+    from bayes_scaling.evaluate.backtest import (  # noqa: F401
+        backtest,
+        coverage,
+    )
+    from bayes_scaling.evaluate.compare import (  # noqa: F401
+        ParetoKWarning,
+        StackedPredictor,
+        compare_models,
+        fit_law_grid,
+        lfo_compare,
+        loo_table,
+        stacking_weights,
+    )
+    from bayes_scaling.evaluate.sbc import (  # noqa: F401
+        SBCResult,
+        sbc,
+        sbc_uniformity,
+    )
+    from bayes_scaling.inference.nuts import (  # noqa: F401
+        Diagnostics,
+        DiagnosticsWarning,
+        SamplerConfig,
+        enable_compilation_cache,
+        set_cpu_devices,
+    )
+    from bayes_scaling.laws.forms import (  # noqa: F401
+        ERROR_LAWS,
+        LOSS_LAWS,
+    )
+    from bayes_scaling.laws.priors import (  # noqa: F401
+        Prior,
+        default_error_priors,
+        default_priors,
+    )
+    from bayes_scaling.predict.predictor import (  # noqa: F401
+        ScalingPredictor,
+    )
+    from bayes_scaling.predict.queries import (  # noqa: F401
+        compute_to_target,
+        compute_to_target_draws,
+        optimal_allocation,
+        optimal_allocation_draws,
+        predictive_draws,
+        probability,
+        scenario_grid,
+    )

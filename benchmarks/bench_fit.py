@@ -1,16 +1,25 @@
-"""Benchmark single posterior fits: cold-process and warm wall time, ESS, leapfrog steps per ESS.
+"""Benchmark single posterior fits: fresh-process wall time (no cache, empty cache, warm cache),
+warm in-process time, ESS, leapfrog steps per ESS.
 
-For both laws (gadre, chinchilla) on one Gadre dataset (RedPajama runs with N < 1e9, C4-eval loss)
-and on Epoch's 240 Chinchilla points; 4 chains x (1000 warm-up + 1000 draws) by default.
+For both laws (gadre, chinchilla) on one Gadre dataset (RedPajama runs with N < 1e9, C4-eval loss,
+the table shipped in the package) and on Epoch's 240 Chinchilla points (raw files:
+``BAYES_SCALING_DATA_DIR`` or a download); 4 chains x (1000 warm-up + 1000 draws) by default.
 
 Usage::
 
-    BAYES_SCALING_DATA_DIR=../shared/data .venv/bin/python benchmarks/bench_fit.py [--repeats 5]
-        [--chain-method auto|parallel|vectorized] [--cpu-devices 4]
+    .venv/bin/python benchmarks/bench_fit.py [--repeats 5] [--cold-repeats 3]
+        [--cases "gadre/rpj<1e9"] [--chain-method auto|parallel|vectorized] [--cpu-devices 4]
 
-"Cold" is a fresh Python process that imports the package, loads the data, fits once and exits
-(measured around the whole subprocess). "Warm" is the median over repeats of a second and later
-fit of the same shapes in one process (the compiled sampler is cached).
+A "process" column is a fresh Python process that imports the package, loads the data, fits once
+and exits, timed around the whole subprocess:
+
+- "no cache": ``BAYES_SCALING_COMPILATION_CACHE=0`` (every program compiled from scratch);
+- "empty cache": the default persistent compilation cache, in a new empty folder (what a user's
+  very first fit costs: compiling and writing the cache);
+- "warm cache": later processes with the same folder (every later fresh process).
+
+"Warm" is the median over repeats of a second and later fit of the same shapes in one process
+(the compiled sampler is kept in memory).
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 CASES = {
@@ -37,8 +47,6 @@ def _one_fit_code(case: str, args) -> str:
     ds, law, loss, query = CASES[case]
     pre = f"import bayes_scaling as bs; bs.set_cpu_devices({args.cpu_devices})\n" if \
         args.cpu_devices else "import bayes_scaling as bs\n"
-    if args.compilation_cache:
-        pre += f"bs.enable_compilation_cache({args.compilation_cache!r})\n"
     return pre + (
         f"runs = bs.load_dataset({ds!r}).query({query!r})\n"
         f"law = bs.LossLaw({law!r}, loss={loss!r}, "
@@ -47,10 +55,23 @@ def _one_fit_code(case: str, args) -> str:
     )
 
 
-def cold(case: str, args) -> float:
+def cold(case: str, args, env: dict[str, str]) -> float:
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-c", _one_fit_code(case, args)], check=True)
+    subprocess.run([sys.executable, "-c", _one_fit_code(case, args)], check=True,
+                   env={**os.environ, **env})
     return time.perf_counter() - t
+
+
+def cold_processes(case: str, args) -> tuple[float, float, float]:
+    """Median fresh-process seconds: no cache, empty cache (one process), warm cache."""
+    no_cache = statistics.median(
+        cold(case, args, {"BAYES_SCALING_COMPILATION_CACHE": "0"})
+        for _ in range(args.cold_repeats))
+    with tempfile.TemporaryDirectory(prefix="bench_fit_cache_") as folder:
+        env = {"BAYES_SCALING_CACHE_DIR": folder, "BAYES_SCALING_COMPILATION_CACHE": "1"}
+        empty = cold(case, args, env)
+        warm_cache = statistics.median(cold(case, args, env) for _ in range(args.cold_repeats))
+    return no_cache, empty, warm_cache
 
 
 def warm(case: str, args) -> dict:
@@ -94,9 +115,6 @@ def main() -> None:
     ap.add_argument("--cpu-devices", type=int, default=0,
                     help="call bs.set_cpu_devices(k) first (k >= chains for parallel chains)")
     ap.add_argument("--cases", nargs="*", default=list(CASES))
-    ap.add_argument("--compilation-cache", default="",
-                    help="folder for JAX's persistent compilation cache in the cold processes "
-                         "(the first cold run fills it; the median is over the later ones)")
     args = ap.parse_args()
     if args.cpu_devices:
         import bayes_scaling as bs
@@ -109,20 +127,20 @@ def main() -> None:
 
     print(f"# bench_fit  python {platform.python_version()}  jax {jax.__version__}  "
           f"numpyro {numpyro.__version__}  bayes_scaling {bs.__version__}")
-    print(f"# machine {platform.machine()}  cpus {os.cpu_count()}  device {jax.devices()[0]}  "
-          f"chains {args.chains}  chain_method {args.chain_method}  cpu_devices {args.cpu_devices}"
-          f"  compilation_cache {args.compilation_cache or 'off'}")
-    print("| case | runs | cold process s (median) | warm s (median) | min ESS bulk | "
-          "leapfrog / ESS | worst R-hat | divergences | chains run |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"# machine {platform.machine()}  cpus {os.cpu_count()}  load {os.getloadavg()[0]:.1f}  "
+          f"device {jax.devices()[0]}  chains {args.chains}  chain_method {args.chain_method}  "
+          f"cpu_devices {args.cpu_devices}")
+    print("| case | runs | process s, no cache | process s, empty cache | process s, warm cache "
+          "| warm s (in process) | min ESS bulk | leapfrog / ESS | worst R-hat | divergences "
+          "| chains run |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for case in args.cases:
-        colds = [cold(case, args) for _ in range(args.cold_repeats + bool(args.compilation_cache))]
-        c = statistics.median(colds[1:] if args.compilation_cache else colds)
+        no_cache, empty, warm_cache = cold_processes(case, args)
         w = warm(case, args)
-        print(f"| {case} | {w['runs']} | {c:.2f} | {w['warm_s_median']:.2f} | "
-              f"{w['min_ess_bulk_median']:.0f} | {w['leapfrog_per_ess_median']:.1f} | "
-              f"{w['max_rhat_worst']:.4f} | {w['divergences_total']} | {w['chain_method']} |",
-              flush=True)
+        print(f"| {case} | {w['runs']} | {no_cache:.1f} | {empty:.1f} | {warm_cache:.1f} | "
+              f"{w['warm_s_median']:.2f} | {w['min_ess_bulk_median']:.0f} | "
+              f"{w['leapfrog_per_ess_median']:.1f} | {w['max_rhat_worst']:.4f} | "
+              f"{w['divergences_total']} | {w['chain_method']} |", flush=True)
 
 
 if __name__ == "__main__":

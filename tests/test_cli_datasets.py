@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import urllib.parse
 from pathlib import Path
 
@@ -49,7 +48,7 @@ def test_summary_of_a_runs_file(tmp_path: Path, capsys: pytest.CaptureFixture[st
     out = capsys.readouterr().out
     assert "runs.csv: 3 runs in 1 dataset" in out
     assert "1e+07 .. 1e+08" in out and "20 .. 80" in out
-    assert "loss columns (1): loss_eval" in out
+    assert "loss columns (1): loss" in out
     assert "data hash: " in out
 
 
@@ -77,7 +76,7 @@ def test_missing_file_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 def test_unknown_dataset_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["datasets", "--summary", "gadre"]) == 1
-    assert "unknown dataset 'gadre'" in capsys.readouterr().err
+    assert "--summary 'gadre': unknown dataset" in capsys.readouterr().err
 
 
 def test_offline_without_local_data_exits_1(
@@ -104,11 +103,11 @@ def test_parser_has_subcommands() -> None:
     assert (args.command, args.summary, args.offline) == ("datasets", "gadre2024", True)
 
 
-@pytest.mark.skipif(
-    not os.environ.get(registry.DATA_DIR_ENV),
-    reason="BAYES_SCALING_DATA_DIR is not set: point it at the reference data folder",
-)
-def test_summary_of_gadre2024(capsys: pytest.CaptureFixture[str]) -> None:
+def test_summary_of_gadre2024(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the shipped table: no data folder, no network
+    monkeypatch.delenv(registry.DATA_DIR_ENV, raising=False)
     assert main(["datasets", "--summary", "gadre2024", "--offline"]) == 0
     out = capsys.readouterr().out
     assert "gadre2024: 104 runs in 3 datasets" in out
@@ -117,3 +116,11 @@ def test_summary_of_gadre2024(capsys: pytest.CaptureFixture[str]) -> None:
     assert lines["rpj"][1:3] == ["35", "6"]
     assert "loss columns (8): loss_openlm, loss_c4_val," in out
     assert "46 per-task err_<task>; averages: err_avg17, err_avg46" in out
+
+
+def test_a_plain_csv_needs_no_mapping(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`n_params,n_tokens,loss`: summarised as is, the loss column keeps its name."""
+    path = _csv(tmp_path, n_params=[1e7, 1e8, 4e8], n_tokens=[2e8, 2e9, 8e9],
+                loss=[4.0, 3.4, 3.2])
+    assert main(["datasets", "--summary", str(path)]) == 0
+    assert "loss columns (1): loss\n" in capsys.readouterr().out

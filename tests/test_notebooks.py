@@ -27,15 +27,24 @@ def test_notebook_is_committed_without_outputs(path):
             assert cell.execution_count is None, f"{path.name} cell {i} has an execution count"
 
 
+def _needs_raw_data(path: Path) -> bool:
+    """Epoch's Chinchilla points are not shipped (no licence upstream): data dir or download."""
+    return "chinchilla_epoch" in path.read_text(encoding="utf-8").split('"source"', 1)[-1]
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_in_fast_mode(path, data_dir, tmp_path, monkeypatch):
+def test_notebook_runs_in_fast_mode(path, request, tmp_path, monkeypatch):
     import nbformat
     from nbclient import NotebookClient
 
-    # the kernel inherits this environment: small sampler, reference data, CPU; figures go
+    # the kernel inherits this environment: small sampler, CPU, and the reference data only
+    # where a notebook needs raw files (gadre2024 is shipped in the package); figures go
     # through the kernel's inline backend (headless), so MPLBACKEND must not force Agg
     monkeypatch.setenv("BAYES_SCALING_FAST", "1")
-    monkeypatch.setenv("BAYES_SCALING_DATA_DIR", str(data_dir))
+    if _needs_raw_data(path):
+        monkeypatch.setenv("BAYES_SCALING_DATA_DIR", str(request.getfixturevalue("data_dir")))
+    else:
+        monkeypatch.delenv("BAYES_SCALING_DATA_DIR", raising=False)
     monkeypatch.setenv("JAX_PLATFORMS", "cpu")
     monkeypatch.delenv("MPLBACKEND", raising=False)
     monkeypatch.setenv("PYTHONWARNINGS", "default")

@@ -11,13 +11,14 @@ Examples
 >>> table = pd.DataFrame({"N": [1e8, 4e8, 1e8], "D": [2e9, 8e9, 8e9], "loss": [3.1, 2.8, 3.0]})
 >>> runs = load_runs(table, params="N", tokens="D", loss="loss")
 >>> runs.columns.tolist()
-['run_id', 'dataset', 'n_params', 'n_tokens', 'tokens_per_param', 'compute_flops', 'loss_eval']
+['run_id', 'dataset', 'n_params', 'n_tokens', 'tokens_per_param', 'compute_flops', 'loss']
 >>> check_design(runs)
 ()
 """
 
+from bayes_scaling.data.bundle import BUNDLED_DATASETS, gadre2024_task_metadata
 from bayes_scaling.data.chinchilla_epoch import CHINCHILLA_LOSS, load_chinchilla_epoch
-from bayes_scaling.data.gadre2024 import load_gadre2024
+from bayes_scaling.data.gadre2024 import load_gadre2024, load_gadre2024_tasks
 from bayes_scaling.data.registry import (
     CACHE_DIR_ENV,
     DATA_DIR_ENV,
@@ -56,6 +57,7 @@ from bayes_scaling.data.validation import (
 )
 
 __all__ = [
+    "BUNDLED_DATASETS",
     "CACHE_DIR_ENV",
     "CHINCHILLA_LOSS",
     "CI_SEQ_SUFFIX",
@@ -81,10 +83,12 @@ __all__ = [
     "dataset_info",
     "error_columns",
     "fetch_dataset",
+    "gadre2024_task_metadata",
     "list_datasets",
     "load_chinchilla_epoch",
     "load_dataset",
     "load_gadre2024",
+    "load_gadre2024_tasks",
     "load_runs",
     "loss_columns",
     "order_columns",

@@ -47,7 +47,7 @@ from bayes_scaling.data.schema import (
 )
 from bayes_scaling.data.validation import RunsError, _validate
 
-__all__ = ["load_gadre2024"]
+__all__ = ["load_gadre2024", "load_gadre2024_tasks"]
 
 _FIX = (
     "Fix: restore the file from the pinned source (delete the dataset folder and call "
@@ -244,3 +244,59 @@ def load_gadre2024(root: str | os.PathLike[str]) -> pd.DataFrame:
     runs = runs.reset_index(drop=True)[order_columns(runs.columns)]
     _validate(runs)
     return runs
+
+
+def load_gadre2024_tasks(root: str | os.PathLike[str]) -> pd.DataFrame:
+    """The 46 downstream tasks of Gadre et al. (2024), from the raw ``eval_metadata.csv``.
+
+    Parameters
+    ----------
+    root : str or path-like
+        The folder holding ``eval_metadata.csv`` (the source repository's ``exp_data/``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per task of :data:`~bayes_scaling.data.GADRE2024_TASKS_46`, in that order, with
+        columns ``task``, ``chance_error`` (``1 - random_baseline / 100``: the top-1 error of
+        guessing), ``random_baseline`` (accuracy of guessing, percent, as the source gives it),
+        ``n_items`` (test items, the source's ``#datapoints``), ``shots``, ``category``,
+        ``task_type`` and ``in_avg17`` (the task is one of the 17 of ``err_avg17``).
+
+    Raises
+    ------
+    RunsError
+        If the file is missing, lacks a column or a task, or a value is not a number.
+
+    Examples
+    --------
+    >>> tasks = load_gadre2024_tasks("/path/to/gadre2024")  # doctest: +SKIP
+    >>> tasks.set_index("task").loc[["copa", "squad"], ["chance_error", "n_items"]]
+    ... # doctest: +SKIP
+           chance_error  n_items
+    task
+    copa            0.5      100
+    squad           1.0    10570
+    """
+    path = Path(root) / "eval_metadata.csv"
+    _check_metadata(path)
+    with path.open(encoding="utf-8", newline="") as f:
+        rows = {row["Eval Task"]: row for row in csv.DictReader(f)}
+    try:
+        records = [
+            {
+                "task": task,
+                "random_baseline": float(rows[task]["Random baseline"]),
+                "n_items": int(rows[task]["#datapoints"]),
+                "shots": int(rows[task]["#shots"]),
+                "category": rows[task]["Task Category"],
+                "task_type": rows[task]["Task Type"],
+                "in_avg17": task in GADRE2024_TASKS_17,
+            }
+            for task in GADRE2024_TASKS_46
+        ]
+    except (KeyError, ValueError) as err:
+        raise RunsError(f"{path}: not the expected task table ({err!r}). {_FIX}") from err
+    tasks = pd.DataFrame(records)
+    tasks.insert(1, "chance_error", 1.0 - tasks["random_baseline"] / 100.0)
+    return tasks

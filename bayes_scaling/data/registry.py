@@ -3,8 +3,11 @@
 Where :func:`load_dataset` looks for dataset ``<name>``, in order:
 
 1. ``<data_dir>/<name>/`` for the ``data_dir`` argument;
-2. ``$BAYES_SCALING_DATA_DIR/<name>/``;
-3. the cache, ``<cache>/<name>-<commit[:7]>/``, where ``<cache>`` is the ``cache_dir`` argument,
+2. ``$BAYES_SCALING_DATA_DIR/<name>/`` (when that folder exists);
+3. the table shipped inside the package (:mod:`bayes_scaling.data.bundle`; ``gadre2024`` only),
+   unless ``raw=True``, ``cache_dir`` or ``base_url`` asks for the raw files: this makes
+   ``load_dataset("gadre2024")`` work offline with nothing set;
+4. the cache, ``<cache>/<name>-<commit[:7]>/``, where ``<cache>`` is the ``cache_dir`` argument,
    else ``$BAYES_SCALING_CACHE_DIR``, else ``~/.cache/bayes_scaling``.
 
 The first folder that exists is used, after checking every file against the SHA-256 manifest
@@ -39,6 +42,7 @@ from types import MappingProxyType
 import pandas as pd
 
 from bayes_scaling.data._manifest import MANIFEST
+from bayes_scaling.data.bundle import BUNDLED_DATASETS, load_bundled
 from bayes_scaling.data.chinchilla_epoch import load_chinchilla_epoch
 from bayes_scaling.data.gadre2024 import load_gadre2024
 
@@ -418,8 +422,13 @@ def load_dataset(
     cache_dir: str | os.PathLike[str] | None = None,
     base_url: str | None = None,
     download: bool = True,
+    raw: bool = False,
 ) -> pd.DataFrame:
     """Load a registered dataset as a canonical runs table, downloading it once if needed.
+
+    ``gadre2024`` ships inside the package: with no ``data_dir``, no existing
+    ``$BAYES_SCALING_DATA_DIR/gadre2024/`` folder and ``raw=False``, the shipped table is
+    returned (no file lookup, no network). It equals what the raw files parse to.
 
     Parameters
     ----------
@@ -427,6 +436,9 @@ def load_dataset(
         ``"gadre2024"`` or ``"chinchilla_epoch"`` (see :func:`list_datasets`).
     data_dir, cache_dir, base_url, download
         Where to look and how to download; see :func:`fetch_dataset` and the module docstring.
+        Giving ``cache_dir`` or ``base_url`` asks for the raw files.
+    raw : bool, default False
+        Always read the raw files (data dir, cache or download), never the shipped table.
 
     Returns
     -------
@@ -442,10 +454,16 @@ def load_dataset(
 
     Examples
     --------
-    >>> runs = load_dataset("gadre2024")  # doctest: +SKIP
-    >>> runs.groupby("dataset").size().to_dict()  # doctest: +SKIP
+    >>> runs = load_dataset("gadre2024")
+    >>> runs.groupby("dataset").size().to_dict()
     {'c4_original': 34, 'rpj': 35, 'rw_original': 35}
     """
+    dataset_info(name)  # unknown names fail here, before any lookup
+    env_dir = os.environ.get(DATA_DIR_ENV)
+    local_raw = data_dir is not None or bool(env_dir and (Path(env_dir) / name).is_dir())
+    wants_raw = raw or local_raw or cache_dir is not None or base_url is not None
+    if name in BUNDLED_DATASETS and not wants_raw:
+        return load_bundled(name)
     folder = fetch_dataset(
         name, data_dir=data_dir, cache_dir=cache_dir, base_url=base_url, download=download
     )

@@ -81,6 +81,8 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
 SIZE_COLUMNS: tuple[str, ...] = ("n_params", "n_tokens", "tokens_per_param", "compute_flops")
 
 LOSS_PREFIX = "loss_"
+#: A column named just ``loss`` is a loss column too (kept under that name by ``load_runs``).
+BARE_LOSS = "loss"
 ERR_PREFIX = "err_"
 CI_SUFFIX = "_ci"
 CI_SEQ_SUFFIX = "_ci_seq"
@@ -228,8 +230,10 @@ def loss_columns(columns: Iterable[str]) -> list[str]:
     --------
     >>> loss_columns(["loss_c4_val", "loss_c4_val_ci", "loss_c4_val_ci_seq", "n_params"])
     ['loss_c4_val']
+    >>> loss_columns(["n_params", "n_tokens", "loss"])  # a plain 'loss' column is one too
+    ['loss']
     """
-    return [c for c in columns if c.startswith(LOSS_PREFIX) and not _is_ci(c)]
+    return [c for c in columns if c == BARE_LOSS or (c.startswith(LOSS_PREFIX) and not _is_ci(c))]
 
 
 def ci_columns(columns: Iterable[str]) -> list[str]:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_scaling.data.schema import (
+    BARE_LOSS,
     LOSS_PREFIX,
     ci_columns,
     error_columns,
@@ -72,8 +73,10 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
 
 
 def _loss_column_name(user_column: str, eval_name: str | None = None) -> str:
-    """Canonical loss column for a user column: 'val_loss' -> 'loss_val', 'loss' -> 'loss_eval'."""
+    """Canonical loss column for a user column: 'val_loss' -> 'loss_val', 'loss' stays 'loss'."""
     name = snake_case(eval_name if eval_name is not None else user_column)
+    if name == BARE_LOSS:
+        return BARE_LOSS
     if name.startswith(LOSS_PREFIX):
         return name
     if eval_name is None:
@@ -122,7 +125,7 @@ def load_runs(
         Give ``tokens`` or ``compute`` (or both): D = C / (6 N) and C = 6 N D fill the gap.
     loss : str or mapping, optional
         Loss column(s). A single name becomes ``loss_<name without the word 'loss'>``
-        (``"val_loss"`` -> ``loss_val``, ``"loss"`` -> ``loss_eval``). A mapping
+        (``"val_loss"`` -> ``loss_val``; ``"loss"`` stays ``loss``). A mapping
         ``{user_column: eval_name}`` names them yourself (``{"c4": "c4_val"}`` -> ``loss_c4_val``).
         Columns already named ``loss_<eval>`` need no mapping.
     dataset : str, optional

@@ -12,10 +12,15 @@ the compiled program.
 
 Chains
 ------
-``chain_method="auto"`` runs chains in parallel (``pmap``) when JAX has at least ``num_chains``
-devices (on CPU: call :func:`set_cpu_devices` before anything computes with JAX), and otherwise
-vectorised (``vmap``) on the default device: with a dense mass matrix these posteriors need ~5-10
-leapfrog steps per draw, so lanes that wait for the deepest tree cost little.
+``chain_method="auto"`` (the default) means ``"vectorized"``: chains side by side (``vmap``) on
+the default device, whatever the device count, so the same seed gives the same draws in every
+process (the ``bayes-scaling`` command and the Python API alike). With a dense mass matrix these
+posteriors need ~5-10 leapfrog steps per draw, so lanes that wait for the deepest tree cost
+little. ``"parallel"`` (``pmap``, one device per chain; on CPU call :func:`set_cpu_devices` before
+anything computes with JAX) must be asked for: batched and unbatched XLA kernels round
+differently, so its draws differ from the vectorised ones in the last digits, and NUTS
+trajectories then drift apart (0.33 in E over 1000 draws was measured). The method used is
+recorded in every fit (``idata.attrs["backend"]``).
 
 Float64
 -------
@@ -42,6 +47,7 @@ __all__ = [
     "diagnostics",
     "set_cpu_devices",
     "enable_compilation_cache",
+    "default_compilation_cache",
     "enable_x64",
     "backend_info",
 ]
@@ -59,13 +65,48 @@ def enable_x64() -> None:
         jax.config.update("jax_enable_x64", True)
 
 
+#: Set to ``0`` (or ``off``, ``false``, ``no``) to keep fits from turning on the persistent
+#: compilation cache.
+COMPILATION_CACHE_ENV = "BAYES_SCALING_COMPILATION_CACHE"
+_cache_checked = False
+
+
+def default_compilation_cache() -> str | None:
+    """Turn on the persistent compilation cache once per process, unless opted out.
+
+    Called by every fit before it compiles. Does nothing when ``$BAYES_SCALING_COMPILATION_CACHE``
+    is ``0``/``off``/``false``/``no``, or when the caller already chose a JAX cache folder
+    (``jax_compilation_cache_dir``); otherwise :func:`enable_compilation_cache` with its default
+    folder. Returns the folder in use, or None.
+    """
+    global _cache_checked
+    import jax
+
+    current = jax.config.jax_compilation_cache_dir
+    if _cache_checked:
+        return current or None
+    _cache_checked = True
+    if os.environ.get(COMPILATION_CACHE_ENV, "").strip().lower() in ("0", "off", "false", "no"):
+        return None
+    if current:
+        return current
+    try:
+        return enable_compilation_cache()
+    except OSError as err:  # an unwritable home or cache folder must not stop a fit
+        warnings.warn(f"persistent compilation cache off: cannot create its folder ({err}); "
+                      f"set $BAYES_SCALING_CACHE_DIR to a writable folder, or "
+                      f"${COMPILATION_CACHE_ENV}=0 to silence this", stacklevel=3)
+        return None
+
+
 def enable_compilation_cache(path: str | os.PathLike | None = None) -> str:
     """Keep compiled samplers on disk so that a fresh process skips most of the compile time.
 
     JAX's persistent compilation cache, under ``path`` (default: ``$BAYES_SCALING_CACHE_DIR`` or
-    ``~/.cache/bayes_scaling``, sub-folder ``jax``). Opt-in, because it writes files and changes
-    JAX's global configuration; the ``bayes-scaling`` command turns it on. Measured on 2 loaded
-    CPU cores: the first fit in a fresh process took 33 s without, 12 s with a warm cache.
+    ``~/.cache/bayes_scaling``, sub-folder ``jax``). Every fit turns it on with the default
+    folder (:func:`default_compilation_cache`; opt out with
+    ``BAYES_SCALING_COMPILATION_CACHE=0``); call this first to put it elsewhere. Measured in
+    ``benchmarks/RESULTS.md`` (cold and warm cache).
 
     Returns the cache folder.
     """
@@ -126,6 +167,8 @@ class SamplerConfig:
         Dense mass matrix. The amplitude, exponent and E of a scaling law are strongly correlated;
         dense adaptation cuts leapfrog steps per draw ~10x on these models.
     chain_method : {"auto", "parallel", "vectorized", "sequential"}
+        ``"auto"`` is ``"vectorized"`` (see the module docstring: same seed, same draws in
+        every process); ``"parallel"`` runs one chain per device and must be asked for.
     init_radius : float
         Chains start uniformly in ``(-r, r)`` in the unconstrained space.
     """
@@ -192,8 +235,7 @@ def resolve_chain_method(config: SamplerConfig) -> str:
                 "before any JAX computation, or use chain_method='vectorized'"
             )
         return config.chain_method
-    if config.num_chains > 1 and jax.local_device_count() >= config.num_chains:
-        return "parallel"
+    # never chosen from the device count: that would make the draws depend on the process
     return "vectorized"
 
 
@@ -361,6 +403,7 @@ def sample_nuts(
     from jax import random
 
     enable_x64()
+    default_compilation_cache()
     method = resolve_chain_method(config)
     kw = {k: jnp.asarray(v) for k, v in model_kwargs.items()}
     key = (model_key, config, method, _shape_key(kw))
@@ -519,6 +562,7 @@ def sample_nuts_batch(
     from jax import random
 
     enable_x64()
+    default_compilation_cache()
     kw = {k: np.asarray(v) for k, v in model_kwargs.items()}
     n_fits = next(iter(kw.values())).shape[0]
     n_dev = jax.local_device_count() if shard else 1

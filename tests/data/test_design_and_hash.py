@@ -83,9 +83,9 @@ def test_data_hash_sees_every_change() -> None:
     runs = runs_from([1e7, 1e8, 1e9], [20, 40, 80])
     digest = data_hash(runs)
     changed = runs.copy()
-    changed.loc[1, "loss_eval"] = np.nextafter(changed.loc[1, "loss_eval"], 10)
+    changed.loc[1, "loss"] = np.nextafter(changed.loc[1, "loss"], 10)
     assert data_hash(changed) != digest
-    assert data_hash(runs.rename(columns={"loss_eval": "loss_x"})) != digest
+    assert data_hash(runs.rename(columns={"loss": "loss_x"})) != digest
     assert data_hash(runs.assign(dataset="other")) != digest
     assert data_hash(runs.iloc[:2]) != digest
 

@@ -58,7 +58,7 @@ def test_derives_tokens_from_compute() -> None:
 
 @pytest.mark.parametrize(
     ("loss", "column"),
-    [("val_loss", "loss_val"), ("loss", "loss_eval"), ("loss_c4_val", "loss_c4_val"),
+    [("val_loss", "loss_val"), ("loss", "loss"), ("loss_c4_val", "loss_c4_val"),
      ("C4 Loss", "loss_c4")],
 )
 def test_loss_column_names(loss: str, column: str) -> None:
@@ -228,7 +228,8 @@ def test_property_injected_bad_value_names_its_row(
         with pytest.raises(RunsError) as info:
             load_runs(path, params="N", tokens="D", loss="loss", run_id="name")
     message = str(info.value)
-    assert f"from your column '{column}'" in message
+    # a mapped column is named as the user wrote it; 'loss' keeps its name
+    assert (f"column '{column}'" if column == "loss" else f"from your column '{column}'") in message
     assert f"row {row} (run_id 'run{row}')" in message
     assert row in info.value.rows
     assert "Fix:" in message

@@ -1,0 +1,178 @@
+"""``bayes-scaling report``: fit and write a self-contained risk report (HTML, Markdown, CSV).
+
+All inputs and output locations are checked before the fit; the HTML file, the Markdown file
+with its figure folder, and the CSV folder are written into staging folders beside their
+destinations and moved into place only when all of them were written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from bayes_scaling.cli.common import (
+    EXIT_CODES_EPILOG,
+    EXIT_DIAGNOSTICS,
+    PROG,
+    CliInputError,
+    add_law_options,
+    add_source_options,
+    add_target_options,
+    check_distinct,
+    check_error_column,
+    check_input_file,
+    check_output_dir,
+    check_output_file,
+    column_mapping,
+    filter_runs,
+    float_arg,
+    load_source_runs,
+    loss_column,
+    parse_count,
+    prepare_sampling,
+    probability_arg,
+    read_targets,
+    sampler_overrides,
+    staged_outputs,
+)
+
+__all__ = ["add_parser"]
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    if not (args.out or args.markdown or args.csv_dir):
+        raise CliInputError("--out", None, "nothing to write",
+                            "give --out report.html, --markdown report.md and/or --csv-dir DIR")
+    if args.out:
+        check_output_file(args.out, "--out", (".html", ".htm"))
+    if args.markdown:
+        md = check_output_file(args.markdown, "--markdown", (".md",))
+        figures = md.parent / f"{md.stem}_figures"
+        if figures.exists() and not figures.is_dir():
+            raise CliInputError("--markdown", args.markdown, f"its figure folder {figures} is "
+                                "an existing file", "remove that file or pick another name")
+    if args.csv_dir:
+        check_output_dir(args.csv_dir, "--csv-dir")
+    check_distinct([("--out", args.out), ("--markdown", args.markdown),
+                    ("--csv-dir", args.csv_dir)])
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from bayes_scaling.report import make_report, write_report
+    from bayes_scaling.report.presets import preset_for, select_runs
+
+    start = time.perf_counter()
+    # --- every check before the fit
+    _check_outputs(args)
+    backtest = None
+    if args.backtest_csv:
+        path = check_input_file(args.backtest_csv, "--backtest-csv")
+        try:
+            backtest = pd.read_csv(path)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+            raise CliInputError("--backtest-csv", args.backtest_csv, f"cannot be parsed ({err})",
+                                "give the coverage CSV written by `backtest --coverage-out`"
+                                ) from err
+    targets = read_targets(args, required=False)
+    preset = preset_for(args.source)
+    runs = load_source_runs(args)
+    kept = filter_runs(runs, args.query)
+    dataset_filter = args.dataset_filter if args.dataset_filter is not None \
+        else preset.dataset_filter
+    max_params = args.max_params if args.max_params is not None else preset.max_params
+    fit_runs, held, _ = select_runs(kept, dataset_filter=dataset_filter, max_params=max_params)
+    if targets is None and held.empty:
+        raise CliInputError("--target", None, "no targets: every selected run is fitted",
+                            "give --target N:D (repeatable) or --targets-csv, or --max-params "
+                            "N to hold out the runs at or above N")
+    loss = loss_column(fit_runs, args, default=preset.loss)
+    error = None
+    if not args.no_error:
+        error = args.error or preset.error or (
+            "err_avg17" if "err_avg17" in fit_runs.columns else None)
+        check_error_column(fit_runs, error)
+
+    # --- fit and build
+    prepare_sampling(args)
+    constraints = {k: v for k, v in (("max_params", args.alloc_max_params),
+                                     ("min_tokens_per_param", args.alloc_min_tokens_per_param))
+                   if v is not None}
+    from bayes_scaling.data import list_datasets
+
+    mapping = {} if args.source in list_datasets() else column_mapping(args)
+    data = make_report(
+        args.source, targets=targets, thresholds=args.threshold or (),
+        dataset_filter=args.dataset_filter, max_params=args.max_params, query=args.query,
+        law=args.law, loss=loss, error=error, error_chance=args.error_chance, noise=args.noise,
+        seed=args.seed, sampler=sampler_overrides(args), budgets=args.budget,
+        allocation_constraints=constraints, backtest=backtest, data_dir=args.data_dir,
+        offline=args.offline, mapping=mapping, progress=not args.no_progress,
+        title=args.title,
+        extra_provenance={"command": " ".join([PROG, *sys.argv[1:]])
+                          if args.command_line is None else args.command_line},
+    )
+    # --- outputs: all of them or none
+    with staged_outputs() as stage:
+        written = write_report(
+            data, html=stage.path(args.out) if args.out else None,
+            markdown=stage.path(args.markdown) if args.markdown else None,
+            csv_dir=stage.path(args.csv_dir) if args.csv_dir else None)
+    for name in (args.out, args.markdown, args.csv_dir):
+        if name:
+            print(f"wrote {name}", file=sys.stderr)
+    n_files = sum(1 for p in written if Path(p).suffix != ".png")
+    print(f"report built in {time.perf_counter() - start:.1f} s ({n_files} files)",
+          file=sys.stderr)
+    if data.warnings:
+        for w in data.warnings:
+            print(f"{PROG}: warning: {w}", file=sys.stderr)
+        if not args.allow_warnings:
+            print(f"{PROG}: error: failed diagnostics (exit {EXIT_DIAGNOSTICS}); the report "
+                  "carries a warning banner. Pass --allow-warnings to accept.", file=sys.stderr)
+            return EXIT_DIAGNOSTICS
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "report", help="fit and write a self-contained risk report (HTML, Markdown, CSV)",
+        description="Fit the loss law (and the downstream error law where the runs have "
+                    "err_avg17 or --error), then write a report: data, posterior, diagnostics, "
+                    "new-run predictions with 50% and 90% intervals at the targets, "
+                    "P(loss < x), compute-optimal allocation, provenance. `report gadre2024 "
+                    "--out report.html` needs nothing else and writes only report.html; "
+                    "--markdown and --csv-dir add the other formats.",
+        epilog=EXIT_CODES_EPILOG)
+    add_source_options(parser)
+    add_law_options(parser)
+    add_target_options(parser)
+    out = parser.add_argument_group("outputs")
+    out.add_argument("--out", metavar="FILE.html", help="self-contained HTML report")
+    out.add_argument("--markdown", metavar="FILE.md",
+                     help="Markdown report (figures in FILE_figures/ beside it)")
+    out.add_argument("--csv-dir", metavar="DIR", help="write every table as CSV here")
+    out.add_argument("--title", help="report title")
+    q = parser.add_argument_group("questions")
+    q.add_argument("--threshold", type=float_arg, action="append", metavar="X",
+                   help="report P(loss < X) at each target and the compute to reach X; "
+                        "repeatable")
+    q.add_argument("--budget", type=parse_count, action="append", metavar="C",
+                   help="compute budget (FLOPs) for the optimal allocation; repeatable "
+                        "(default: the targets' compute)")
+    q.add_argument("--alloc-max-params", type=parse_count, metavar="N",
+                   help="cap model size in the allocation (over-training)")
+    q.add_argument("--alloc-min-tokens-per-param", type=parse_count, metavar="M",
+                   help="minimum tokens per parameter in the allocation (over-training)")
+    q.add_argument("--backtest-csv", metavar="FILE",
+                   help="backtest calibration table (columns ci_prob, coverage[, n, target])")
+    err = parser.add_argument_group("downstream error law")
+    err.add_argument("--error", metavar="COLUMN",
+                     help="error column (default err_avg17 when the runs have it)")
+    err.add_argument("--no-error", action="store_true", help="no downstream error law")
+    err.add_argument("--error-chance", type=probability_arg,
+                     help="chance-level error of a column that is not Gadre et al.'s")
+    parser.set_defaults(handler=_cmd_report, command_line=None)
