@@ -11,10 +11,12 @@ in parallel on CPU.
 
 from bayes_scaling._version import __version__
 from bayes_scaling.data import (  # noqa: E402
+    FilterError,
     IdentifiabilityWarning,
     RunsError,
     check_design,
     data_hash,
+    filter_runs,
     list_datasets,
     load_dataset,
     load_runs,
@@ -62,6 +64,7 @@ __all__ = [
     "DiagnosticsWarning",
     "ERROR_LAWS",
     "ErrorLaw",
+    "FilterError",
     "FitFileError",
     "IdentifiabilityWarning",
     "LOSS_LAWS",
@@ -75,6 +78,7 @@ __all__ = [
     "check_design",
     "data_hash",
     "enable_compilation_cache",
+    "filter_runs",
     "fit_many",
     "default_error_priors",
     "default_priors",

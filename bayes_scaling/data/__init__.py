@@ -17,6 +17,7 @@ Examples
 """
 
 from bayes_scaling.data.chinchilla_epoch import CHINCHILLA_LOSS, load_chinchilla_epoch
+from bayes_scaling.data.filters import Filter, FilterError, filter_runs, parse_filter
 from bayes_scaling.data.gadre2024 import load_gadre2024
 from bayes_scaling.data.registry import (
     CACHE_DIR_ENV,
@@ -73,6 +74,8 @@ __all__ = [
     "SIZE_COLUMNS",
     "DatasetError",
     "DatasetInfo",
+    "Filter",
+    "FilterError",
     "IdentifiabilityWarning",
     "RunsError",
     "check_design",
@@ -81,6 +84,7 @@ __all__ = [
     "dataset_info",
     "error_columns",
     "fetch_dataset",
+    "filter_runs",
     "list_datasets",
     "load_chinchilla_epoch",
     "load_dataset",
@@ -88,5 +92,6 @@ __all__ = [
     "load_runs",
     "loss_columns",
     "order_columns",
+    "parse_filter",
     "validate_runs",
 ]

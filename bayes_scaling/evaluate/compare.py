@@ -28,7 +28,8 @@ brings k down.
 Examples
 --------
 >>> import bayes_scaling as bs                                               # doctest: +SKIP
->>> runs = bs.load_dataset("gadre2024").query("dataset == 'rpj' and n_params < 1e9")  # doctest: +SKIP
+>>> runs = bs.filter_runs(bs.load_dataset("gadre2024"),
+...                       "dataset == 'rpj' and n_params < 1e9")  # doctest: +SKIP
 >>> fits = fit_law_grid(runs, loss="loss_c4_val", seed=0)                    # doctest: +SKIP
 >>> compare_models(fits)                                                     # doctest: +SKIP
 >>> stacked = StackedPredictor.from_models(fits)                             # doctest: +SKIP
