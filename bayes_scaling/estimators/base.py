@@ -14,7 +14,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayes_scaling.inference.nuts import Diagnostics, DiagnosticsWarning, diagnostics, sample_nuts
+from bayes_scaling.inference.nuts import (
+    Diagnostics,
+    DiagnosticsWarning,
+    check_seed,
+    diagnostics,
+    sample_nuts,
+)
 
 __all__ = ["FittedModel", "NotFittedError"]
 
@@ -62,6 +68,7 @@ class FittedModel:
         warn : bool
             Emit :class:`~bayes_scaling.inference.nuts.DiagnosticsWarning` when a check fails.
         """
+        seed = check_seed(seed)  # before any work: 1.7 or 2**64 fail here, by name
         kw, meta = self._prepare(runs)
         posterior, stats, facts = sample_nuts(
             self._model(), kw, config=self.sampler, seed=seed, model_key=self._model_key(),
