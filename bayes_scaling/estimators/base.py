@@ -115,7 +115,7 @@ class FittedModel:
         """Open ``path``, check kind and format (io.load_datatree) and the law asked for."""
         from bayes_scaling.estimators.io import FitFileError, load_datatree
 
-        dt = load_datatree(path, kind=cls.kind)
+        dt = load_datatree(path, kind=cls.kind)  # checks the attrs and groups a fit needs
         if law is not None and dt.attrs["law"] != law:
             raise FitFileError(f"{path} holds a {dt.attrs['law']!r} law, not {law!r}; "
                                f"load it with law={dt.attrs['law']!r} or refit")
