@@ -72,8 +72,8 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
         table = reader(path)
     except ImportError as err:
         raise RunsError(
-            f"{path}: reading .parquet files needs the pyarrow package ({err}). Fix: "
-            "pip install pyarrow, or save the table as .csv."
+            f"{path}: reading .parquet files needs the pyarrow package, which is not "
+            "installed. Fix: pip install pyarrow, or save the table as .csv."
         ) from err
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise RunsError(f"{path}: cannot parse the table ({err}). Fix: check the file.") from err

@@ -17,6 +17,8 @@ class TargetError(ValueError):
 
 
 _TARGET_COLUMNS = ("n_params", "n_tokens", "compute_flops", "tokens_per_param")
+# Sizes above this are unit slips, and 6 N D of two of them still fits a float64.
+_MAX_TARGET = 1e30
 
 
 def _numeric_target(t: pd.DataFrame, col: str) -> np.ndarray:
@@ -92,10 +94,20 @@ def resolve_targets(targets: pd.DataFrame) -> pd.DataFrame:
         )
     for c in ("n_params", "n_tokens"):
         v = t[c].to_numpy(float)
+        huge = np.isfinite(v) & (v > _MAX_TARGET)
+        if huge.any():
+            raise TargetError(f"target row {int(np.flatnonzero(huge)[0])}: {c} = "
+                              f"{float(v[huge][0]):.3g} is beyond any model (over {_MAX_TARGET:.0e})."
+                              " Fix: check the units (raw counts, not exponents or FLOPs).")
+        tiny = np.isfinite(v) & (v > 0) & (v < 1)
+        if tiny.any():
+            raise TargetError(f"target row {int(np.flatnonzero(tiny)[0])}: {c} = "
+                              f"{float(v[tiny][0]):.3g} is less than one. Fix: give raw counts "
+                              "(1400000000, not 1.4 billion as 1.4).")
         bad = ~np.isfinite(v) | (v <= 0)
         if bad.any():
             raise TargetError(f"target row {int(np.flatnonzero(bad)[0])}: {c} must be a positive "
-                              f"finite number, got {v[bad][0]!r}. Fix: give raw counts such as "
+                              f"finite number, got {float(v[bad][0])!r}. Fix: give raw counts such as "
                               "1400000000; check the units of every target column.")
     t["tokens_per_param"] = t["n_tokens"].to_numpy(float) / t["n_params"].to_numpy(float)
     t["compute_flops"] = 6.0 * t["n_params"].to_numpy(float) * t["n_tokens"].to_numpy(float)
