@@ -25,8 +25,12 @@ from bayes_scaling.inference.nuts import (
 __all__ = ["FittedModel", "NotFittedError"]
 
 
-class NotFittedError(RuntimeError):
-    """A method that needs a posterior was called before ``fit`` (or ``load``)."""
+class NotFittedError(RuntimeError, ValueError):
+    """A method that needs a posterior was called before ``fit`` (or ``load``).
+
+    Also a ValueError (as scikit-learn's is), so that one ``except ValueError`` catches every
+    bad-input error of the package.
+    """
 
 
 class FittedModel:
