@@ -74,6 +74,8 @@ _EXPORTS: dict[str, str] = {
     "Misfit": "bayes_scaling.evaluate.misfit",
     "misfit_check": "bayes_scaling.evaluate.misfit",
     "lfo_compare": "bayes_scaling.evaluate.compare",
+    "filter_runs": "bayes_scaling.data",
+    "FilterError": "bayes_scaling.data",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -94,10 +96,12 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - static analysers see the eager imports
     from bayes_scaling.data import (  # noqa: F401
+        FilterError,
         IdentifiabilityWarning,
         RunsError,
         check_design,
         data_hash,
+        filter_runs,
         gadre2024_task_metadata,
         list_datasets,
         load_dataset,
@@ -111,18 +115,14 @@ if TYPE_CHECKING:  # pragma: no cover - static analysers see the eager imports
     from bayes_scaling.data.targets import (  # noqa: F401
         TargetError,
     )
-    from bayes_scaling.estimators.extrapolation import (  # noqa: F401
-        Discrepancy,
-    )
-    from bayes_scaling.evaluate.misfit import (  # noqa: F401
-        Misfit,
-        misfit_check,
-    )
     from bayes_scaling.estimators.batch import (  # noqa: F401
         fit_many,
     )
     from bayes_scaling.estimators.error_law import (  # noqa: F401
         ErrorLaw,
+    )
+    from bayes_scaling.estimators.extrapolation import (  # noqa: F401
+        Discrepancy,
     )
     from bayes_scaling.estimators.io import (  # noqa: F401
         FitFileError,
@@ -147,6 +147,10 @@ if TYPE_CHECKING:  # pragma: no cover - static analysers see the eager imports
         lfo_compare,
         loo_table,
         stacking_weights,
+    )
+    from bayes_scaling.evaluate.misfit import (  # noqa: F401
+        Misfit,
+        misfit_check,
     )
     from bayes_scaling.evaluate.sbc import (  # noqa: F401
         SBCResult,

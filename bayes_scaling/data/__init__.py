@@ -18,6 +18,7 @@ Examples
 
 from bayes_scaling.data.bundle import BUNDLED_DATASETS, gadre2024_task_metadata
 from bayes_scaling.data.chinchilla_epoch import CHINCHILLA_LOSS, load_chinchilla_epoch
+from bayes_scaling.data.filters import Filter, FilterError, filter_runs, parse_filter
 from bayes_scaling.data.gadre2024 import load_gadre2024, load_gadre2024_tasks
 from bayes_scaling.data.registry import (
     CACHE_DIR_ENV,
@@ -75,6 +76,8 @@ __all__ = [
     "SIZE_COLUMNS",
     "DatasetError",
     "DatasetInfo",
+    "Filter",
+    "FilterError",
     "IdentifiabilityWarning",
     "RunsError",
     "check_design",
@@ -83,6 +86,7 @@ __all__ = [
     "dataset_info",
     "error_columns",
     "fetch_dataset",
+    "filter_runs",
     "gadre2024_task_metadata",
     "list_datasets",
     "load_chinchilla_epoch",
@@ -92,5 +96,6 @@ __all__ = [
     "load_runs",
     "loss_columns",
     "order_columns",
+    "parse_filter",
     "validate_runs",
 ]

@@ -56,6 +56,10 @@ __all__ = [
     "GADRE2024_TASKS_17",
     "GADRE2024_TASKS_46",
     "LOSS_PREFIX",
+    "COMPUTE_RATIO_TOLERANCE",
+    "LOSS_RANGE",
+    "MAX_N_PARAMS",
+    "MAX_N_TOKENS",
     "MIN_N_PARAMS",
     "MIN_N_TOKENS",
     "REQUIRED_COLUMNS",
@@ -88,8 +92,22 @@ CI_SUFFIX = "_ci"
 CI_SEQ_SUFFIX = "_ci_seq"
 
 #: Smallest plausible parameter count. The smallest model in any scaling study we know of has
-#: ~1e6 parameters; a value under 1e4 almost surely means the column is in millions or billions.
-MIN_N_PARAMS = 1e4
+#: ~1e6 parameters; a value under 1e5 almost surely means the column is in thousands, millions
+#: or billions (a 10M-parameter model given in thousands is 1e4).
+MIN_N_PARAMS = 1e5
+#: Largest plausible parameter count (1e15, ~1000x the largest dense models trained so far); a
+#: larger value is a unit slip, and above ~9.2e18 it would not even fit the int64 ``n_params``.
+MAX_N_PARAMS = 1e15
+#: Largest plausible token count (1e17, ~1000x the largest training sets so far).
+MAX_N_TOKENS = 1e17
+#: Plausible range of a mean cross-entropy in nats/token: a uniform guess over a 50k vocabulary
+#: is ln(50257) = 10.8 nats; perplexities (e.g. 25) and percentages lie outside. Override with
+#: ``loss_range=`` in :func:`~bayes_scaling.data.validate_runs` and ``load_runs``.
+LOSS_RANGE: tuple[float, float] = (0.1, 20.0)
+#: Largest accepted ratio between a given ``compute_flops`` and 6 N D (either way). Sources that
+#: count attention or embedding FLOPs differ from 6 N D by well under 2x; a 10x gap is a unit or
+#: column-mapping slip.
+COMPUTE_RATIO_TOLERANCE = 4.0
 #: Smallest plausible token count, for the same reason (a run on < 1e6 tokens is not a data point
 #: of a language-model scaling law).
 MIN_N_TOKENS = 1e6

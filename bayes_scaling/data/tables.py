@@ -64,12 +64,38 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
             f"{path}: unsupported file type '{path.suffix}'. Fix: give a .csv, .tsv or .parquet "
             "file, or a pandas DataFrame."
         )
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, not a table file. Fix: give the path of "
+                                "a .csv, .tsv or .parquet file inside it.")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     try:
-        return reader(path)
+        table = reader(path)
+    except ImportError as err:
+        raise RunsError(
+            f"{path}: reading .parquet files needs the pyarrow package, which is not "
+            "installed. Fix: pip install pyarrow, or save the table as .csv."
+        ) from err
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise RunsError(f"{path}: cannot parse the table ({err}). Fix: check the file.") from err
+    _check_separator(table, path)
+    return table
+
+
+def _check_separator(table: pd.DataFrame, path: Path) -> None:
+    """A table read with the wrong separator comes back as one column holding the rest."""
+    if table.shape[1] != 1:
+        return
+    header = str(table.columns[0])
+    for sep, name in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe")):
+        if sep in header:
+            hint = ("save it with commas, or read it yourself with pd.read_csv(path, sep=';') "
+                    "(decimal=',' if the numbers use decimal commas) and pass the DataFrame"
+                    if sep == ";" else f"save it with commas or as .tsv ({name}-separated)")
+            raise RunsError(
+                f"{path}: the file looks {name}-separated (its header is one column "
+                f"{header[:80]!r}); .csv files are read comma-separated. Fix: {hint}."
+            )
 
 
 def _loss_column_name(user_column: str, eval_name: str | None = None) -> str:
@@ -108,6 +134,7 @@ def load_runs(
     loss: str | Mapping[str, str] | None = None,
     dataset: str | None = None,
     run_id: str | None = None,
+    loss_range: tuple[float, float] | None = None,
     **extra_mapping: str,
 ) -> pd.DataFrame:
     """Map a table of training runs onto the canonical schema, derive what is missing, validate.
@@ -134,6 +161,11 @@ def load_runs(
     run_id : str, optional
         Column with unique run ids (converted to str). Default: the ``run_id`` column, or else
         ``"<dataset>-<row position>"``.
+    loss_range : (float, float), optional
+        Plausible range of the losses, default (0.1, 20) nats/token
+        (:data:`~bayes_scaling.data.schema.LOSS_RANGE`). A range given here is recorded in
+        ``runs.attrs["loss_range"]``, where :func:`~bayes_scaling.data.validate_runs` and the
+        estimators find it.
     **extra_mapping : str
         More ``canonical_name=user_column`` pairs, e.g. ``err_avg17="avg_err"`` or
         ``loss_c4_val_ci="c4_halfwidth"``. Unmapped columns are kept under their own names.
@@ -244,7 +276,7 @@ def load_runs(
     # First pass on the columns as given, so that a bad value is reported in the user's column,
     # before anything is derived from it.
     given = [c for c in ("n_params", "n_tokens", "compute_flops") if c in wanted]
-    _validate(table, required=given, labels=labels, integral_params=False)
+    _validate(table, required=given, labels=labels, integral_params=False, loss_range=loss_range)
 
     n_params = np.rint(table["n_params"].to_numpy(dtype=np.float64)).astype(np.int64)
     table["n_params"] = n_params
@@ -263,6 +295,8 @@ def load_runs(
         table[column] = pd.to_numeric(table[column]).astype(np.float64)
 
     table = table[order_columns(table.columns)]
-    _validate(table, labels=labels)
+    _validate(table, labels=labels, loss_range=loss_range)
+    if loss_range is not None:
+        table.attrs["loss_range"] = tuple(float(v) for v in loss_range)
     return table
 

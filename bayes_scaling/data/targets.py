@@ -13,7 +13,40 @@ __all__ = ["resolve_targets", "interval_frame", "TargetError", "KINDS", "check_k
 
 
 class TargetError(ValueError):
-    """Targets that cannot be turned into (n_params, n_tokens)."""
+    """Targets that cannot be turned into (n_params, n_tokens); the message names the column."""
+
+
+_TARGET_COLUMNS = ("n_params", "n_tokens", "compute_flops", "tokens_per_param")
+# Sizes above this are unit slips, and 6 N D of two of them still fits a float64.
+_MAX_TARGET = 1e30
+
+
+def _numeric_target(t: pd.DataFrame, col: str) -> np.ndarray:
+    """Column ``col`` as float64, or a TargetError naming the column, the row and the value."""
+    series = t[col]
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_datetime64_any_dtype(dtype) or \
+            pd.api.types.is_timedelta64_dtype(dtype) or pd.api.types.is_complex_dtype(dtype):
+        raise TargetError(f"target column {col!r} holds {dtype} values, not numbers. Fix: give "
+                          "plain numbers.")
+    if pd.api.types.is_numeric_dtype(dtype):
+        x = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        x = np.empty(len(series))
+        for i, v in enumerate(series.tolist()):
+            if isinstance(v, bool | np.bool_) or not isinstance(v, int | float | np.number):
+                raise TargetError(
+                    f"target column {col!r}, row {i}: {v!r} is not a number. Fix: give plain "
+                    "numbers (1400000000 or 1.4e9, not '1.4B'); the CLI's --target accepts "
+                    "'1.4B:29B'.")
+            x[i] = float(v)
+    bad = ~np.isfinite(x) | (x <= 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise TargetError(f"target column {col!r}, row {i}: must be a positive finite number, "
+                          f"got {float(x[i])!r}. Fix: give raw counts such as 1400000000 (FLOPs for "
+                          "compute_flops).")
+    return x
 
 
 def resolve_targets(targets: pd.DataFrame) -> pd.DataFrame:
@@ -27,10 +60,21 @@ def resolve_targets(targets: pd.DataFrame) -> pd.DataFrame:
     [2236068.0]
     """
     if isinstance(targets, dict):
-        targets = pd.DataFrame(targets)
+        try:
+            targets = pd.DataFrame(targets)
+        except ValueError as err:  # scalars without an index, ragged lists
+            raise TargetError(f"targets dict cannot form a table ({err}). Fix: give lists of "
+                              "equal length, e.g. {'n_params': [1.4e9], 'n_tokens': [2.9e10]}"
+                              ) from None
     if not isinstance(targets, pd.DataFrame):
-        raise TargetError(f"targets must be a DataFrame, got {type(targets).__name__}")
+        raise TargetError(f"targets must be a DataFrame, got {type(targets).__name__}. Fix: "
+                          "e.g. pd.DataFrame({'n_params': [1.4e9], 'n_tokens': [2.9e10]})")
     t = targets.copy()
+    for col in _TARGET_COLUMNS:
+        if col in t.columns:
+            x = _numeric_target(t, col)
+            if not pd.api.types.is_numeric_dtype(t[col].dtype):
+                t[col] = x
     cols = set(t.columns)
     if {"n_params", "n_tokens"} <= cols:
         pass
@@ -50,10 +94,21 @@ def resolve_targets(targets: pd.DataFrame) -> pd.DataFrame:
         )
     for c in ("n_params", "n_tokens"):
         v = t[c].to_numpy(float)
+        huge = np.isfinite(v) & (v > _MAX_TARGET)
+        if huge.any():
+            raise TargetError(f"target row {int(np.flatnonzero(huge)[0])}: {c} = "
+                              f"{float(v[huge][0]):.3g} is beyond any model (over {_MAX_TARGET:.0e})."
+                              " Fix: check the units (raw counts, not exponents or FLOPs).")
+        tiny = np.isfinite(v) & (v > 0) & (v < 1)
+        if tiny.any():
+            raise TargetError(f"target row {int(np.flatnonzero(tiny)[0])}: {c} = "
+                              f"{float(v[tiny][0]):.3g} is less than one. Fix: give raw counts "
+                              "(1400000000, not 1.4 billion as 1.4).")
         bad = ~np.isfinite(v) | (v <= 0)
         if bad.any():
             raise TargetError(f"target row {int(np.flatnonzero(bad)[0])}: {c} must be a positive "
-                              f"finite number, got {v[bad][0]!r}")
+                              f"finite number, got {float(v[bad][0])!r}. Fix: give raw counts such as "
+                              "1400000000; check the units of every target column.")
     t["tokens_per_param"] = t["n_tokens"].to_numpy(float) / t["n_params"].to_numpy(float)
     t["compute_flops"] = 6.0 * t["n_params"].to_numpy(float) * t["n_tokens"].to_numpy(float)
     return t

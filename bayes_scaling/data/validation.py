@@ -14,6 +14,12 @@ import numpy as np
 import pandas as pd
 
 from bayes_scaling.data.schema import (
+    COMPUTE_RATIO_TOLERANCE,
+    ERR_PREFIX,
+    LOSS_PREFIX,
+    LOSS_RANGE,
+    MAX_N_PARAMS,
+    MAX_N_TOKENS,
     MIN_N_PARAMS,
     MIN_N_TOKENS,
     REQUIRED_COLUMNS,
@@ -27,6 +33,7 @@ __all__ = [
     "IdentifiabilityWarning",
     "RunsError",
     "check_design",
+    "check_fit_runs",
     "data_hash",
     "validate_runs",
 ]
@@ -139,6 +146,29 @@ def _numeric_values(
 ) -> np.ndarray:
     """The column as float64, or a RunsError naming the first rows that are not numbers."""
     series = runs[column]
+    if pd.api.types.is_datetime64_any_dtype(series.dtype) or pd.api.types.is_timedelta64_dtype(
+            series.dtype) or isinstance(series.dtype, pd.PeriodDtype):
+        raise RunsError(
+            f"{_label(column, labels)} holds dates or times ({series.dtype}), e.g. "
+            f"{series.iloc[0]!r}, not numbers. Fix: map the right column (a count, not a "
+            "timestamp).",
+            column=column,
+        )
+    if pd.api.types.is_complex_dtype(series.dtype):
+        raise RunsError(
+            f"{_label(column, labels)} holds complex numbers, e.g. {series.iloc[0]!r}. "
+            "Fix: give real numbers.",
+            column=column,
+        )
+    if series.dtype == object:
+        odd = [v for v in series.tolist() if not isinstance(v, (str, int, float, np.number))
+               and v is not None and v is not pd.NA]
+        if odd:
+            raise RunsError(
+                f"{_label(column, labels)} holds {type(odd[0]).__name__} values such as "
+                f"{odd[0]!r}, not numbers. Fix: give plain numbers.",
+                column=column,
+            )
     if pd.api.types.is_bool_dtype(series.dtype):
         raise RunsError(
             f"{_label(column, labels)} holds booleans, not numbers. "
@@ -211,12 +241,25 @@ def _check_duplicate_keys(runs: pd.DataFrame, measured: Sequence[str]) -> None:
         _fail(runs, mask, "run_id" if "run_id" in runs.columns else key[0], problem, fix, {})
 
 
+def _check_loss_range(loss_range: Any) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in loss_range)
+    except (TypeError, ValueError):
+        raise RunsError(f"loss_range must be a pair (low, high) of numbers, got {loss_range!r}. "
+                        f"Fix: e.g. loss_range={LOSS_RANGE}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and 0 <= lo < hi):
+        raise RunsError(f"loss_range must satisfy 0 <= low < high (finite), got {loss_range!r}. "
+                        f"Fix: e.g. loss_range={LOSS_RANGE}")
+    return lo, hi
+
+
 def _validate(
     runs: Any,
     *,
     required: Sequence[str] = REQUIRED_COLUMNS,
     labels: Mapping[str, str] | None = None,
     integral_params: bool = True,
+    loss_range: Any = None,
 ) -> None:
     """Implementation of :func:`validate_runs`; ``labels`` maps canonical to user column names."""
     labels = labels or {}
@@ -242,6 +285,9 @@ def _validate(
         )
     if len(runs) == 0:
         raise RunsError("the runs table has no rows. Fix: give at least one training run.")
+    if loss_range is None:
+        loss_range = runs.attrs.get("loss_range", LOSS_RANGE)
+    lo_loss, hi_loss = _check_loss_range(loss_range)
 
     columns = [str(c) for c in runs.columns]
     for column in ("run_id", "dataset"):
@@ -271,6 +317,16 @@ def _validate(
                 "sizes, compute and losses must be > 0; check the column mapping and units.",
                 labels,
             )
+            if column in losses:
+                _fail(
+                    runs, (x > 0) & ((x < lo_loss) | (x > hi_loss)), column,
+                    f"loss outside the plausible range ({lo_loss:g}, {hi_loss:g}) nats/token "
+                    f"(e.g. {x[(x > 0) & ((x < lo_loss) | (x > hi_loss))][:1].tolist()})",
+                    "give mean cross-entropy in nats per token (not perplexity, bits or a "
+                    "percentage: ln(perplexity) is the loss); if your losses really lie there, "
+                    "pass loss_range=(low, high).",
+                    labels,
+                )
         elif column in cis:
             _fail(
                 runs, x < 0, column, "negative confidence half-width",
@@ -282,12 +338,22 @@ def _validate(
                 "give top-1 error as a fraction (1 - accuracy), not a percentage.", labels,
             )
 
+    for column, limit in (("n_params", MAX_N_PARAMS), ("n_tokens", MAX_N_TOKENS)):
+        if column in values:
+            _fail(
+                runs, values[column] > limit, column,
+                f"implausibly large value (over {limit:.0e}; e.g. "
+                f"{values[column][values[column] > limit][:1].tolist()})",
+                "give raw counts; check the units and the column mapping.", labels,
+            )
     if "n_params" in values:
         n = values["n_params"]
         _fail(
             runs, n < MIN_N_PARAMS, "n_params",
-            f"fewer than {MIN_N_PARAMS:.0e} parameters (looks like millions or billions)",
-            "give raw parameter counts, e.g. 1400000000 rather than 1.4.", labels,
+            f"fewer than {MIN_N_PARAMS:.0e} parameters (looks like millions or billions, or a "
+            "count in thousands)",
+            "give raw parameter counts, e.g. 1400000000 rather than 1.4 (billions) or 1400000 "
+            "(thousands).", labels,
         )
         if integral_params:
             _fail(
@@ -308,11 +374,28 @@ def _validate(
             "drop tokens_per_param and let load_runs derive it, or fix n_tokens / n_params.",
             labels,
         )
+    if {"n_params", "n_tokens", "compute_flops"} <= values.keys():
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            ratio = values["compute_flops"] / (6.0 * values["n_params"] * values["n_tokens"])
+        off = (ratio > COMPUTE_RATIO_TOLERANCE) | (ratio < 1.0 / COMPUTE_RATIO_TOLERANCE)
+        _fail(
+            runs, off, "compute_flops",
+            f"compute_flops differs from 6 * n_params * n_tokens by more than "
+            f"{COMPUTE_RATIO_TOLERANCE:g}x (e.g. {ratio[off][:1].round(3).tolist()} x 6ND)",
+            "check the units of compute, tokens and parameters (FLOPs, raw counts), or give "
+            "only two of the three and let load_runs derive the third.",
+            labels,
+        )
     if {"dataset", "n_params", "n_tokens"} <= set(columns):
         _check_duplicate_keys(runs, losses + errs)
 
 
-def validate_runs(runs: pd.DataFrame, *, required: Sequence[str] = REQUIRED_COLUMNS) -> None:
+def validate_runs(
+    runs: pd.DataFrame,
+    *,
+    required: Sequence[str] = REQUIRED_COLUMNS,
+    loss_range: tuple[float, float] | None = None,
+) -> None:
     """Check a runs table against the canonical schema; raise :class:`RunsError` if it fails.
 
     Checked: the ``required`` columns exist; ``run_id`` and ``dataset`` are non-empty strings and
@@ -320,7 +403,10 @@ def validate_runs(runs: pd.DataFrame, *, required: Sequence[str] = REQUIRED_COLU
     half-widths are finite and >= 0; every ``err_<task>`` is in [0, 1]; ``n_params`` is a whole
     number of at least :data:`~bayes_scaling.data.schema.MIN_N_PARAMS` and ``n_tokens`` at least
     :data:`~bayes_scaling.data.schema.MIN_N_TOKENS` (smaller values look like billions);
-    ``tokens_per_param`` equals ``n_tokens / n_params``; and no two rows share
+    ``tokens_per_param`` equals ``n_tokens / n_params``; ``compute_flops`` is within
+    :data:`~bayes_scaling.data.schema.COMPUTE_RATIO_TOLERANCE` x of 6 N D; every loss lies in
+    ``loss_range`` (nats/token); numeric columns hold no text, dates or booleans; and no two
+    rows share
     ``(dataset, n_params, n_tokens)`` (plus ``seed``, if there is such a column). Columns that
     are absent and not required are not checked.
 
@@ -331,6 +417,10 @@ def validate_runs(runs: pd.DataFrame, *, required: Sequence[str] = REQUIRED_COLU
     required : sequence of str, default :data:`~bayes_scaling.data.schema.REQUIRED_COLUMNS`
         Columns that must be present, e.g. ``("n_params", "n_tokens", "loss_c4_val")`` for a
         hand-built table without ids.
+    loss_range : (float, float), optional
+        Plausible range of every ``loss_<eval>``. Default: ``runs.attrs["loss_range"]`` if
+        set (``load_runs(..., loss_range=)`` sets it), else
+        :data:`~bayes_scaling.data.schema.LOSS_RANGE` = (0.1, 20) nats/token.
 
     Raises
     ------
@@ -348,7 +438,77 @@ def validate_runs(runs: pd.DataFrame, *, required: Sequence[str] = REQUIRED_COLU
     ...
     bayes_scaling.data.validation.RunsError: column 'loss_c4_val': zero or negative value in row 1. Fix: sizes, compute and losses must be > 0; check the column mapping and units.
     """  # noqa: E501
-    _validate(runs, required=required)
+    _validate(runs, required=required, loss_range=loss_range)
+
+
+def check_fit_runs(
+    runs: pd.DataFrame,
+    loss: str,
+    *,
+    group: str | None = None,
+    loss_range: tuple[float, float] | None = None,
+) -> None:
+    """Checks every estimator makes before a fit: the runs table, the loss column, one corpus.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        The runs to fit.
+    loss : str
+        The column to model; it must be a ``loss_<eval>`` column (not a size, compute, error
+        or confidence column).
+    group : str, optional
+        The column a pooled (hierarchical) fit groups by. Without it, all runs must come from
+        one training corpus (one value of ``dataset``): a single law fitted across corpora
+        averages laws that differ.
+    loss_range : (float, float), optional
+        As in :func:`validate_runs`.
+
+    Raises
+    ------
+    RunsError
+        Naming the column, the rows or the corpora, and the fix.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> runs = pd.DataFrame({"run_id": ["a", "b"], "dataset": ["rpj", "c4"],
+    ...                      "n_params": [10**8, 4 * 10**8], "n_tokens": [2e9, 8e9],
+    ...                      "tokens_per_param": [20.0, 20.0], "compute_flops": [1.2e18, 1.92e19],
+    ...                      "loss_c4_val": [3.1, 2.8]})
+    >>> check_fit_runs(runs, "n_tokens")
+    Traceback (most recent call last):
+    ...
+    bayes_scaling.data.validation.RunsError: loss='n_tokens' is a size column, not a loss. Fix: pass loss= one of ['loss_c4_val'].
+    """  # noqa: E501
+    if not isinstance(runs, pd.DataFrame):
+        raise RunsError(f"runs must be a pandas DataFrame, got {type(runs).__name__}. "
+                        "Fix: build one with bayes_scaling.load_runs(...).")
+    columns = [str(c) for c in runs.columns]
+    have = loss_columns(columns)
+    if not isinstance(loss, str) or loss not in loss_columns([loss]):
+        if loss in SIZE_COLUMNS:
+            what = "a size column"
+        elif isinstance(loss, str) and loss.startswith(ERR_PREFIX):
+            what = "a downstream error column (fit it with ErrorLaw)"
+        elif isinstance(loss, str) and loss.startswith(LOSS_PREFIX):
+            what = "a confidence half-width column"
+        else:
+            what = "not a loss column (loss columns are named loss_<eval>)"
+        raise RunsError(f"loss={loss!r} is {what}, not a loss. Fix: pass loss= one of {have}.",
+                        column=str(loss))
+    if loss not in columns:
+        raise RunsError(f"runs have no column {loss!r}{_suggest(loss, have)}. Fix: pass loss= one"
+                        f" of {have}.", column=loss)
+    _validate(runs, loss_range=loss_range)
+    if group is None and runs["dataset"].nunique() > 1:
+        corpora = sorted(map(str, runs["dataset"].unique()))
+        raise RunsError(
+            f"the runs mix {len(corpora)} training corpora {corpora}; a scaling law describes "
+            "one corpus. Fix: select one, e.g. bs.filter_runs(runs, \"dataset == "
+            f"'{corpora[0]}'\"), or fit all of them together with PooledLossLaw.",
+            column="dataset",
+        )
 
 
 def _distinct(values: np.ndarray) -> int:

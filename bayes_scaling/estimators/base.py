@@ -14,13 +14,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayes_scaling.inference.nuts import Diagnostics, DiagnosticsWarning, diagnostics, sample_nuts
+from bayes_scaling.inference.nuts import (
+    Diagnostics,
+    DiagnosticsWarning,
+    check_seed,
+    diagnostics,
+    sample_nuts,
+)
 
 __all__ = ["FittedModel", "NotFittedError"]
 
 
-class NotFittedError(RuntimeError):
-    """A method that needs a posterior was called before ``fit`` (or ``load``)."""
+class NotFittedError(RuntimeError, ValueError):
+    """A method that needs a posterior was called before ``fit`` (or ``load``).
+
+    Also a ValueError (as scikit-learn's is), so that one ``except ValueError`` catches every
+    bad-input error of the package.
+    """
 
 
 class FittedModel:
@@ -62,6 +72,7 @@ class FittedModel:
         warn : bool
             Emit :class:`~bayes_scaling.inference.nuts.DiagnosticsWarning` when a check fails.
         """
+        seed = check_seed(seed)  # before any work: 1.7 or 2**64 fail here, by name
         kw, meta = self._prepare(runs)
         posterior, stats, facts = sample_nuts(
             self._model(), kw, config=self.sampler, seed=seed, model_key=self._model_key(),
@@ -108,7 +119,7 @@ class FittedModel:
         """Open ``path``, check kind and format (io.load_datatree) and the law asked for."""
         from bayes_scaling.estimators.io import FitFileError, load_datatree
 
-        dt = load_datatree(path, kind=cls.kind)
+        dt = load_datatree(path, kind=cls.kind)  # checks the attrs and groups a fit needs
         if law is not None and dt.attrs["law"] != law:
             raise FitFileError(f"{path} holds a {dt.attrs['law']!r} law, not {law!r}; "
                                f"load it with law={dt.attrs['law']!r} or refit")

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_scaling.estimators.loss_law import LossLaw
-from bayes_scaling.inference.nuts import sample_nuts_batch
+from bayes_scaling.inference.nuts import check_seed, sample_nuts_batch
 
 __all__ = ["fit_many", "use_batched"]
 
@@ -75,6 +75,7 @@ def fit_many(
     list of LossLaw
         Fitted copies of ``law``, in order; ``fit.idata.attrs["batch_index"]`` is the position.
     """
+    seed = check_seed(seed)
     runs_list = list(runs_list)
     if not runs_list:
         raise ValueError("runs_list is empty: pass at least one runs table")

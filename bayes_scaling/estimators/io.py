@@ -11,7 +11,8 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["FitFileError", "save_datatree", "load_datatree", "FILE_FORMAT"]
+__all__ = ["FitFileError", "save_datatree", "load_datatree", "check_fit_contents",
+           "REQUIRED_ATTRS", "FILE_FORMAT"]
 
 FILE_FORMAT = 1
 
@@ -26,6 +27,8 @@ def save_datatree(dt, path) -> Path:
     path = Path(path)
     if not path.parent.exists():
         raise FileNotFoundError(f"folder {path.parent} does not exist; create it first")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder: give a file name such as {path / 'fit.nc'}")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
@@ -44,6 +47,8 @@ def load_datatree(path, *, kind: str):
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no saved fit at {path}")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, not a saved fit: give the .nc file")
     try:
         dt = xr.open_datatree(path, engine="h5netcdf").load()
     except Exception as err:  # h5py/netCDF raise many types for a damaged file
@@ -57,11 +62,79 @@ def load_datatree(path, *, kind: str):
                            "attribute)")
     if got != kind:
         raise FitFileError(f"{path} holds a {got}, not a {kind}; load it with {got}.load()")
-    fmt = int(dt.attrs.get("file_format", -1))
+    try:
+        fmt = int(dt.attrs.get("file_format", -1))
+    except (TypeError, ValueError):
+        fmt = -1
     if fmt != FILE_FORMAT:
         raise FitFileError(
             f"{path} has file format {fmt} (bayes_scaling {dt.attrs.get('bayes_scaling_version')}),"
             f" this version reads format {FILE_FORMAT}: refit with this version, or install the "
             "version that wrote it"
         )
+    check_fit_contents(dt, path=path, kind=kind)
     return dt
+
+
+#: Root attributes each kind of saved fit needs to be loaded and used.
+REQUIRED_ATTRS: dict[str, tuple[str, ...]] = {
+    "LossLaw": ("law", "loss", "noise", "priors", "sampler", "log_n0", "log_d0"),
+    "ErrorLaw": ("law", "error", "loss", "noise", "priors", "sampler", "chance", "n_items"),
+    "PooledLossLaw": ("law", "loss", "group_column", "noise", "priors", "sampler", "log_n0",
+                      "log_d0"),
+}
+_NUMERIC_ATTRS = ("log_n0", "log_d0", "chance", "n_items")
+_REFIT = "refit and save again (the file was edited or written by something else)"
+
+
+def check_fit_contents(dt, *, path, kind: str) -> None:
+    """Check that a loaded DataTree has what a ``kind`` fit needs, else :class:`FitFileError`.
+
+    Checked: the attributes of :data:`REQUIRED_ATTRS` exist (numbers where numbers are
+    expected); ``priors`` and ``sampler`` are valid JSON for :class:`~bayes_scaling.Prior` and
+    :class:`~bayes_scaling.SamplerConfig`; a non-empty ``posterior`` group with ``chain`` and
+    ``draw`` dimensions, and a ``sample_stats`` group with ``diverging`` and ``energy``.
+
+    Raises
+    ------
+    FitFileError
+        Naming the file and what is missing or malformed, never KeyError/AttributeError.
+    """
+    import json
+
+    from bayes_scaling.inference.nuts import SamplerConfig
+    from bayes_scaling.laws.priors import priors_from_json
+
+    attrs = dt.attrs
+    missing = [a for a in REQUIRED_ATTRS.get(kind, ()) if a not in attrs]
+    if missing:
+        raise FitFileError(f"{path} lacks the attribute(s) {missing} that a {kind} fit records;"
+                           f" it cannot be used: {_REFIT}")
+    for name in _NUMERIC_ATTRS:
+        if name in REQUIRED_ATTRS.get(kind, ()):
+            try:
+                float(attrs[name])
+            except (TypeError, ValueError):
+                raise FitFileError(f"{path}: attribute {name!r} should be a number, got "
+                                   f"{attrs[name]!r:.60}: {_REFIT}") from None
+    for name, parse in (("priors", priors_from_json),
+                        ("sampler", lambda t: SamplerConfig(**json.loads(t)))):
+        if name not in attrs:
+            continue
+        try:
+            parse(attrs[name])
+        except (TypeError, ValueError, AttributeError) as err:
+            raise FitFileError(f"{path}: attribute {name!r} is not a valid record of the fit's "
+                               f"{name} ({type(err).__name__}: {err}): {_REFIT}") from None
+    children = getattr(dt, "children", {})
+    if "posterior" not in children:
+        raise FitFileError(f"{path} has no 'posterior' group, so there are no draws to predict "
+                           f"from: {_REFIT}")
+    post = dt["posterior"]
+    if not post.data_vars or not {"chain", "draw"} <= set(post.dims):
+        raise FitFileError(f"{path}: the 'posterior' group holds no (chain, draw) variables: "
+                           f"{_REFIT}")
+    if "sample_stats" not in children or not {"diverging", "energy"} <= set(
+            dt["sample_stats"].data_vars):
+        raise FitFileError(f"{path} has no 'sample_stats' group with 'diverging' and 'energy', "
+                           f"needed for the sampler diagnostics: {_REFIT}")

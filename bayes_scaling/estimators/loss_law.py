@@ -175,6 +175,7 @@ class LossLaw(FittedModel):
     # ------------------------------------------------------------------ data -> model arrays
     def _prepare(self, runs: pd.DataFrame) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         from bayes_scaling.data import check_design, validate_runs
+        from bayes_scaling.data.validation import check_fit_runs
 
         if not isinstance(runs, pd.DataFrame):
             raise TypeError(f"runs must be a pandas DataFrame, got {type(runs).__name__}")
@@ -186,6 +187,7 @@ class LossLaw(FittedModel):
                 f"runs have no column {self.loss!r}; pass loss= one of {losses}"
             )
         validate_runs(runs)
+        check_fit_runs(runs, self.loss)  # loss column is a loss, in range; one corpus
         if len(runs) < len(self.spec.params) + 1:
             raise ValueError(
                 f"{len(runs)} runs cannot identify the {self.law!r} law's "

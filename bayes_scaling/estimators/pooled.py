@@ -97,7 +97,7 @@ from bayes_scaling.data.targets import check_kind, interval_frame, resolve_targe
 from bayes_scaling.estimators.base import FittedModel
 from bayes_scaling.estimators.io import FILE_FORMAT
 from bayes_scaling.estimators.loss_law import LossLaw, _log_likelihood_fn
-from bayes_scaling.inference.nuts import Diagnostics, SamplerConfig, enable_x64
+from bayes_scaling.inference.nuts import Diagnostics, SamplerConfig, check_seed, enable_x64
 from bayes_scaling.laws.forms import LawSpec, get_law
 from bayes_scaling.laws.priors import Prior, merge_priors, priors_from_json, priors_to_json
 from bayes_scaling.models.core import make_pooled_loss_model, pooled_site_names
@@ -516,7 +516,7 @@ class PooledLossLaw(FittedModel):
         log_mu = np.asarray(self.spec.log_mu(p, x_n, x_d))
         if kind == "law_mean":
             return log_mu
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_seed(seed))
         sigma = (post["sigma"].values.reshape(-1, n_groups)[:, gidx] if self.group_noise
                  else post["sigma"].values.reshape(-1)[:, None])
         ci_col = f"{self.loss}_ci"

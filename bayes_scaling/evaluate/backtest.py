@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from bayes_scaling.data.filters import parse_filter
 from bayes_scaling.data.targets import check_kind
 from bayes_scaling.estimators.loss_law import LossLaw
 from bayes_scaling.inference.nuts import DiagnosticsWarning, SamplerConfig
@@ -531,7 +532,8 @@ def backtest(
         Keyword arguments for :class:`~bayes_scaling.estimators.error_law.ErrorLaw` (``priors``,
         ``noise``, ``chance``, ``n_items``, ``data_dir``).
     fit_filter : str, optional
-        A :meth:`pandas.DataFrame.query` expression that fitting runs must satisfy, applied
+        A filter (grammar of :mod:`bayes_scaling.data.filters`; parsed, never evaluated as
+        code) that fitting runs must satisfy, applied
         after the protocol's split (targets are unaffected), e.g. ``"tokens_per_param >= 10"``
         to keep the law away from a regime it does not describe.
     **protocol_options
@@ -568,6 +570,10 @@ def backtest(
         raise ValueError(f"runs have no loss column {loss!r}")
     if error is not None and error not in runs.columns:
         raise ValueError(f"runs have no error column {error!r}")
+    # parsed (never evaluated) before any split or fit, so a bad filter fails at once
+    selector = parse_filter(fit_filter) if fit_filter is not None else None
+    if selector is not None:
+        selector.mask(runs)  # unknown columns and type mismatches, too, before any fit
     splits = protocol_splits(runs, protocol, error=error, **protocol_options)
     loss_kw = {"loss": loss, "priors": priors, "noise": noise, "discrepancy": discrepancy,
                "sampler": sampler}
@@ -577,8 +583,8 @@ def backtest(
     for i, sp in enumerate(splits):
         fit_runs = runs.loc[sp.fit]
         err_runs = runs.loc[sp.error_fit]
-        if fit_filter is not None:
-            fit_runs, err_runs = fit_runs.query(fit_filter), err_runs.query(fit_filter)
+        if selector is not None:
+            fit_runs, err_runs = selector.apply(fit_runs), selector.apply(err_runs)
         # runs without this eval (or error) cannot inform the law
         fit_runs = fit_runs[fit_runs[loss].notna().to_numpy()]
         err_runs = err_runs[err_runs[loss].notna().to_numpy()]

@@ -28,7 +28,8 @@ brings k down.
 Examples
 --------
 >>> import bayes_scaling as bs                                               # doctest: +SKIP
->>> runs = bs.load_dataset("gadre2024").query("dataset == 'rpj' and n_params < 1e9")  # doctest: +SKIP
+>>> runs = bs.filter_runs(bs.load_dataset("gadre2024"),
+...                       "dataset == 'rpj' and n_params < 1e9")  # doctest: +SKIP
 >>> fits = fit_law_grid(runs, loss="loss_c4_val", seed=0)                    # doctest: +SKIP
 >>> compare_models(fits)                                                     # doctest: +SKIP
 >>> stacked = StackedPredictor.from_models(fits)                             # doctest: +SKIP
@@ -46,7 +47,7 @@ import pandas as pd
 
 from bayes_scaling.data.targets import interval_frame, resolve_targets
 from bayes_scaling.estimators.loss_law import LossLaw
-from bayes_scaling.inference.nuts import SamplerConfig
+from bayes_scaling.inference.nuts import SamplerConfig, check_seed
 
 __all__ = [
     "lfo_compare",
@@ -393,7 +394,7 @@ class StackedPredictor:
     def _plan(self, n_draws: int, seed: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
         """Component of each output draw (after shuffling), the shuffle, and per-component
         counts; deterministic in ``seed``."""
-        rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x57AC]))
+        rng = np.random.default_rng(np.random.SeedSequence([check_seed(seed), 0x57AC]))
         counts = rng.multinomial(n_draws, self._weights).tolist()
         comp = np.repeat(np.arange(len(counts)), counts)
         perm = rng.permutation(n_draws)
@@ -427,9 +428,9 @@ class StackedPredictor:
         for i, (m, c) in enumerate(zip(self.models.values(), counts, strict=True)):
             if c == 0:
                 continue
-            child = int(np.random.SeedSequence([int(seed), i, 1]).generate_state(1)[0])
+            child = int(np.random.SeedSequence([check_seed(seed), i, 1]).generate_state(1)[0])
             d = np.asarray(m.log_loss_draws(targets, kind=kind, seed=child))
-            rng = np.random.default_rng(np.random.SeedSequence([int(seed), i, 2]))
+            rng = np.random.default_rng(np.random.SeedSequence([check_seed(seed), i, 2]))
             idx = rng.choice(d.shape[0], size=c, replace=c > d.shape[0])
             parts.append(d[idx])
         stacked = np.concatenate(parts, axis=0)

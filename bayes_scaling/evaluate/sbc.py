@@ -44,7 +44,7 @@ import pandas as pd
 
 from bayes_scaling.estimators.loss_law import LossLaw
 from bayes_scaling.evaluate.simulate import gadre_design
-from bayes_scaling.inference.nuts import SamplerConfig
+from bayes_scaling.inference.nuts import SamplerConfig, check_seed
 from bayes_scaling.laws.priors import MIN_OBSERVED_LOSS, Prior
 from bayes_scaling.models.noise import NOISE_SITES, check_noise
 
@@ -213,7 +213,7 @@ def sbc(
             raise RuntimeError(f"SBC: {attempts} prior draws gave only {len(sims)} acceptable "
                                f"simulations ({rejected}); the priors put little mass on "
                                "plausible data for this design")
-        ss = np.random.SeedSequence([int(seed), attempts])
+        ss = np.random.SeedSequence([check_seed(seed), attempts])
         k_prior, k_noise = (int(v) for v in ss.generate_state(2))
         attempts += 1
         theta = _draw_prior(gen, names, k_prior)

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from bayes_scaling.inference.nuts import check_seed
 from bayes_scaling.laws.forms import get_law
 
 __all__ = ["gadre_design", "simulate_error_runs", "simulate_runs"]
@@ -51,7 +52,7 @@ def simulate_runs(law: str, params: Mapping[str, float], design: pd.DataFrame, *
     alpha = spec.size_exponent(params)
     beta = spec.data_exponent(params)
     mu = params["E"] + params["A"] * n ** (-alpha) + params["B"] * d ** (-beta)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     y = mu * np.exp(sigma * rng.standard_normal(len(n)))
     return pd.DataFrame({
         "run_id": [f"{dataset}-{i}" for i in range(len(n))],

@@ -29,17 +29,21 @@ Fits run in float64: :func:`enable_x64` is called by the fitting functions (neve
 
 from __future__ import annotations
 
+import difflib
 import math
+import numbers
 import os
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
 __all__ = [
     "SamplerConfig",
+    "MAX_SEED",
+    "check_seed",
     "Diagnostics",
     "DiagnosticsWarning",
     "sample_nuts",
@@ -51,6 +55,57 @@ __all__ = [
     "enable_x64",
     "backend_info",
 ]
+
+
+#: Largest seed accepted: JAX's PRNGKey takes a signed 64-bit integer.
+MAX_SEED = 2**63 - 1
+_MAX_TREE_DEPTH = 20
+_DEFAULT_EXAMPLE = {"num_warmup": 1000, "num_samples": 1000, "num_chains": 4,
+                    "max_tree_depth": 10, "target_accept_prob": 0.95, "init_radius": 2.0}
+
+
+def check_seed(seed: Any, *, name: str = "seed") -> int:
+    """Return ``seed`` as a Python int if it is a whole number in ``[0, 2**63 - 1]``.
+
+    Every function that takes ``seed=`` goes through this, so ``seed=1.7`` is refused rather
+    than silently truncated to 1, and ``seed=2**64`` gets a message rather than an
+    OverflowError from inside JAX.
+
+    Parameters
+    ----------
+    seed : int
+        The seed (Python or NumPy integer; not bool, float or str).
+    name : str, default "seed"
+        The argument's name, used in the message.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    TypeError
+        ``seed`` is not an integer.
+    ValueError
+        ``seed`` is negative or above :data:`MAX_SEED`.
+
+    Examples
+    --------
+    >>> check_seed(7)
+    7
+    >>> check_seed(1.7)
+    Traceback (most recent call last):
+    ...
+    TypeError: seed must be a whole number such as 0 or 12345, got 1.7 (float). Fix: pass an int.
+    """
+    if isinstance(seed, bool | np.bool_) or not isinstance(seed, int | np.integer):
+        raise TypeError(f"{name} must be a whole number such as 0 or 12345, got {seed!r:.60} "
+                        f"({type(seed).__name__}). Fix: pass an int.")
+    value = int(seed)
+    if not 0 <= value <= MAX_SEED:
+        raise ValueError(f"{name} must lie in [0, 2**63 - 1], got {value}. Fix: pass a smaller "
+                         "non-negative int.")
+    return value
 
 
 class DiagnosticsWarning(UserWarning):
@@ -185,11 +240,35 @@ class SamplerConfig:
     def __post_init__(self):
         for name in ("num_warmup", "num_samples", "num_chains", "max_tree_depth"):
             v = getattr(self, name)
-            if not isinstance(v, int | np.integer) or v < (0 if name == "num_warmup" else 1):
-                raise ValueError(f"SamplerConfig.{name} must be a positive integer, got {v!r}")
+            low = 0 if name == "num_warmup" else 1
+            if isinstance(v, bool | np.bool_) or not isinstance(v, int | np.integer):
+                raise TypeError(f"SamplerConfig.{name} must be a whole number (int), got {v!r} "
+                                f"({type(v).__name__}). Fix: e.g. {name}={_DEFAULT_EXAMPLE[name]}")
+            if v < low:
+                raise ValueError(f"SamplerConfig.{name} must be >= {low}, got {v!r}. "
+                                 f"Fix: e.g. {name}={_DEFAULT_EXAMPLE[name]}")
+        if self.max_tree_depth > _MAX_TREE_DEPTH:
+            raise ValueError(f"SamplerConfig.max_tree_depth must be <= {_MAX_TREE_DEPTH} "
+                             f"(2**depth leapfrog steps per draw), got {self.max_tree_depth}. "
+                             "Fix: e.g. max_tree_depth=10")
+        for name in ("target_accept_prob", "init_radius"):
+            v = getattr(self, name)
+            if isinstance(v, bool | np.bool_) or not isinstance(v, numbers.Real):
+                raise TypeError(f"SamplerConfig.{name} must be a number, got {v!r} "
+                                f"({type(v).__name__}). Fix: e.g. {name}={_DEFAULT_EXAMPLE[name]}")
+            if not math.isfinite(v):
+                raise ValueError(f"SamplerConfig.{name} must be finite, got {v!r}")
         if not 0.0 < self.target_accept_prob < 1.0:
-            raise ValueError("SamplerConfig.target_accept_prob must lie in (0, 1)")
-        if self.chain_method not in ("auto", "parallel", "vectorized", "sequential"):
+            raise ValueError("SamplerConfig.target_accept_prob must lie in (0, 1), got "
+                             f"{self.target_accept_prob!r}. Fix: e.g. target_accept_prob=0.95")
+        if not self.init_radius > 0:
+            raise ValueError(f"SamplerConfig.init_radius must be > 0, got {self.init_radius!r}. "
+                             "Fix: e.g. init_radius=2.0")
+        if not isinstance(self.dense_mass, bool | np.bool_):
+            raise TypeError(f"SamplerConfig.dense_mass must be True or False, got "
+                            f"{self.dense_mass!r}")
+        if not isinstance(self.chain_method, str) or self.chain_method not in (
+                "auto", "parallel", "vectorized", "sequential"):
             raise ValueError(
                 "SamplerConfig.chain_method must be 'auto', 'parallel', 'vectorized' or "
                 f"'sequential', got {self.chain_method!r}"
@@ -205,7 +284,19 @@ class SamplerConfig:
         overrides merged over the estimator's ``defaults`` (and the class defaults)."""
         if isinstance(sampler, SamplerConfig):
             return sampler
-        return cls(**(dict(defaults or {}) | dict(sampler or {})))
+        if sampler is not None and not isinstance(sampler, Mapping):
+            raise TypeError(f"sampler must be a SamplerConfig or a dict of its settings, got "
+                            f"{type(sampler).__name__} ({sampler!r:.60}). Fix: e.g. "
+                            "sampler={'num_samples': 500, 'num_chains': 4}")
+        merged = dict(defaults or {}) | dict(sampler or {})
+        known = [f.name for f in fields(cls)]
+        unknown = [k for k in merged if k not in known]
+        if unknown:
+            close = difflib.get_close_matches(str(unknown[0]), known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"unknown sampler setting {unknown[0]!r}{hint}; the settings are "
+                             f"{known}")
+        return cls(**merged)
 
 
 def backend_info() -> dict[str, Any]:
@@ -411,7 +502,7 @@ def sample_nuts(
     if runner is None:
         runner = _RUNNERS[key] = _build_runner(model, kw, config, method)
 
-    keys = random.split(random.PRNGKey(int(seed)), config.num_chains)
+    keys = random.split(random.PRNGKey(check_seed(seed)), config.num_chains)
     state = runner.init(keys, kw)
     z, stats = _run_chunks(runner, state, kw, config, progress, axis=1)
     posterior = {k: np.asarray(v) for k, v in jax.device_get(runner.finish(z, kw)).items()}
@@ -571,7 +662,7 @@ def sample_nuts_batch(
         kw = {k: np.concatenate([v, np.repeat(v[-1:], pad, axis=0)]) for k, v in kw.items()}
     n_chains = config.num_chains
     lanes = (n_fits + pad) * n_chains
-    keys = random.split(random.PRNGKey(int(seed)), lanes)
+    keys = random.split(random.PRNGKey(check_seed(seed)), lanes)
     kw = {k: np.repeat(v, n_chains, axis=0) for k, v in kw.items()}  # lane = fit * chains + c
     if n_dev > 1:
         from jax.sharding import Mesh, NamedSharding, PartitionSpec

@@ -51,9 +51,12 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 __all__ = ["Prior", "default_priors", "default_error_priors", "merge_priors", "priors_to_json",
            "priors_from_json", "MIN_OBSERVED_LOSS"]
@@ -73,6 +76,49 @@ _DISTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "delta": ("Delta", ("v",)),
 }
 _SYMBOLS = (MIN_OBSERVED_LOSS,)
+
+# A valid call per distribution, quoted in error messages.
+_EXAMPLES = {
+    "normal": "Prior('normal', loc=0.0, scale=1.0)",
+    "lognormal": "Prior('lognormal', loc=0.0, scale=0.75)",
+    "halfnormal": "Prior('halfnormal', scale=0.05)",
+    "beta": "Prior('beta', a=2.0, b=4.0)",
+    "truncated_normal": "Prior('truncated_normal', loc=2.0, scale=1.0, low=0.0, high=None)",
+    "uniform": "Prior('uniform', low=0.0, high=1.0)",
+    "gamma": "Prior('gamma', concentration=2.0, rate=0.1)",
+    "exponential": "Prior('exponential', rate=1.0)",
+    "delta": "Prior('delta', v=0.3)",
+}
+# parameter -> what it is, for "must be > 0" messages
+_POSITIVE = {
+    "scale": "a standard deviation",
+    "concentration1": "a concentration (beta's a)",
+    "concentration0": "a concentration (beta's b)",
+    "concentration": "a shape (concentration)",
+    "rate": "a rate",
+}
+
+
+def _check_values(dist: str, values: Mapping[str, Any]) -> None:
+    """Finite numbers, positive scales / concentrations / rates, low < high; else ValueError
+    naming the distribution, the parameter and the fix."""
+    fix = f"Fix: e.g. {_EXAMPLES[dist]}"
+    for k, v in values.items():
+        if not isinstance(v, float):
+            continue
+        if not math.isfinite(v):
+            extra = " (use None for no bound)" if dist == "truncated_normal" and k in (
+                "low", "high") else ""
+            raise ValueError(f"Prior({dist!r}): parameter {k!r} must be finite, got {v!r}"
+                             f"{extra}. {fix}")
+        if k in _POSITIVE and not v > 0:
+            raise ValueError(f"Prior({dist!r}): parameter {k!r} is {_POSITIVE[k]} and must be "
+                             f"> 0, got {v!r}. {fix}")
+    low, high = values.get("low"), values.get("high")
+    if isinstance(low, float) and isinstance(high, float) and not low < high:
+        raise ValueError(f"Prior({dist!r}): low must be below high, got low={low!r}, "
+                         f"high={high!r}. Fix: swap them or widen the range, e.g. "
+                         f"{_EXAMPLES[dist]}")
 
 
 @dataclass(frozen=True)
@@ -99,7 +145,7 @@ class Prior:
     params: tuple[tuple[str, Any], ...] = field(default=())
 
     def __init__(self, dist: str, params: Mapping[str, Any] | None = None, **kwargs: Any):
-        if dist not in _DISTS:
+        if not isinstance(dist, str) or dist not in _DISTS:
             raise ValueError(f"unknown prior distribution {dist!r}; use one of {sorted(_DISTS)}")
         values = dict(params or {}, **kwargs)
         if dist == "beta":
@@ -113,21 +159,25 @@ class Prior:
         extra = [k for k in values if k not in required]
         if missing or extra:
             raise ValueError(
-                f"prior {dist!r} takes parameters {list(required)}; "
-                f"missing {missing}, unexpected {extra}"
+                f"Prior({dist!r}) takes parameters {list(required)}; "
+                f"missing {missing}, unexpected {extra}. Fix: e.g. {_EXAMPLES[dist]}"
             )
         clean = {}
         for k, v in values.items():
-            if v is None or (isinstance(v, str) and v in _SYMBOLS):
+            if (v is None and dist == "truncated_normal" and k in ("low", "high")) or (
+                    isinstance(v, str) and v in _SYMBOLS):
                 clean[k] = v
-            else:
-                try:
-                    clean[k] = float(v)
-                except (TypeError, ValueError):
-                    raise ValueError(
-                        f"prior {dist!r} parameter {k!r} must be a number, None or one of "
-                        f"{list(_SYMBOLS)}; got {v!r}"
-                    ) from None
+                continue
+            if isinstance(v, bool | np.bool_) or not isinstance(v, numbers.Real):
+                allowed = "a number" + (", None (no bound)" if dist == "truncated_normal"
+                                        and k in ("low", "high") else "")
+                raise ValueError(
+                    f"Prior({dist!r}): parameter {k!r} must be {allowed} or one of "
+                    f"{list(_SYMBOLS)}; got {v!r} ({type(v).__name__}). "
+                    f"Fix: e.g. {_EXAMPLES[dist]}"
+                )
+            clean[k] = float(v)
+        _check_values(dist, clean)
         object.__setattr__(self, "dist", dist)
         object.__setattr__(self, "params", tuple(sorted(clean.items())))
 
@@ -138,6 +188,9 @@ class Prior:
 
     def resolve(self, context: Mapping[str, float]) -> Prior:
         """Replace symbols such as ``"min_observed_loss"`` by values from ``context``."""
+        missing = [v for _, v in self.params if isinstance(v, str) and v not in context]
+        if missing:
+            raise ValueError(f"prior {self} needs {missing[0]!r}, which the fit did not supply")
         vals = {k: (context[v] if isinstance(v, str) else v) for k, v in self.params}
         return Prior(self.dist, vals)
 
@@ -158,6 +211,10 @@ class Prior:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Prior:
+        """The prior written by :meth:`to_dict`: ``{"dist": name, **params}``."""
+        if not isinstance(d, Mapping):
+            raise ValueError(f"a prior spec is a dict such as {{'dist': 'normal', 'loc': 0.0, "
+                             f"'scale': 1.0}} or a Prior; got {type(d).__name__} ({d!r:.60})")
         d = dict(d)
         try:
             name = d.pop("dist")
@@ -277,7 +334,10 @@ def merge_priors(defaults: Mapping[str, Prior], overrides: Mapping[str, Any] | N
                 f"prior given for unknown parameter {name!r}; this model's parameters are "
                 f"{sorted(defaults)}"
             )
-        out[name] = p if isinstance(p, Prior) else Prior.from_dict(p)
+        try:
+            out[name] = p if isinstance(p, Prior) else Prior.from_dict(p)
+        except ValueError as err:
+            raise ValueError(f"prior for {name!r}: {err}") from None
     return out
 
 

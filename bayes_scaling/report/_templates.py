@@ -186,7 +186,7 @@ draws put the irreducible loss above the threshold).</p>
 
 MARKDOWN_TEMPLATE = r"""# {{ d.title }}
 
-Source `{{ d.source }}` · {{ d.law.name }} law on `{{ d.law.loss }}` · {{ d.law.n_runs }} fitted runs · created {{ d.provenance['created (UTC)'] }} UTC
+Source {{ d.source }} · {{ d.law.name }} law on {{ d.law.loss }} · {{ d.law.n_runs }} fitted runs · created {{ d.provenance['created (UTC)'] }} UTC
 
 {% if d.warnings %}
 > **Warning: some checks failed. Treat the numbers below with suspicion.**
@@ -217,7 +217,7 @@ Fitted on {{ d.law.n_runs }} runs: {{ d.selection }}.
 
 ## Fitted law
 
-`{{ d.law.formula }}` on `{{ d.law.loss }}` (nats/token); noise model `{{ d.law.noise }}` on log loss; extrapolation discrepancy `{{ d.law.discrepancy }}` (kappa {{ d.law.kappa }}).
+{{ d.law.formula | md_code }} on {{ d.law.loss }} (nats/token); noise model {{ d.law.noise | md_code }} on log loss; extrapolation discrepancy {{ d.law.discrepancy | md_code }} (kappa {{ d.law.kappa }}).
 
 ### Posterior (natural units, 90% intervals)
 
@@ -233,7 +233,7 @@ Fitted on {{ d.law.n_runs }} runs: {{ d.selection }}.
 
 {% for f in d.figures %}
 {% if figure_dir %}
-![{{ f.title }}]({{ figure_dir }}/{{ f.key }}.png)
+![{{ f.title }}]({{ figure_dir | md_url }}/{{ f.key | md_url }}.png)
 
 {% endif %}
 *{{ f.title }}.* {{ f.caption }}
@@ -248,7 +248,7 @@ Loss (nats/token): median and {{ ci_text }} intervals of a new run.
 ## Downstream error
 
 {% if d.error_law %}
-Error law `{{ d.error_law.formula }}` on `{{ d.error_law.error }}`.
+Error law {{ d.error_law.formula | md_code }} on {{ d.error_law.error }}.
 
 {{ error_targets | md_table }}
 {% else %}
@@ -278,6 +278,6 @@ Backtest: not run.
 | key | value |
 |---|---|
 {% for k, v in provenance %}
-| {{ k }} | {{ v | replace("|", "\\|") }} |
+| {{ k }} | {{ v }} |
 {% endfor %}
 """

@@ -15,7 +15,14 @@ from typing import Any
 
 import pandas as pd
 
-from bayes_scaling.data import DatasetError, list_datasets, load_dataset, load_runs, loss_columns
+from bayes_scaling.data import (
+    DatasetError,
+    filter_runs,
+    list_datasets,
+    load_dataset,
+    load_runs,
+    loss_columns,
+)
 from bayes_scaling.estimators.loss_law import LossLaw
 from bayes_scaling.report.data import REPORT_CI_PROBS, ReportData, build_report_data, si
 
@@ -121,7 +128,8 @@ def select_runs(runs: pd.DataFrame, *, dataset_filter: str | None = None,
     max_params : float, optional
         Fit on ``n_params < max_params``; runs at or above it are held out.
     query : str, optional
-        Extra :meth:`pandas.DataFrame.query` expression on the kept runs.
+        Extra filter on the kept runs, in the grammar of :mod:`bayes_scaling.data.filters`
+        (e.g. ``"tokens_per_param <= 80"``); parsed, never evaluated as code.
 
     Returns
     -------
@@ -131,6 +139,8 @@ def select_runs(runs: pd.DataFrame, *, dataset_filter: str | None = None,
 
     Raises
     ------
+    FilterError
+        ``query`` is not a valid filter for these runs.
     ValueError
         The selection is empty, or the runs mix corpora without a filter.
     """
@@ -148,10 +158,7 @@ def select_runs(runs: pd.DataFrame, *, dataset_filter: str | None = None,
         raise ValueError(f"the runs mix {len(corpora)} training corpora {corpora}; one law per "
                          "corpus: pass --dataset-filter (dataset_filter=) one of them")
     if query:
-        try:
-            kept = kept.query(query)
-        except Exception as err:  # pandas raises many types for a bad expression
-            raise ValueError(f"bad --query {query!r}: {err}") from err
+        kept = filter_runs(kept, query)  # parsed, never evaluated; FilterError names the fix
         parts.append(f"({query})")
     if max_params is not None:
         fit = kept[kept["n_params"] < max_params]

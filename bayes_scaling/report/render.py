@@ -7,6 +7,7 @@ The HTML embeds its figures as base64 PNG and its style inline; it names no exte
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ import pandas as pd
 from bayes_scaling.report._templates import HTML_TEMPLATE, MARKDOWN_TEMPLATE
 from bayes_scaling.report.data import ReportData, si
 
-__all__ = ["render_html", "render_markdown", "write_tables", "write_report", "display_table"]
+__all__ = ["render_html", "render_markdown", "write_tables", "write_report", "display_table",
+           "md_escape"]
 
 
 # ------------------------------------------------------------------------------------ formatting
@@ -223,6 +225,64 @@ def render_html(data: ReportData) -> str:
     return _env().from_string(HTML_TEMPLATE).render(**_view(data))
 
 
+class _Md(str):
+    """Text that is already safe Markdown (escaped, or built by a filter below)."""
+
+    __slots__ = ()
+
+
+_MD_PUNCT = re.compile(r"([\\`*_\[\]{}|~])")
+# Block starts, if the text is placed at the start of a line: heading, list item, setext
+# underline, ordered list item ('1. ' or '1) ').
+_MD_LINE_START = re.compile(r"^(#{1,6}|[-+*]|=+|-+|\d{1,9}(?=[.)]))(?=\s|$|[.)])")
+_MD_BREAKS = re.compile(r"[\r\n\t\v\f\u0085\u2028\u2029]+")
+
+
+def md_escape(value: Any) -> str:
+    r"""``value`` as inert Markdown text: no HTML, link, image, code span, emphasis or table cell
+    boundary can come out of it, and it stays on one line.
+
+    Angle brackets and ``&`` become HTML entities; Markdown punctuation (backslash, backtick,
+    ``* _ [ ] { } | ~``) is backslash-escaped; line breaks become spaces; ``://`` and ``www.``
+    are broken so that GitHub-style autolinks do not fire; a leading ``#``, ``-``, ``+``,
+    ``=``, ``>`` or ``1.`` is escaped so the text cannot start a heading, list or quote.
+
+    Examples
+    --------
+    >>> print(md_escape("<script>alert(1)</script> [x](javascript:alert(1)) | `rm`"))
+    &lt;script&gt;alert(1)&lt;/script&gt; \[x\](javascript:alert(1)) \| \`rm\`
+    """
+    if isinstance(value, _Md):
+        return value
+    text = _MD_BREAKS.sub(" ", str(value))
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _MD_PUNCT.sub(r"\\\1", text)
+    text = text.replace("://", "\\://").replace("www.", "www\\.")
+    text = text.lstrip()
+    m = _MD_LINE_START.match(text)
+    if m and (not m.group(1)[0].isdigit() or re.match(r"\d+[.)](\s|$)", text)):
+        end = m.end(1)
+        # '1. x' -> '1\. x'; '# x' -> '\# x' (a backslash before a digit would print itself)
+        text = (text[:end] + "\\" + text[end:]) if m.group(1)[0].isdigit() else "\\" + text
+    return _Md(text)
+
+
+def _md_code(value: Any) -> str:
+    """``value`` as a one-line code span (literal text), fenced by more backticks than it has."""
+    text = _MD_BREAKS.sub(" ", str(value))
+    run = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * (run + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or not text.strip() else ""
+    return _Md(f"{fence}{pad}{text}{pad}{fence}")
+
+
+def _md_url(value: Any) -> str:
+    """``value`` percent-encoded for a relative link target (no scheme can survive)."""
+    from urllib.parse import quote
+
+    return _Md(quote(str(value), safe="/"))
+
+
 def render_markdown(data: ReportData, *, figure_dir: str | None = None) -> str:
     """Markdown version of the report.
 
@@ -235,20 +295,22 @@ def render_markdown(data: ReportData, *, figure_dir: str | None = None) -> str:
     """
     import jinja2
 
+    # Every {{ value }} goes through md_escape (finalize), unless a filter below already made
+    # it safe: titles, run ids, dataset and column names all come from user data.
     env = jinja2.Environment(autoescape=False, undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True)
+                             trim_blocks=True, lstrip_blocks=True, finalize=md_escape)
     env.filters["md_table"] = _md_table
+    env.filters["md_code"] = _md_code
+    env.filters["md_url"] = _md_url
     return env.from_string(MARKDOWN_TEMPLATE).render(figure_dir=figure_dir, **_view(data))
 
 
 def _md_table(t: dict[str, list]) -> str:
-    def esc(s: str) -> str:
-        return str(s).replace("|", "\\|")
-
+    esc = md_escape
     lines = ["| " + " | ".join(esc(h) for h in t["headers"]) + " |",
              "|" + "|".join("---" for _ in t["headers"]) + "|"]
     lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in t["rows"]]
-    return "\n".join(lines)
+    return _Md("\n".join(lines))
 
 
 def write_tables(data: ReportData, folder: str | Path) -> list[Path]:
