@@ -456,30 +456,30 @@ def staged_outputs() -> Iterator[_Stage]:
 def filter_runs(runs: pd.DataFrame, expr: str | None, argument: str = "--query") -> pd.DataFrame:
     """The runs matching a user's filter expression; every ``--query`` goes through here.
 
-    Today's mechanism (:meth:`pandas.DataFrame.query`) with two guards: no ``@`` (references to
-    Python objects) and no double underscores. The package's filter grammar
-    (``bayes_scaling.data.filters``) replaces it.
+    The expression is parsed by the package's filter grammar
+    (:mod:`bayes_scaling.data.filters`: columns, comparisons, numbers, quoted strings,
+    ``and``/``or``/``not``, parentheses, ``in [...]``) and applied by boolean indexing; it is
+    never evaluated as code.
 
     Raises
     ------
     CliInputError
-        A refused or malformed expression, or one that keeps no run.
+        A malformed expression, or one that keeps no run.
     """
+    from bayes_scaling.data.filters import FilterError
+    from bayes_scaling.data.filters import filter_runs as apply_filter
+
     if expr is None:
         return runs
     if not expr.strip():
         raise CliInputError(argument, expr, "is empty", 'give an expression such as '
                             '"tokens_per_param <= 80", or leave the option out')
-    if "@" in expr or "__" in expr:
-        raise CliInputError(argument, expr, "may not contain '@' or '__'",
-                            "compare columns with numbers or quoted strings, e.g. "
-                            "\"dataset == 'rpj' and n_params < 1e9\"")
     try:
-        kept = runs.query(expr, engine="python")
-    except Exception as err:  # pandas raises many types for a bad expression
-        raise CliInputError(argument, expr, f"cannot be evaluated ({type(err).__name__}: "
-                            f"{err})", "use column names of the runs table, comparisons, "
-                            "and/or/not and parentheses") from err
+        kept = apply_filter(runs, expr)
+    except FilterError as err:
+        raise CliInputError(argument, expr, f"is not a valid filter ({err})",
+                            "compare columns with numbers or quoted strings, e.g. "
+                            "\"dataset == 'rpj' and n_params < 1e9\"") from err
     if len(kept) == 0:
         raise CliInputError(argument, expr, f"keeps none of the {len(runs)} runs",
                             "loosen the expression")
