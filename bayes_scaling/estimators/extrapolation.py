@@ -124,8 +124,11 @@ class Discrepancy:
         """Quantiles of ``kappa``'s posterior (zeros for ``method="none"``)."""
         if self.method == "none":
             return np.zeros(len(q))
-        cdf = np.cumsum(self.weights)
-        return np.interp(q, cdf, self.kappa_grid)
+        # each weight is the mass of a cell centred on its grid point: the CDF reaches
+        # cumsum[i] at the cell's right edge
+        grid = np.asarray(self.kappa_grid)
+        edges = grid + 0.5 * (grid[1] - grid[0])
+        return np.interp(q, np.cumsum(self.weights), edges)
 
     def to_json(self) -> str:
         return json.dumps({"method": self.method, "kappa_grid": self.kappa_grid,
