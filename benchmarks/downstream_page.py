@@ -184,5 +184,5 @@ Each task's share of covering 90% intervals (over its targets and corpora):
 - **Partial pooling across tasks.** Each task is fitted alone; a hierarchical prior on the
   shape parameters across the 46 tasks is not implemented, so whether it helps is not measured.
 - The loss step: this suite scores the error law at the held-out runs' *measured* losses; the
-  two-step chain through `LossLaw` adds the loss law's uncertainty (see `docs/backtest.md`).
+  two-step chain through `LossLaw` adds the loss law's uncertainty (see `docs/calibration.md`).
 """

@@ -100,8 +100,10 @@ def test_default_pooled_priors_cover_every_site():
     for law in ("gadre", "chinchilla"):
         spec = get_law(law)
         pri = default_pooled_priors(law)
-        assert set(pooled_site_names(spec, "student_t")) == set(pri)
-        assert set(pooled_site_names(spec, "normal")) == set(pri) - {"nu"}
+        mixture = {"outlier_prob", "outlier_scale"}
+        assert set(pooled_site_names(spec, "mixture")) == set(pri) - {"nu"}
+        assert set(pooled_site_names(spec, "student_t")) == set(pri) - mixture
+        assert set(pooled_site_names(spec, "normal")) == set(pri) - {"nu"} - mixture
     with pytest.raises(ValueError, match="unknown parameter"):
         PooledLossLaw("gadre", priors={"eta": {"dist": "beta", "a": 2, "b": 4}})
 
