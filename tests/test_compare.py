@@ -95,9 +95,9 @@ def test_mixture_draws_come_from_components_in_proportion(sim):
     assert stacked.weights.to_dict() == {"a": 0.75, "b": 0.25}
     n = stacked.n_draws
     assert n == 1000
-    d = stacked.loss_draws(T1, seed=4)[:, 0]
+    d = stacked.loss_draws(T1, kind="law_mean", seed=4)[:, 0]
     comp = stacked.component_index(seed=4)
-    a_d, b_d = a.loss_draws(T1)[:, 0], b.loss_draws(T1)[:, 0]
+    a_d, b_d = a.loss_draws(T1, kind="law_mean")[:, 0], b.loss_draws(T1, kind="law_mean")[:, 0]
     assert b_d.max() < a_d.min()  # separated
     # every draw is a draw of the component the plan assigns it to (subsets, no blending)
     assert np.isin(d[comp == 0], a_d).all() and np.isin(d[comp == 1], b_d).all()
@@ -117,8 +117,8 @@ def test_mixture_draws_come_from_components_in_proportion(sim):
 def test_mixture_is_deterministic_in_seed_and_degenerate_weights(pair):
     s = StackedPredictor(pair, [1.0, 0.0])
     np.testing.assert_array_equal(s.loss_draws(T1, seed=2), s.loss_draws(T1, seed=2))
-    only = np.sort(s.loss_draws(T1, seed=2)[:, 0])
-    np.testing.assert_allclose(only, np.sort(pair["good"].loss_draws(T1)[:, 0]))
+    only = np.sort(s.loss_draws(T1, kind="law_mean", seed=2)[:, 0])
+    np.testing.assert_allclose(only, np.sort(pair["good"].loss_draws(T1, kind="law_mean")[:, 0]))
     pred = s.predict(T1, ci_prob=0.8, kind="new_run", seed=0)
     assert pred.attrs["weights"] == {"good": 1.0, "bad": 0.0}
     assert pred.attrs["ci_prob"] == 0.8 and (pred["lower"] < pred["upper"]).all()

@@ -167,7 +167,7 @@ def test_error_draws_pairs_rows_with_given_draws():
     d = law.draws()
     idx = np.array([5, 0, 399, 5])
     loss = np.array([[2.5, 3.0], [2.6, 3.1], [2.7, 3.2], [2.8, 3.3]])
-    got = law.error_draws(loss, draw_index=idx)
+    got = law.error_draws(loss, kind="law_mean", draw_index=idx)
     want = d["eps"][idx, None] - d["k"][idx, None] * np.exp(-d["gamma"][idx, None] * loss)
     np.testing.assert_allclose(got, want, rtol=1e-12)
     with pytest.raises(ValueError, match="draw_index"):
@@ -181,7 +181,7 @@ def test_observed_noise_matches_sigma_and_sampling_error():
     # draws the sample sd has relative sd ~0.4%; 3% tolerance leaves room for the k/gamma spread.
     law = _fake_law(n_chains=4, n_draws=10000, chance=1.0, sigma=0.02, n_items=400.0)
     loss = np.array([np.log(4.0 / 0.48) / 1.0])  # eps 0.98 - 4 e^-L = 0.5
-    noise = law.error_draws(loss, kind="new_run", seed=3) - law.error_draws(loss)
+    noise = law.error_draws(loss, kind="new_run", seed=3) - law.error_draws(loss, kind="law_mean")
     assert noise.std() == pytest.approx(np.sqrt(0.02**2 + 0.25 / 403), rel=0.03)
 
 

@@ -198,7 +198,7 @@ def test_datatree_groups_and_dims(fab, sim3):
 
 
 def test_predict_per_group_matches_truth(fab):
-    pred = fab.predict(TARGETS, ci_prob=0.9)
+    pred = fab.predict(TARGETS, ci_prob=0.9, kind="law_mean")
     truth = [bs.laws.gadre(r.n_params, r.n_tokens, **TRUTHS[r.dataset])
              for r in TARGETS.itertuples()]
     np.testing.assert_allclose(pred["median"], np.asarray(truth, float), rtol=0.01)

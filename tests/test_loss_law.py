@@ -38,7 +38,7 @@ def test_refit_same_seed_is_reproducible(sim_runs, fitted_sim):
 
 
 def test_predict_columns_intervals_and_kinds(fab):
-    mean = fab.predict(TARGETS, ci_prob=0.9)
+    mean = fab.predict(TARGETS, ci_prob=0.9, kind="law_mean")
     obs = fab.predict(TARGETS, ci_prob=0.9, kind="new_run", seed=3)
     for col in ("median", "mean", "lower", "upper", "tokens_per_param", "compute_flops"):
         assert col in mean.columns
@@ -53,8 +53,8 @@ def test_predict_columns_intervals_and_kinds(fab):
 def test_predict_from_compute_and_ratio_matches(fab):
     c = 6 * TARGETS.n_params * TARGETS.n_tokens
     m = TARGETS.n_tokens / TARGETS.n_params
-    a = fab.predict(TARGETS)
-    b = fab.predict(pd.DataFrame({"compute_flops": c, "tokens_per_param": m}))
+    a = fab.predict(TARGETS, kind="law_mean")
+    b = fab.predict(pd.DataFrame({"compute_flops": c, "tokens_per_param": m}), kind="law_mean")
     np.testing.assert_allclose(a["median"], b["median"], rtol=1e-10)
 
 

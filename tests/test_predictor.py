@@ -36,7 +36,7 @@ def pred(loss_law):
 
 
 def test_loss_target_is_the_loss_law(pred, loss_law):
-    for kind in ("mean", "observed"):
+    for kind in ("law_mean", "new_run"):
         pd.testing.assert_frame_equal(pred.predict(TARGETS, kind=kind, seed=3),
                                       loss_law.predict(TARGETS, kind=kind, seed=3),
                                       check_like=True)
@@ -87,8 +87,8 @@ def test_full_propagation_is_wider_than_plugin(pred):
     assert plug.attrs["plugin"] is True
     # the plug-in loss is the posterior median of the mean-law loss
     np.testing.assert_allclose(plug["loss_plugin"],
-                               pred.predict(TARGETS, target="loss")["median"], rtol=1e-12)
-    direct = pred.error_law.predict(plug["loss_plugin"].to_numpy())
+                               pred.predict(TARGETS, target="loss", kind="law_mean")["median"], rtol=1e-12)
+    direct = pred.error_law.predict(plug["loss_plugin"].to_numpy(), kind="law_mean")
     np.testing.assert_allclose(plug["median"], direct["median"], rtol=1e-12)
 
 
