@@ -73,7 +73,7 @@ _MAX_BYTES = 64 * 2**20
 _WORKERS = 8
 
 
-class DatasetError(RuntimeError):
+class DatasetError(RuntimeError, ValueError):
     """A named dataset cannot be found, downloaded or verified; the message says what to do.
 
     Examples

@@ -64,6 +64,7 @@ from bayes_scaling.estimators.tasks import (
 from bayes_scaling.inference.nuts import (
     Diagnostics,
     SamplerConfig,
+    check_seed,
     enable_x64,
 )
 from bayes_scaling.laws.forms import ErrorLawSpec, get_error_law
@@ -438,7 +439,7 @@ class ErrorLaw(FittedModel):
                 raise ValueError(f"params[{k!r}] must be (n_chains, n_draws) like the others, "
                                  f"got shape {np.shape(params[k])}")
         shape = post[needed[0]].shape
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_seed(seed))
         stats = {"diverging": np.zeros(shape, bool), "energy": rng.standard_normal(shape)}
         kw = {"loss_obs": np.zeros(0), "loss_sd": np.zeros(0), "err_sd": np.zeros(0),
               "err_unit": np.zeros(0), "chance": np.asarray(float(chance)),
@@ -559,7 +560,7 @@ class ErrorLaw(FittedModel):
         mu = np.asarray(self.spec.error(p, jnp.asarray(loss), chance))
         if kind == "law_mean":
             return mu
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_seed(seed))
         sigma = post["sigma"].values.reshape(-1)[idx][:, None]
         if "inv_sqrt_items" in post:  # item count unknown: the learned sampling-error scale
             t = post["inv_sqrt_items"].values.reshape(-1)[idx][:, None]

@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_scaling.data.design import DesignBounds
+from bayes_scaling.inference.nuts import check_seed
 
 if TYPE_CHECKING:
     from bayes_scaling.estimators.loss_law import LossLaw
@@ -114,7 +115,7 @@ class Discrepancy:
         """``n`` draws of ``kappa`` (zeros for ``method="none"``)."""
         if self.method == "none":
             return np.zeros(n)
-        rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0xD15C]))
+        rng = np.random.default_rng(np.random.SeedSequence([check_seed(seed), 0xD15C]))
         grid = np.asarray(self.kappa_grid)
         step = grid[1] - grid[0]
         idx = rng.choice(len(grid), size=n, p=np.asarray(self.weights))

@@ -27,6 +27,7 @@ from bayes_scaling.estimators.io import FILE_FORMAT
 from bayes_scaling.inference.nuts import (
     Diagnostics,
     SamplerConfig,
+    check_seed,
     enable_x64,
 )
 from bayes_scaling.laws.forms import LawSpec, get_law
@@ -368,7 +369,7 @@ class LossLaw(FittedModel):
         log_mu, scale, noise_post = self._regular_predictive(targets)
         if kind == "law_mean":
             return log_mu
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_seed(seed))
         eps = regular_noise_draws(self.noise, noise_post, log_mu.shape, rng)
         disc = self.discrepancy_sd(targets, seed=seed)
         return log_mu + scale * eps + disc * rng.standard_normal(log_mu.shape)

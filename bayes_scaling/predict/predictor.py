@@ -37,6 +37,7 @@ from bayes_scaling.data.design import warn_far_extrapolation
 from bayes_scaling.data.targets import check_kind, interval_frame, resolve_targets
 from bayes_scaling.estimators.error_law import ErrorLaw
 from bayes_scaling.estimators.loss_law import LossLaw, NotFittedError
+from bayes_scaling.inference.nuts import check_seed
 
 __all__ = ["ScalingPredictor"]
 
@@ -109,7 +110,7 @@ class ScalingPredictor:
         n_loss = int(np.prod(_chain_shape(self.loss_law.idata)))
         n_err = self.error_law.n_draws
         n = max(n_loss, n_err)
-        rng = np.random.default_rng(np.random.SeedSequence([int(seed), 1]))
+        rng = np.random.default_rng(np.random.SeedSequence([check_seed(seed), 1]))
         loss_idx = np.arange(n) if n_loss == n else _cycle_index(n_loss, n, rng)
         err_idx = np.arange(n) if n_err == n else _cycle_index(n_err, n, rng)
         # rows follow the chains of the posterior that is used in order
@@ -127,7 +128,7 @@ class ScalingPredictor:
         true_targets = targets.drop(columns=[ci_col], errors="ignore")
         loss = self.loss_law.loss_draws(true_targets, kind=kind, seed=seed)
         loss_idx, err_idx, shape = self._pairing(seed)
-        err_seed = int(np.random.SeedSequence([int(seed), 2]).generate_state(1)[0])
+        err_seed = int(np.random.SeedSequence([check_seed(seed), 2]).generate_state(1)[0])
         err = self.error_law.error_draws(loss[loss_idx], kind=kind, seed=err_seed,
                                          draw_index=err_idx)
         return err, shape
@@ -313,7 +314,7 @@ class ScalingPredictor:
         """
         self._check("error", kind)
         loss_med = np.median(self.loss_law.loss_draws(targets, kind="law_mean"), axis=0)
-        err_seed = int(np.random.SeedSequence([int(seed), 2]).generate_state(1)[0])
+        err_seed = int(np.random.SeedSequence([check_seed(seed), 2]).generate_state(1)[0])
         draws = self.error_law.error_draws(loss_med, kind=kind, seed=err_seed)
         t = resolve_targets(targets)
         t["loss_plugin"] = loss_med

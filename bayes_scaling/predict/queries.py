@@ -140,6 +140,11 @@ def _num_chains(model: Model, n_draws: int) -> int:
 def _as_1d(name: str, value: ArrayLike | None, *, positive: bool = True) -> np.ndarray | None:
     if value is None:
         return None
+    flat = np.atleast_1d(np.asarray(value, dtype=object)).ravel()
+    if any(isinstance(v, str | bytes) or not isinstance(v, int | float | np.number)
+           or isinstance(v, bool | np.bool_) for v in flat):
+        raise TypeError(f"{name} must be a number or a sequence of numbers, got {value!r}; "
+                        "write e.g. 2.5 or [1e21, 1e22], not strings")
     arr = np.atleast_1d(np.asarray(value, dtype=float))
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"{name} must be a number or a non-empty 1-D sequence, got {value!r}")
