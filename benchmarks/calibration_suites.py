@@ -278,25 +278,46 @@ def main() -> None:
     ap.add_argument("--sims", type=int, default=8, help="simulations per misspecified truth")
     ap.add_argument("--quick", action="store_true", help="C4 eval only, one Epoch cut, 2 sims")
     ap.add_argument("--doc", type=Path, default=Path("docs/calibration.md"))
+    ap.add_argument("--only", default=None,
+                    help="comma-separated suite names to run (e.g. 'paper,epoch_1e+21')")
+    ap.add_argument("--combine", type=Path, nargs="+", default=None, metavar="DIR",
+                    help="no fitting: rebuild the page from the CSVs and seconds.json of earlier "
+                         "runs' --out folders (to split the suites over several processes)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     t_all = time.perf_counter()
-    runs = bs.load_dataset("gadre2024")
     parts: dict[str, list[pd.DataFrame]] = {}
     secs: dict[str, float] = {}
+    env = (f"Python {platform.python_version()}, bayes_scaling {bs.__version__}, "
+           f"{os.cpu_count()} CPUs ({platform.machine()}), seed {args.seed}")
+    if args.combine:
+        for d in args.combine:
+            done = json.loads((d / "seconds.json").read_text())
+            for name, sec in done.items():
+                group = name.split("/")[0]
+                f = d / f"{name.replace('/', '_').replace(' ', '_')}.csv"
+                parts.setdefault(group, []).append(pd.read_csv(f))
+                secs[group] = secs.get(group, 0.0) + sec
+        suites = {k: pd.concat(v, ignore_index=True) for k, v in parts.items()}
+        print(write_doc(suites, secs, args, env + f"; {sum(secs.values()):.0f} s of fitting"))
+        return
+    runs = bs.load_dataset("gadre2024")
+    only = None if args.only is None else set(args.only.split(","))
+    done: dict[str, float] = {}
     text = ""
     for name, thunk in jobs(runs, args.seed, args.quick, 2 if args.quick else args.sims):
+        if only is not None and name not in only and name.split("/")[0] not in only:
+            continue
         t0 = time.perf_counter()
         bt = thunk()
         group = name.split("/")[0]
         parts.setdefault(group, []).append(bt)
-        secs[group] = secs.get(group, 0.0) + time.perf_counter() - t0
+        done[name] = time.perf_counter() - t0
+        secs[group] = secs.get(group, 0.0) + done[name]
         bt.to_csv(args.out / f"{name.replace('/', '_').replace(' ', '_')}.csv", index=False)
+        (args.out / "seconds.json").write_text(json.dumps(done))
         suites = {k: pd.concat(v, ignore_index=True) for k, v in parts.items()}
-        env = (f"Python {platform.python_version()}, bayes_scaling {bs.__version__}, "
-               f"{os.cpu_count()} CPUs ({platform.machine()}), seed {args.seed}; "
-               f"{time.perf_counter() - t_all:.0f} s so far")
-        text = write_doc(suites, secs, args, env)
+        text = write_doc(suites, secs, args, env + f"; {time.perf_counter() - t_all:.0f} s")
         print(f"[{time.perf_counter() - t_all:.0f} s] {name} done", flush=True)
     print(text)
 

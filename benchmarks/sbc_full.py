@@ -1,4 +1,4 @@
-"""Full simulation-based calibration of the loss laws (SBC numbers: run it; the calibration page is docs/calibration.md).
+"""Full simulation-based calibration of the loss laws (results print; see also docs/calibration.md).
 
 Usage::
 
