@@ -71,12 +71,12 @@ def test_quick_sbc_gadre_ranks_are_uniform():
     49 thinned draws, 5 bins (8 simulations expected per bin).
 
     Tolerance: each of the 9 quantities (E, a, b, eta, sigma, outlier_prob, outlier_scale of the
-    default mixture noise, and the two targets' mean log loss) gets a chi-square and a KS test at
-    p > 0.001: 18 tests, so a calibrated pipeline fails with probability <= 1.8% (Bonferroni);
-    seeds are fixed, so the run is reproducible. With 40 simulations the tests only catch gross
-    errors (e.g. posteriors half as wide as they should be: sd of normalised ranks ~0.4 instead
-    of 0.29, or a sign error in the centring), which is what a code-level check is for; benchmarks/sbc_full.py runs hundreds with the default
-    sampler.
+    default mixture noise, and the two targets' mean log loss) gets a chi-square and a KS test at p
+    > 0.001: 18 tests, so a calibrated pipeline fails with probability <= 1.8% (Bonferroni); seeds
+    are fixed, so the run is reproducible. With 40 simulations the tests only catch gross errors
+    (e.g. posteriors half as wide as they should be: sd of normalised ranks ~0.4 instead of 0.29, or
+    a sign error in the centring), which is what a code-level check is for; benchmarks/sbc_full.py
+    runs hundreds with the default sampler.
     """
     res = sbc("gadre", num_simulations=40, num_ranks=49, sampler=FAST_SAMPLER, seed=11)
     assert len(res.ranks) == 40
