@@ -24,7 +24,9 @@ used.
 
 The target's new-run draws carry the law's extrapolation discrepancy ``kappa_s d_t``; with the
 candidate added, ``d_t`` is recomputed from the design bounds including the candidate, so a run
-that moves the design towards the target also shrinks the discrepancy term.
+that moves the design towards the target also shrinks the discrepancy term. (A candidate outside
+the fitted design is simulated with its own discrepancy ``kappa_s d_c``, treated as independent of
+the target's: conservative, since a run near the target shares much of the target's discrepancy.)
 
 Candidates are ranked by expected width reduction per FLOP (the mean over targets of the relative
 reduction ``1 - E[W_t | c] / W_t`` divided by the cost, unless ``rank_by`` names one target).
