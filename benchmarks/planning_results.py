@@ -37,7 +37,7 @@ import pandas as pd
 import bayes_scaling as bs
 from bayes_scaling.data.design import DesignBounds
 from bayes_scaling.evaluate.backtest import protocol_splits
-from bayes_scaling.predict.planning import fit_runs_table, plan_runs
+from bayes_scaling.predict.planning import FITTED_DATASET, fit_runs_table, plan_runs
 
 LOSS = "loss_c4_val"
 MAIN_SAMPLER = {"num_warmup": 1000, "num_samples": 1000, "num_chains": 4}
@@ -126,7 +126,8 @@ def main() -> None:
     tables, jobs = [], []
     for ci, (ds, fit, targets, cand) in enumerate(setups):
         base_runs = fit_runs_table(bases[ci])
-        real = cand[["run_id", "n_params", "n_tokens", LOSS, f"{LOSS}_ci"]]
+        real = cand[["run_id", "n_params", "n_tokens", "tokens_per_param", "compute_flops", LOSS,
+                     f"{LOSS}_ci"]].assign(dataset=FITTED_DATASET)
         plan = plans[ci]
         for i in range(len(cand)):
             tables.append(pd.concat([base_runs, real.iloc[[i]]], ignore_index=True))
@@ -144,6 +145,8 @@ def main() -> None:
     refit_template = bs.LossLaw("gadre", loss=LOSS, discrepancy=None, sampler=REFIT_SAMPLER)
     refits = bs.fit_many(refit_template, tables, seed=args.seed + 2, warn=False)
     t_refit = time.perf_counter() - t0
+    print(f"starting fits {t_base:.0f} s, plans {t_plan:.0f} s, refits {t_refit:.0f} s",
+          flush=True)
     n_bad = sum(not f.diagnostics(warn=False).ok for f in refits)
 
     # --- compare

@@ -62,11 +62,13 @@ from bayes_scaling.data.targets import resolve_targets
 from bayes_scaling.estimators.loss_law import LossLaw
 from bayes_scaling.inference.nuts import check_seed
 
-__all__ = ["RunPlan", "plan_runs", "weighted_quantile_width", "fit_runs_table"]
+__all__ = ["FITTED_DATASET", "RunPlan", "fit_runs_table", "plan_runs", "weighted_quantile_width"]
 
 _Z95 = 1.959964
 #: Sampler of the fallback refits: a width needs its quantiles, not a publication posterior.
 REFIT_SAMPLER = {"num_warmup": 300, "num_samples": 300, "num_chains": 2}
+#: ``dataset`` value of the runs rebuilt by :func:`fit_runs_table` (one corpus per fit).
+FITTED_DATASET = "fitted"
 
 
 @dataclass(frozen=True)
@@ -149,14 +151,20 @@ def _ess_frac(log_w: np.ndarray) -> np.ndarray:
 
 def fit_runs_table(law: LossLaw) -> pd.DataFrame:
     """The runs a fitted law was fitted on, rebuilt from its DataTree (``run_id``, sizes, loss
-    and ``<loss>_ci`` from the recorded measurement error)."""
+    and ``<loss>_ci`` from the recorded measurement error; ``dataset`` is
+    :data:`FITTED_DATASET`, since the fit does not record its corpus name)."""
     law._require_fit()
     c = law.idata.constant_data
     y = law.idata.observed_data["loss"].values
+    n = c["n_params"].values.astype(float)
+    d = c["n_tokens"].values.astype(float)
     return pd.DataFrame({
         "run_id": [str(r) for r in c.coords["run"].values],
-        "n_params": c["n_params"].values.astype(float),
-        "n_tokens": c["n_tokens"].values.astype(float),
+        "dataset": FITTED_DATASET,
+        "n_params": n,
+        "n_tokens": d,
+        "tokens_per_param": d / n,
+        "compute_flops": 6.0 * n * d,
         law.loss: y,
         f"{law.loss}_ci": c["meas_sd"].values * _Z95 * y,
     })
@@ -380,8 +388,10 @@ def _refit_widths(law, fitted, cand, idx, y_sim, t, kappa, new_dist, ci_prob, n_
     tables, owners = [], []
     for c in idx:
         for j in range(min(n_refit_sims, y_sim.shape[0])):
-            row = {"run_id": f"candidate-{c}-sim{j}", "n_params": cand["n_params"].iloc[c],
-                   "n_tokens": cand["n_tokens"].iloc[c], law.loss: float(np.exp(y_sim[j, c])),
+            n, d = float(cand["n_params"].iloc[c]), float(cand["n_tokens"].iloc[c])
+            row = {"run_id": f"candidate-{c}-sim{j}", "dataset": FITTED_DATASET,
+                   "n_params": n, "n_tokens": d, "tokens_per_param": d / n,
+                   "compute_flops": 6.0 * n * d, law.loss: float(np.exp(y_sim[j, c])),
                    f"{law.loss}_ci": 0.0}
             tables.append(pd.concat([fitted, pd.DataFrame([row])], ignore_index=True))
             owners.append(c)
