@@ -28,23 +28,7 @@ from bayes_scaling.cli.common import (
     write_csv,
 )
 
-__all__ = ["add_parser", "default_candidates"]
-
-#: Token multipliers of the default candidate grid (under-trained to heavily over-trained).
-DEFAULT_M = (5.0, 20.0, 80.0, 320.0)
-
-
-def default_candidates(n_params_fitted, n_sizes: int = 4):
-    """Candidate grid: ``n_sizes`` log-spaced sizes from the smallest to the largest fitted size,
-    each at the token multipliers :data:`DEFAULT_M`."""
-    import numpy as np
-    import pandas as pd
-
-    n = np.asarray(n_params_fitted, float)
-    sizes = np.geomspace(n.min(), n.max(), n_sizes)
-    rows = [(s, s * m) for s in sizes for m in DEFAULT_M]
-    return pd.DataFrame(rows, columns=["n_params", "n_tokens"])
-
+__all__ = ["add_parser"]
 
 def _read_candidates(args: argparse.Namespace):
     import pandas as pd
@@ -99,9 +83,11 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     model, code = load_model(args)
     law = getattr(model, "loss_law", model)
     if candidates is None:
-        candidates = default_candidates(law.idata.constant_data["n_params"].values)
+        from bayes_scaling.predict.planning import GRID_M, candidate_grid
+
+        candidates = candidate_grid(law)
         print(f"no --candidate given: a grid of {len(candidates)} runs (4 fitted sizes x "
-              f"M = {', '.join(f'{m:g}' for m in DEFAULT_M)})", file=sys.stderr)
+              f"M = {', '.join(f'{m:g}' for m in GRID_M)})", file=sys.stderr)
     if args.k > len(candidates):
         raise CliInputError("--k", args.k, f"exceeds the {len(candidates)} candidates",
                             f"give --k at most {len(candidates)}")

@@ -62,7 +62,11 @@ from bayes_scaling.data.targets import resolve_targets
 from bayes_scaling.estimators.loss_law import LossLaw
 from bayes_scaling.inference.nuts import check_seed
 
-__all__ = ["FITTED_DATASET", "RunPlan", "fit_runs_table", "plan_runs", "weighted_quantile_width"]
+__all__ = ["FITTED_DATASET", "RunPlan", "candidate_grid", "fit_runs_table", "plan_runs",
+           "weighted_quantile_width"]
+
+#: Token multipliers of :func:`candidate_grid` (under-trained to heavily over-trained).
+GRID_M = (5.0, 20.0, 80.0, 320.0)
 
 _Z95 = 1.959964
 #: Sampler of the fallback refits: a width needs its quantiles, not a publication posterior.
@@ -141,6 +145,16 @@ def weighted_quantile_width(values: np.ndarray, weights: np.ndarray, ci_prob: fl
     lo = np.array([np.interp(lo_q, m, v) for m in mid])
     hi = np.array([np.interp(hi_q, m, v) for m in mid])
     return hi - lo
+
+
+def candidate_grid(law: LossLaw, n_sizes: int = 4) -> pd.DataFrame:
+    """Default candidates: ``n_sizes`` log-spaced sizes from the smallest to the largest fitted
+    size, each at the token multipliers :data:`GRID_M` (``n_sizes * 4`` runs)."""
+    law._require_fit()
+    n = law.idata.constant_data["n_params"].values.astype(float)
+    sizes = np.geomspace(n.min(), n.max(), n_sizes)
+    return pd.DataFrame([(s, s * m) for s in sizes for m in GRID_M],
+                        columns=["n_params", "n_tokens"])
 
 
 def _ess_frac(log_w: np.ndarray) -> np.ndarray:
