@@ -62,3 +62,28 @@ def test_plan_bad_candidates_csv(saved, tmp_path, capsys):
     assert "'n_params' holds '1B'" in capsys.readouterr().err
     assert main(["plan", str(tmp_path / "missing.nc"), "--target", "1.4B:28B"]) == 1
     assert main(["plan", str(saved)]) == 1  # no targets
+
+
+# ------------------------------------------------------------------------------ report --fit
+def test_report_reuses_a_saved_fit(saved, sim_runs, tmp_path, capsys):
+    runs = tmp_path / "runs.csv"
+    sim_runs.to_csv(runs, index=False)
+    out = tmp_path / "report.html"
+    argv = ["report", str(runs), "--loss", "loss_sim", "--fit", str(saved), "--no-error",
+            "--target", "1.4B:922B", "--out", str(out), "--allow-warnings", "--no-progress"]
+    assert main(argv) == 0
+    html = out.read_text()
+    assert "The answer" in html and "1.4B params, 922B tokens (M = 659)" in html
+    assert "The runs that would most narrow your target's interval, per FLOP" in html
+
+
+def test_report_refuses_a_fit_of_other_runs(saved, sim_runs, tmp_path, capsys):
+    runs = tmp_path / "runs.csv"
+    sim_runs.iloc[:-3].to_csv(runs, index=False)
+    argv = ["report", str(runs), "--loss", "loss_sim", "--fit", str(saved), "--no-error",
+            "--target", "1.4B:922B", "--out", str(tmp_path / "r.html")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "the saved fit was fitted on 32 runs, the report selects 29" in err
+    assert not (tmp_path / "r.html").exists()
+    assert main([*argv[:-2], "--error-fit", str(saved), "--out", str(tmp_path / "r.html")]) == 1
