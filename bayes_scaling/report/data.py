@@ -517,12 +517,13 @@ def build_report_data(
     from bayes_scaling.report.decision import decision_table, plan_table
 
     decision = decision_table(loss_table, error_table, reach, max(ci_probs), thresholds)
-    plan_df, plan_note = None, ""
+    plan_df, plan_note, t_plan = None, "", time.perf_counter()
     if plan:
         from bayes_scaling.predict.planning import candidate_grid
 
         cands = candidate_grid(law) if plan_candidates is None else plan_candidates
         plan_df, plan_note = plan_table(law, t, cands, seed=seed)
+    t_plan = time.perf_counter() - t_plan
     findings = list(misfit.findings)
     if law.noise == "mixture":
         op = law.outlier_probability()
@@ -576,6 +577,8 @@ def build_report_data(
         provenance["error-law sampler"] = err_law.idata.attrs.get("sampler")
     provenance.update(dict(extra_provenance or {}))
     provenance["tables and figures (s)"] = round(time.perf_counter() - t0, 2)
+    if plan:
+        provenance["planning section (s)"] = round(t_plan, 2)
 
     return ReportData(
         title=title or f"Scaling-law risk report: {source}",
