@@ -124,7 +124,7 @@ def main() -> None:
     # --- realised refits: every candidate alone, the top-3 batch, random batches (one batch)
     rng = np.random.default_rng(args.seed + 1)
     tables, jobs = [], []
-    for ci, (ds, fit, targets, cand) in enumerate(setups):
+    for ci, (_ds, _fit, _targets, cand) in enumerate(setups):
         base_runs = fit_runs_table(bases[ci])
         real = cand[["run_id", "n_params", "n_tokens", "tokens_per_param", "compute_flops", LOSS,
                      f"{LOSS}_ci"]].assign(dataset=FITTED_DATASET)
