@@ -55,6 +55,8 @@ _EXPORTS: dict[str, str] = {
     "predictive_draws": "bayes_scaling.predict.queries",
     "probability": "bayes_scaling.predict.queries",
     "scenario_grid": "bayes_scaling.predict.queries",
+    "RunPlan": "bayes_scaling.predict.planning",
+    "plan_runs": "bayes_scaling.predict.planning",
     "backtest": "bayes_scaling.evaluate.backtest",
     "coverage": "bayes_scaling.evaluate.backtest",
     "sbc": "bayes_scaling.evaluate.sbc",
@@ -172,6 +174,10 @@ if TYPE_CHECKING:  # pragma: no cover - static analysers see the eager imports
         Prior,
         default_error_priors,
         default_priors,
+    )
+    from bayes_scaling.predict.planning import (  # noqa: F401
+        RunPlan,
+        plan_runs,
     )
     from bayes_scaling.predict.predictor import (  # noqa: F401
         ScalingPredictor,

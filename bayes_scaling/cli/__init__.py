@@ -38,7 +38,7 @@ import argparse
 from collections.abc import Sequence
 
 from bayes_scaling._version import __version__
-from bayes_scaling.cli import backtest, datasets, fit, predict, query, report
+from bayes_scaling.cli import backtest, datasets, fit, plan, predict, query, report
 from bayes_scaling.cli.common import (
     EXIT_CODES_EPILOG,
     EXIT_DIAGNOSTICS,
@@ -62,7 +62,7 @@ __all__ = [
     "parse_target",
 ]
 
-_COMMANDS = (datasets, fit, predict, query, backtest, report)
+_COMMANDS = (datasets, fit, predict, query, plan, backtest, report)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -78,6 +78,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
                                 "give the coverage CSV written by `backtest --coverage-out`"
                                 ) from err
     targets = read_targets(args, required=False)
+    if args.error_fit and not args.fit:
+        raise CliInputError("--error-fit", args.error_fit, "needs the loss-law fit too",
+                            "add --fit FIT.nc (saved by `fit --out`)")
+    if args.fit:
+        check_input_file(args.fit, "--fit")
+    if args.error_fit:
+        check_input_file(args.error_fit, "--error-fit")
     preset = preset_for(args.source)
     runs = load_source_runs(args)
     kept = filter_runs(runs, args.query)
@@ -111,7 +118,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         seed=args.seed, sampler=sampler_overrides(args), budgets=args.budget,
         allocation_constraints=constraints, backtest=backtest, data_dir=args.data_dir,
         offline=args.offline, mapping=mapping, progress=not args.no_progress,
-        title=args.title,
+        title=args.title, fit=args.fit, error_fit=args.error_fit,
         extra_provenance={"command": " ".join([PROG, *sys.argv[1:]])
                           if args.command_line is None else args.command_line},
     )
@@ -169,6 +176,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                    help="minimum tokens per parameter in the allocation (over-training)")
     q.add_argument("--backtest-csv", metavar="FILE",
                    help="backtest calibration table (columns ci_prob, coverage[, n, target])")
+    reuse = parser.add_argument_group("saved fits (skip the fitting)")
+    reuse.add_argument("--fit", metavar="FIT.nc",
+                       help="reuse this loss-law fit (saved by `fit --out`); it must be fitted "
+                            "on the runs this selection picks")
+    reuse.add_argument("--error-fit", metavar="ERR.nc",
+                       help="reuse this error-law fit (saved by `fit --error-out`); needs --fit")
     err = parser.add_argument_group("downstream error law")
     err.add_argument("--error", metavar="COLUMN",
                      help="error column (default err_avg17 when the runs have it)")

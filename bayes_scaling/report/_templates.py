@@ -27,6 +27,12 @@ HTML_TEMPLATE = r"""<!DOCTYPE html>
   .banner ul { margin: 6px 0 0 18px; padding: 0; }
   .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(320px, 1fr)); gap: 10px; }
   .card { background: var(--soft); border: 1px solid var(--line); border-radius: 6px; padding: 10px 14px; }
+  .target-card .run { font-weight: 600; font-size: 16px; margin-bottom: 4px; }
+  .kv2 { display: grid; grid-template-columns: max-content 1fr; gap: 2px 10px; }
+  .kv2 .k { color: var(--muted); }
+  .target-card .extrapolation { margin-top: 4px; font-size: 13.5px; }
+  .target-card .extrapolation.warn { color: var(--bad); font-weight: 600; }
+  .target-card.far { border-color: var(--bad); }
   .scroll { overflow-x: auto; }
   table { border-collapse: collapse; margin: 6px 0 12px; font-size: 12.5px; }
   th, td { border-bottom: 1px solid var(--line); padding: 4px 8px; text-align: right; white-space: nowrap; }
@@ -73,13 +79,50 @@ HTML_TEMPLATE = r"""<!DOCTYPE html>
 {% for n in d.notes %}<p class="muted">{{ n }}</p>{% endfor %}
 
 <section id="summary">
-<h2>Summary</h2>
+<h2>The answer</h2>
 <div class="cards">
-{% for line in headline %}<div class="card">{{ line }}</div>{% endfor %}
+{% for c in cards %}<div class="card target-card{% if c.far %} far{% endif %}" data-target="{{ c.target }}">
+  <div class="run">{{ c.run }}</div>
+  <div class="kv2"><span class="k">Loss ({{ c.ci }})</span><span class="v loss">{{ c.loss }}</span>
+  {% if c.error %}<span class="k">Error ({{ c.ci }})</span><span class="v error">{{ c.error }}</span>{% endif %}</div>
+  {% if c.probs %}<div class="probs">{{ c.probs }}</div>{% endif %}
+  <div class="extrapolation{% if c.far %} warn{% endif %}">{% if c.far %}Far extrapolation: {% endif %}{{ c.extrapolation }}</div>
 </div>
-<p class="muted">Intervals are equal-tailed intervals of the loss a new run at the target would show
-(posterior predictive: uncertainty in the law plus run-to-run scatter).</p>
+{% else %}{% for line in headline %}<div class="card">{{ line }}</div>{% endfor %}
+{% endfor %}
+</div>
+<p class="muted">Median and {{ cards[0].ci if cards else "90%" }} interval of what a new run at the target would measure
+(parameter uncertainty, run-to-run scatter, measurement error and the learned extrapolation discrepancy);
+error is the average top-1 downstream error{% if d.error_law %} on <code>{{ d.error_law.error }}</code>{% endif %}.
+Distance: how far the target lies outside the fitted runs in log compute and log tokens per parameter.</p>
+{% if ctt %}
+<h3>Compute to reach each threshold</h3>
+<p class="muted">Training compute at which the mean law reaches the loss, per token multiplier M (∞: some
+draws put the irreducible loss above the threshold).</p>
+<div class="scroll">{{ table(ctt) }}</div>
+{% endif %}
+{% if d.findings %}
+<h3>What the model found</h3>
+<ul id="findings">{% for f in d.findings %}<li>{{ f }}</li>{% endfor %}</ul>
+{% endif %}
 </section>
+
+<section id="plan">
+<h2>The runs that would most narrow your target's interval, per FLOP</h2>
+{% if plan %}
+<p>For each candidate run, its result is simulated from the posterior predictive, the posterior is
+updated as if it had been observed, and the expected 90% new-run interval width (nats) at each target
+is read off (preposterior analysis, <code>bs.plan_runs</code>; <code>bayes-scaling plan</code>).
+Ranked by the mean relative width reduction over the targets per FLOP (cost 6ND). {{ d.plan_note }}.
+<span class="muted">Update: <code>reweight</code> = importance reweighting of the posterior draws;
+<code>refit</code> = refits on simulated outcomes where the weights' effective sample size was below 10%.</span></p>
+<div class="scroll">{{ table(plan) }}</div>
+{% else %}
+<p class="notrun">Not computed.</p>
+{% endif %}
+</section>
+
+<h2 style="border: none; margin-top: 44px; color: var(--muted);">The evidence</h2>
 
 <section id="data">
 <h2>Data</h2>
@@ -144,18 +187,13 @@ each loss draw is carried through the error law draw by draw.</p>
 <section id="allocation">
 <h2>Compute-optimal allocation</h2>
 <p>Posterior over the loss-minimising model size N and token count D = C / (6N) for each budget C
-(median and {{ alloc_ci }} interval; loss is the mean law at the optimum).</p>
+(median and {{ alloc_ci }} interval; loss is the mean law at the optimum). Under the Gadre law
+(one exponent for N and D) the optimal M = D / N is the same at every budget: the rows differ in size,
+not in M. {% if "P(constraint binds)" in allocation.headers %}P(constraint binds): the share of posterior draws whose
+optimum sits on the size or token constraint.{% endif %}</p>
 <div class="scroll">
 {{ table(allocation) }}
 </div>
-{% if ctt %}
-<h3>Compute to reach each threshold</h3>
-<p>Training compute at which the mean law reaches the loss, per token multiplier M (∞: some
-draws put the irreducible loss above the threshold).</p>
-<div class="scroll">
-{{ table(ctt) }}
-</div>
-{% endif %}
 </section>
 
 <section id="backtest">
@@ -168,7 +206,7 @@ draws put the irreducible loss above the threshold).</p>
 {{ figure(f) }}
 {% endif %}
 {% else %}
-<p class="notrun" id="backtest-not-run">Backtest: not run.</p>
+<p class="notrun" id="backtest-not-run">Backtest: not run. To add one: <code>{{ backtest_command }}</code>.</p>
 {% endif %}
 </section>
 
@@ -201,13 +239,32 @@ All sampler checks passed (R-hat, ESS, divergences, BFMI).
 {{ n }}
 {% endfor %}
 
-## Summary
+## The answer
 
+{% for c in cards %}
+- **{{ c.run }}**: loss ({{ c.ci }}) {{ c.loss }}{% if c.error %}; error ({{ c.ci }}) {{ c.error }}{% endif %}{% if c.probs %}; {{ c.probs }}{% endif %}. {% if c.far %}**Far extrapolation:** {% endif %}{{ c.extrapolation }}.
+{% else %}
 {% for line in headline %}
 - {{ line }}
 {% endfor %}
+{% endfor %}
 
-Intervals are equal-tailed intervals of the loss a new run at the target would show (posterior predictive).
+Intervals are equal-tailed intervals of what a new run at the target would measure (posterior predictive, extrapolation discrepancy included).
+{% if d.findings %}
+
+What the model found:
+{% for f in d.findings %}
+- {{ f }}
+{% endfor %}
+{% endif %}
+{% if plan %}
+
+## The runs that would most narrow your target's interval, per FLOP
+
+Expected 90% new-run width (nats) at each target after adding the candidate run (preposterior analysis, `bs.plan_runs`), ranked by mean relative width reduction per FLOP. {{ d.plan_note }}.
+
+{{ plan | md_table }}
+{% endif %}
 
 ## Data
 

@@ -109,6 +109,14 @@ class ReportData:
     misfit : DataFrame or None
         :func:`~bayes_scaling.evaluate.misfit.misfit_check` regions (flagged ones also go to
         the banner).
+    decision : DataFrame or None
+        The answer first, one row per target (:func:`.decision.decision_table`): the run in
+        words, loss and error with the widest interval, P(loss < x), extrapolation distance.
+    plan : DataFrame or None
+        The candidate runs that would most narrow the targets' 90% intervals per FLOP
+        (:func:`.decision.plan_table`); ``plan_note`` says how they were evaluated.
+    findings : tuple of str
+        Misfit and outlier findings of the model, in words.
     """
 
     title: str
@@ -134,6 +142,10 @@ class ReportData:
     thresholds: tuple[float, ...] = ()
     notes: tuple[str, ...] = ()
     misfit: pd.DataFrame | None = None
+    decision: pd.DataFrame | None = None
+    plan: pd.DataFrame | None = None
+    plan_note: str = ""
+    findings: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -163,6 +175,10 @@ class ReportData:
             out["backtest"] = self.backtest
         if self.misfit is not None:
             out["misfit"] = self.misfit
+        if self.decision is not None:
+            out["decision"] = self.decision
+        if self.plan is not None:
+            out["plan"] = self.plan
         return out
 
 
@@ -349,8 +365,10 @@ def _make_figures(law: LossLaw, model: LossLaw | DrawsModel, fit_runs: pd.DataFr
 
 
 def _priors_table(law: LossLaw) -> pd.DataFrame:
+    from bayes_scaling.report.decision import readable_prior
+
     return pd.DataFrame({"parameter": list(law.priors),
-                         "prior": [str(p) for p in law.priors.values()]})
+                         "prior": [readable_prior(p) for p in law.priors.values()]})
 
 
 def _error_law_of(model: Any) -> Any:
@@ -377,6 +395,8 @@ def build_report_data(
     extra_provenance: Mapping[str, Any] | None = None,
     figures: bool = True,
     prior_predictive: bool = False,
+    plan_candidates: pd.DataFrame | None = None,
+    plan: bool = True,
 ) -> ReportData:
     """Compute every table and figure of a risk report from a fitted law.
 
@@ -414,6 +434,11 @@ def build_report_data(
     prior_predictive : bool
         Add the prior predictive check figure (compiles NumPyro's ``Predictive``: a few
         seconds, so off by default).
+    plan_candidates : DataFrame, optional
+        Candidate runs for the planning section (default
+        :func:`~bayes_scaling.predict.planning.candidate_grid`).
+    plan : bool
+        Compute the planning section (:func:`~bayes_scaling.predict.planning.plan_runs`).
 
     Returns
     -------
@@ -489,6 +514,31 @@ def build_report_data(
     warnings_ += [f"Extrapolation: {w.message}" for w in caught
                   if issubclass(w.category, ExtrapolationWarning)]
 
+    from bayes_scaling.report.decision import decision_table, plan_table
+
+    decision = decision_table(loss_table, error_table, reach, max(ci_probs), thresholds)
+    plan_df, plan_note, t_plan = None, "", time.perf_counter()
+    if plan:
+        from bayes_scaling.predict.planning import candidate_grid
+
+        cands = candidate_grid(law) if plan_candidates is None else plan_candidates
+        plan_df, plan_note = plan_table(law, t, cands, seed=seed)
+    t_plan = time.perf_counter() - t_plan
+    findings = list(misfit.findings)
+    if law.noise == "mixture":
+        op = law.outlier_probability()
+        likely = op[op["outlier_prob"] > 0.5].sort_values("outlier_prob", ascending=False)
+        for run_id, r in likely.head(5).iterrows():
+            findings.append(f"run {run_id} ({r['n_params']:.3g} params, M = "
+                            f"{r['tokens_per_param']:.3g}) is likely an outlier "
+                            f"(P = {r['outlier_prob']:.2f}; loss {r['rel_residual']:+.1%} "
+                            "off the law): the fit down-weights it")
+        if len(likely) > 5:
+            findings.append(f"... and {len(likely) - 5} more runs with outlier probability > 0.5"
+                            " (table of fitted runs)")
+        findings.append(f"expected share of outlying runs: "
+                        f"{float(np.mean(law.idata.posterior['outlier_prob'].values)):.1%}")
+
     figs: tuple[ReportFigure, ...] = ()
     if figures:
         figs = _make_figures(law, model, fit_runs, all_runs, t, backtest, seed,
@@ -527,6 +577,8 @@ def build_report_data(
         provenance["error-law sampler"] = err_law.idata.attrs.get("sampler")
     provenance.update(dict(extra_provenance or {}))
     provenance["tables and figures (s)"] = round(time.perf_counter() - t0, 2)
+    if plan:
+        provenance["planning section (s)"] = round(t_plan, 2)
 
     return ReportData(
         title=title or f"Scaling-law risk report: {source}",
@@ -556,4 +608,8 @@ def build_report_data(
         backtest=None if backtest is None else backtest.reset_index(drop=True),
         ci_probs=ci_probs,
         thresholds=thresholds,
+        decision=decision,
+        plan=plan_df,
+        plan_note=plan_note,
+        findings=tuple(findings),
     )

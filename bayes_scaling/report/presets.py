@@ -214,6 +214,8 @@ def make_report(
     title: str | None = None,
     extra_provenance: Mapping[str, Any] | None = None,
     figures: bool = True,
+    fit: LossLaw | str | Path | None = None,
+    error_fit: Any = None,
 ) -> ReportData:
     """Load a dataset or runs file, fit the loss law (and the error law), build the report.
 
@@ -246,6 +248,11 @@ def make_report(
         Passed to :func:`load_source`.
     progress : bool
         Progress bars while sampling.
+    fit : LossLaw or path, optional
+        A fitted loss law (or a file saved by ``LossLaw.save``) to reuse instead of fitting;
+        it must have been fitted on the runs this selection picks (checked by run id).
+    error_fit : ErrorLaw or path, optional
+        A fitted error law (or its saved file) to reuse; without it the error law is fitted.
 
     Returns
     -------
@@ -273,8 +280,12 @@ def make_report(
     kw: dict[str, Any] = {"loss": loss_col, "sampler": sampler}
     if noise is not None:
         kw["noise"] = noise
-    loss_law = LossLaw(law or preset.law, **kw).fit(fit_runs, seed=seed, progress=progress,
-                                                    warn=False)
+    if fit is not None:
+        loss_law = _reuse_fit(fit, fit_runs, loss_col)
+        loss_col = loss_law.loss
+    else:
+        loss_law = LossLaw(law or preset.law, **kw).fit(fit_runs, seed=seed, progress=progress,
+                                                        warn=False)
 
     err_col = error
     if err_col == AUTO:
@@ -293,8 +304,12 @@ def make_report(
                                   "data_dir": data_dir}
         if error_chance is not None:
             err_kw["chance"] = error_chance
-        err_law = ErrorLaw("exponential", **err_kw).fit(err_runs, seed=seed + 1,
-                                                         progress=progress, warn=False)
+        if error_fit is not None:
+            err_law = (error_fit if isinstance(error_fit, ErrorLaw)
+                       else ErrorLaw.load(error_fit))
+        else:
+            err_law = ErrorLaw("exponential", **err_kw).fit(err_runs, seed=seed + 1,
+                                                             progress=progress, warn=False)
         predictor = ScalingPredictor(loss_law, err_law)
 
     prov = {"source": str(source)}
@@ -310,3 +325,22 @@ def make_report(
     if uses_preset:
         data = replace(data, notes=(preset.description, *data.notes))
     return data
+
+
+def _reuse_fit(fit: LossLaw | str | Path, fit_runs: pd.DataFrame, loss: str) -> LossLaw:
+    """A saved or given fitted loss law, checked against the runs the report selected."""
+    law = fit if isinstance(fit, LossLaw) else LossLaw.load(fit)
+    law._require_fit()  # noqa: SLF001
+    fitted = {str(r) for r in law.idata.constant_data.coords["run"].values}
+    selected = set(fit_runs["run_id"].astype(str)) if "run_id" in fit_runs.columns else set()
+    if fitted != selected:
+        extra, missing = sorted(fitted - selected), sorted(selected - fitted)
+        raise ValueError(
+            f"the saved fit was fitted on {len(fitted)} runs, the report selects "
+            f"{len(selected)} (in the fit only: {extra[:3]}; selected only: {missing[:3]}); "
+            "give the same selection (--query, --max-params, --dataset-filter) as the fit, or "
+            "drop --fit to refit")
+    if law.loss != loss:
+        raise ValueError(f"the saved fit models {law.loss!r}, the report asks for {loss!r}; "
+                         f"pass --loss {law.loss} or drop --fit to refit")
+    return law

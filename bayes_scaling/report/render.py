@@ -162,8 +162,65 @@ def _allocation_view(df: pd.DataFrame) -> pd.DataFrame:
     keep = ["compute_flops"]
     for q in ("n_params", "n_tokens", "tokens_per_param", "loss", "excess_loss"):
         keep += [c for c in (f"{q}_median", f"{q}_lower", f"{q}_upper") if c in df.columns]
-    keep += [c for c in ("p_constrained",) if c in df.columns]
+    # the share of draws whose optimum sits on a constraint: only shown when one can bind
+    if "p_constrained" in df.columns and (df["p_constrained"] > 0).any():
+        keep.append("p_constrained")
     return df[keep]
+
+
+def _ratio(x: float) -> str:
+    return f"{x:.3g}x" if x < 1e4 else f"{x:.2e}x"
+
+
+def _decision_cards(data: ReportData) -> list[dict[str, str]]:
+    """One card per target: the run in words, loss and error with intervals, extrapolation."""
+    dec = data.decision
+    if dec is None:
+        return []
+    w = f"{dec.attrs.get('ci_prob', max(data.ci_probs)):.0%}"
+    cards = []
+    for _, r in dec.iterrows():
+        loss = f"{r['loss_median']:.3f} [{r['loss_lower']:.3f}, {r['loss_upper']:.3f}]"
+        if not _is_missing(r.get("loss_observed")):
+            loss += f" · observed {r['loss_observed']:.3f}"
+        err = None
+        if "error_median" in dec.columns:
+            err = (f"{r['error_median']:.1%} [{r['error_lower']:.1%}, {r['error_upper']:.1%}]")
+            if not _is_missing(r.get("error_observed")):
+                err += f" · observed {r['error_observed']:.1%}"
+        probs = [f"P(loss < {c[8:]}) = {r[c]:.2f}" for c in dec.columns if c.startswith("p_below_")]
+        cr = r["compute_ratio"]
+        if r["distance"] > 0:
+            extra = (f"{_ratio(cr)} the largest fitted compute, {_ratio(r['params_ratio'])} the "
+                     f"largest fitted size" + (f", M {_ratio(r['m_outside'])} outside the "
+                                               "fitted range" if r["m_outside"] > 1 else "")
+                     + f" (distance {r['distance']:.2f} log units)")
+        else:
+            extra = f"inside the fitted design ({_ratio(cr)} the largest fitted compute)"
+        cards.append({"run": r["run"], "target": r["target"], "loss": loss, "error": err,
+                      "probs": "; ".join(probs), "extrapolation": extra, "ci": w,
+                      "far": bool(cr > 100 or r["params_ratio"] > 100 or r["m_outside"] > 100)})
+    return cards
+
+
+def _plan_view(data: ReportData) -> dict[str, list] | None:
+    if data.plan is None or data.plan.empty:
+        return None
+    labels = [c["run"] for c in _decision_cards(data)] or None
+    headers = ["candidate run", "cost (FLOPs)"]
+    n_t = sum(1 for c in data.plan.columns if c.startswith("width_now_"))
+    for i in range(n_t):
+        name = labels[i] if labels else f"target {i + 1}"
+        headers.append(f"90% width at {name}: now → after")
+    headers += ["mean width reduction", "reduction per 10^18 FLOPs", "update"]
+    rows = []
+    for _, r in data.plan.iterrows():
+        row = [r["run"], _sci(r["cost_flops"])]
+        for i in range(n_t):
+            row.append(f"{r[f'width_now_{i}']:.3f} → {r[f'width_after_{i}']:.3f}")
+        row += [f"{r['reduction']:.1%}", f"{r['reduction_per_eflop']:.3g}", r["method"]]
+        rows.append(row)
+    return {"headers": headers, "rows": rows}
 
 
 def _view(data: ReportData) -> dict[str, Any]:
@@ -200,11 +257,20 @@ def _view(data: ReportData) -> dict[str, Any]:
             data.compute_to_target),
         "backtest": None if data.backtest is None else display_table(data.backtest),
         "ci_text": " and ".join(f"{p:.0%}" for p in data.ci_probs),
+        "cards": _decision_cards(data),
+        "plan": _plan_view(data),
+        "backtest_command": _backtest_command(data),
     }
     if data.error_posterior is not None:
         ep = data.error_posterior.reset_index()
         view["error_posterior"] = display_table(ep)
     return view
+
+
+def _backtest_command(data: ReportData) -> str:
+    src = data.source if " " not in data.source else f"'{data.source}'"
+    return (f"bayes-scaling backtest {src} --protocol paper --coverage-out coverage.csv, then "
+            f"bayes-scaling report {src} --backtest-csv coverage.csv --out report.html")
 
 
 # ------------------------------------------------------------------------------------ renderers

@@ -1,0 +1,148 @@
+"""``bayes-scaling plan``: which candidate runs would most narrow the targets' intervals, per FLOP.
+
+Every input (saved fit, targets, candidates, settings, output location) is checked before any
+work; the ranking is :func:`bayes_scaling.predict.planning.plan_runs`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from bayes_scaling.cli.common import (
+    EXIT_CODES_EPILOG,
+    CliInputError,
+    add_csv_out,
+    add_fit_argument,
+    add_seed_option,
+    add_target_options,
+    check_input_file,
+    check_output_file,
+    load_model,
+    parse_target,
+    positive_int_arg,
+    print_table,
+    probability_arg,
+    read_targets,
+    write_csv,
+)
+
+__all__ = ["add_parser"]
+
+def _read_candidates(args: argparse.Namespace):
+    import pandas as pd
+
+    from bayes_scaling.data.targets import resolve_targets
+
+    frames = []
+    if args.candidate:
+        frames.append(pd.DataFrame(args.candidate, columns=["n_params", "n_tokens"]))
+    if args.candidates_csv:
+        path = check_input_file(args.candidates_csv, "--candidates-csv")
+        try:
+            table = pd.read_csv(path)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+            raise CliInputError("--candidates-csv", args.candidates_csv,
+                                f"cannot be parsed ({err})",
+                                "give a CSV with columns n_params,n_tokens[,cost]") from err
+        for column in ("n_params", "n_tokens", "compute_flops", "tokens_per_param", "cost"):
+            if column in table.columns:
+                numbers = pd.to_numeric(table[column], errors="coerce")
+                bad = table.loc[numbers.isna() | ~(numbers > 0), column]
+                if len(bad):
+                    raise CliInputError(
+                        "--candidates-csv", args.candidates_csv,
+                        f"column {column!r} holds {str(bad.iloc[0])!r} (row {bad.index[0]}), "
+                        "not a positive number",
+                        "write plain positive numbers such as 1.4e9 (no K/M/B suffixes)")
+                table[column] = numbers
+        frames.append(table)
+    if not frames:
+        return None
+    return pd.concat([resolve_targets(f) for f in frames], ignore_index=True)
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    # --- every check before any work
+    if args.out:
+        check_output_file(args.out, "--out", (".csv",))
+    if args.n_sims < 2:
+        raise CliInputError("--n-sims", args.n_sims, "is below 2",
+                            "give at least 2 simulated outcomes, e.g. --n-sims 64")
+    targets = read_targets(args)
+    candidates = _read_candidates(args)
+    if candidates is not None and args.k > len(candidates):
+        raise CliInputError("--k", args.k, f"exceeds the {len(candidates)} candidates",
+                            f"give --k at most {len(candidates)}, or more candidates")
+    if args.rank_by is not None and not 1 <= args.rank_by <= len(targets):
+        raise CliInputError("--rank-by", args.rank_by, f"is not a target number (1 to "
+                            f"{len(targets)})", "give the position of a --target, e.g. "
+                            "--rank-by 2 for the second")
+    model, code = load_model(args)
+    law = getattr(model, "loss_law", model)
+    if candidates is None:
+        from bayes_scaling.predict.planning import GRID_M, candidate_grid
+
+        candidates = candidate_grid(law)
+        print(f"no --candidate given: a grid of {len(candidates)} runs (4 fitted sizes x "
+              f"M = {', '.join(f'{m:g}' for m in GRID_M)})", file=sys.stderr)
+    if args.k > len(candidates):
+        raise CliInputError("--k", args.k, f"exceeds the {len(candidates)} candidates",
+                            f"give --k at most {len(candidates)}")
+    from bayes_scaling.predict.planning import plan_runs
+    from bayes_scaling.report.data import si
+
+    targets = targets.assign(label=[f"{si(n)}:{si(d)}" for n, d in
+                                    zip(targets["n_params"], targets["n_tokens"], strict=True)])
+    if targets["label"].duplicated().any():
+        raise CliInputError("--target", None, "the same target is given twice",
+                            "give each target once")
+    rank_by = None if args.rank_by is None else str(targets["label"].iloc[args.rank_by - 1])
+    plan = plan_runs(law, targets, candidates, ci_prob=args.ci_prob, n_sims=args.n_sims,
+                     k=args.k, seed=args.seed, rank_by=rank_by)
+    c = plan.candidates
+    keep = ["rank", "n_params", "n_tokens", "cost_flops", "method", "ess_frac"]
+    for lab in targets["label"]:
+        keep += [f"width_now_{lab}", f"width_after_{lab}", f"reduction_{lab}"]
+    keep += ["reduction_per_flop"]
+    print_table(c[keep].head(args.show),
+                f"expected {args.ci_prob:.0%} new-run width after each candidate run (best "
+                f"{min(args.show, len(c))} of {len(c)}, by width reduction per FLOP; "
+                f"{args.n_sims} simulated outcomes each):")
+    print_table(plan.batch, f"greedy batch of {args.k} run(s):")
+    write_csv(c, args.out)
+    print(f"planned in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    return code
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "plan", help="rank candidate runs by how much they would narrow the targets' intervals",
+        description="Preposterior analysis on a saved fit: for each candidate run, simulate its "
+                    "result from the posterior predictive, update the posterior (importance "
+                    "reweighting, or refits where the weights' ESS is too small) and report the "
+                    "expected new-run interval width at each target after adding it, ranked by "
+                    "relative width reduction per FLOP (cost 6ND, or a 'cost' column).",
+        epilog=EXIT_CODES_EPILOG)
+    add_fit_argument(parser, error=False)
+    add_target_options(parser)
+    parser.add_argument("--candidate", type=parse_target, action="append", metavar="N:D",
+                        help="a candidate run, parameters:tokens (e.g. 400M:8B); repeatable "
+                             "(default: a grid over the fitted sizes)")
+    parser.add_argument("--candidates-csv", metavar="FILE",
+                        help="CSV of candidates: n_params,n_tokens[,cost][,run_id]")
+    parser.add_argument("--k", type=positive_int_arg, default=3,
+                        help="size of the greedy batch (default 3)")
+    parser.add_argument("--n-sims", type=positive_int_arg, default=64,
+                        help="simulated outcomes per candidate (default 64)")
+    parser.add_argument("--ci-prob", type=probability_arg, default=0.9, metavar="P",
+                        help="interval whose width is planned for (default 0.9)")
+    parser.add_argument("--rank-by", type=positive_int_arg, metavar="I",
+                        help="rank by the I-th target alone (default: mean over targets)")
+    parser.add_argument("--show", type=positive_int_arg, default=10,
+                        help="candidates to print (default 10; --out writes all)")
+    add_seed_option(parser, "seed of the simulated outcomes")
+    add_csv_out(parser, "every candidate's row")
+    parser.set_defaults(handler=_cmd_plan)
