@@ -25,15 +25,21 @@ Examples
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from bayes_scaling.estimators.loss_law import LossLaw
+from bayes_scaling.inference.chees import ChEESConfig, sample_chees_batch
 from bayes_scaling.inference.nuts import check_seed, sample_nuts_batch
 
-__all__ = ["fit_many", "use_batched"]
+__all__ = ["fit_many", "use_batched", "DEFAULT_BATCH_KERNEL"]
+
+#: Sampler of batched fits when ``kernel="auto"``.
+DEFAULT_BATCH_KERNEL = "nuts"
 
 
 def use_batched(n_fits: int) -> bool:
@@ -49,6 +55,8 @@ def fit_many(
     *,
     seed: int,
     backend: str = "auto",
+    kernel: str = "auto",
+    chees: ChEESConfig | Mapping[str, Any] | None = None,
     progress: bool = False,
     warn: bool = True,
 ) -> list[LossLaw]:
@@ -65,8 +73,17 @@ def fit_many(
         reproducible for the same list, but differ from ``law.fit(runs, seed=seed)``).
     backend : {"auto", "batched", "sequential"}
         ``"sequential"`` loops over single fits (the cached single-fit program).
+    kernel : {"auto", "chees", "nuts"}
+        Sampler of a batched run. ``"chees"``: batched ChEES-HMC
+        (:func:`~bayes_scaling.inference.chees.sample_chees_batch`; 32 short chains per fit,
+        every lane the same leapfrog steps); ``"nuts"``: NUTS with the template's sampler
+        settings, every lane waiting for the deepest tree. ``"auto"`` is
+        :data:`DEFAULT_BATCH_KERNEL` (``"nuts"`` until ChEES is validated against single NUTS
+        fits and by SBC: ``benchmarks/RESULTS.md``). Sequential fits are always NUTS.
+    chees : ChEESConfig or dict, optional
+        ChEES settings (default :class:`~bayes_scaling.inference.chees.ChEESConfig`).
     progress : bool
-        Progress bar over iterations (batched) or fits (sequential).
+        Progress bar over iterations (batched NUTS) or fits (sequential).
     warn : bool
         Warn once, listing the fits whose diagnostics failed.
 
@@ -81,6 +98,9 @@ def fit_many(
         raise ValueError("runs_list is empty: pass at least one runs table")
     if backend not in ("auto", "batched", "sequential"):
         raise ValueError(f"backend must be 'auto', 'batched' or 'sequential', got {backend!r}")
+    if kernel not in ("auto", "chees", "nuts"):
+        raise ValueError(f"kernel must be 'auto', 'chees' or 'nuts', got {kernel!r}")
+    kernel = DEFAULT_BATCH_KERNEL if kernel == "auto" else kernel
     batched = use_batched(len(runs_list)) if backend == "auto" else backend == "batched"
     fits: list[LossLaw] = []
     if not batched:
@@ -107,16 +127,24 @@ def fit_many(
                 stacked[k].append(v)
             stacked["mask"].append(np.arange(n_max) < n)
         batch_kw = {k: np.stack(v) for k, v in stacked.items()}
-        posterior, stats, facts = sample_nuts_batch(
-            law._model(), batch_kw, config=law.sampler, seed=seed,
-            model_key=law._model_key(), progress=progress,
-        )
+        if kernel == "chees":
+            config = ChEESConfig.coerce(chees)
+            posterior, stats, facts = sample_chees_batch(
+                law._model(), batch_kw, config=config, seed=seed, model_key=law._model_key())
+        else:
+            posterior, stats, facts = sample_nuts_batch(
+                law._model(), batch_kw, config=law.sampler, seed=seed,
+                model_key=law._model_key(), progress=progress,
+            )
         for i, (kw, meta) in enumerate(prepared):
             f = _blank_copy(law)
             f.idata = f._build_datatree({k: v[i] for k, v in posterior.items()},
                                         {k: v[i] for k, v in stats.items()}, kw, meta,
                                         seed=seed, facts=facts)
             f.idata.attrs["batch_index"] = i
+            if kernel == "chees":
+                f.idata.attrs["kernel"] = json.dumps(config.to_dict(), sort_keys=True)
+                f.idata.attrs["num_superchains"] = config.num_superchains
             fits.append(f)
         if law.discrepancy == "lfo":  # the sequential path learned it in each fit
             from bayes_scaling.estimators.extrapolation import calibrate_discrepancy

@@ -569,13 +569,21 @@ def diagnostics(
     ess_min: float | None = None,
     bfmi_min: float = 0.3,
     warn: bool = True,
+    superchains: int | None = None,
 ) -> Diagnostics:
     """R-hat, bulk/tail ESS, divergences and BFMI, with a loud warning when a check fails.
 
     ``posterior`` values have leading ``(chain, draw)`` dims; vector parameters are checked
     element-wise. ``ess_min`` defaults to 100 per chain (Vehtari et al. 2021): 400 for 4 chains.
+    ``superchains``: many short chains in groups sharing a start (batched ChEES-HMC); R-hat is
+    then the nested R-hat (:func:`bayes_scaling.inference.chees.nested_rhat`; the split R-hat
+    is kept as ``split_rhat`` per parameter) and ``ess_min`` defaults to 400 (what 4 NUTS
+    chains need), not 100 per chain.
     """
     from arviz_stats.base import array_stats
+
+    if superchains:
+        from bayes_scaling.inference.chees import nested_rhat
 
     per: dict[str, dict[str, float]] = {}
     for name, v in posterior.items():
@@ -586,15 +594,18 @@ def diagnostics(
             label = name if flat.shape[-1] == 1 else f"{name}[{j}]"
             if np.ptp(x) == 0:  # fixed (delta prior) parameter: nothing to diagnose
                 continue
+            split = float(array_stats.rhat(x, chain_axis=0, draw_axis=1))
             per[label] = {
-                "rhat": float(array_stats.rhat(x, chain_axis=0, draw_axis=1)),
+                "rhat": nested_rhat(x, superchains) if superchains else split,
                 "ess_bulk": float(array_stats.ess(x, chain_axis=0, draw_axis=1, method="bulk")),
                 "ess_tail": float(array_stats.ess(x, chain_axis=0, draw_axis=1, method="tail",
                                                   prob=(0.05, 0.95))),
             }
+            if superchains:
+                per[label]["split_rhat"] = split
     n_chains, n_draws = next(iter(posterior.values())).shape[:2]
     if ess_min is None:
-        ess_min = 100.0 * n_chains
+        ess_min = 400.0 if superchains else 100.0 * n_chains
     max_rhat = max((p["rhat"] for p in per.values()), default=1.0)
     min_bulk = min((p["ess_bulk"] for p in per.values()), default=math.inf)
     min_tail = min((p["ess_tail"] for p in per.values()), default=math.inf)

@@ -1,0 +1,406 @@
+"""Batched ChEES-HMC: many fits in one program, every lane taking the same leapfrog steps.
+
+Why not batched NUTS
+--------------------
+In a vectorised NUTS program (:func:`~bayes_scaling.inference.nuts.sample_nuts_batch`) every
+lane waits, at every iteration, for the deepest tree of the batch: a batch costs lanes x the
+slowest lane's steps. ``benchmarks/bench_batch.py`` measures that waste as the *lock-step
+efficiency* (useful leapfrog steps / (lanes x the slowest lane's steps, per iteration)).
+
+What this module runs
+---------------------
+ChEES-HMC (Hoffman, Radul & Sountsov 2021), BlackJAX's kernel and adaptation
+(:func:`blackjax.chees_adaptation`, :mod:`blackjax.mcmc.dynamic_hmc`); this module is glue:
+
+1. the NumPyro model's potential in unconstrained space
+   (:func:`numpyro.infer.util.initialize_model`, ``dynamic_args=True``), flattened to a vector;
+2. per fit, ``num_superchains`` starting points drawn uniformly in ``(-r, r)``
+   (``init_radius``), each shared by ``num_chains / num_superchains`` chains (the nested R-hat
+   groups of Margossian et al. 2022);
+3. stage 1: ChEES adaptation (step size by dual averaging on the chains' harmonic-mean
+   acceptance, trajectory length by the ChEES criterion, diagonal metric from the ensemble),
+   then a short pass that accumulates the ensemble covariance ``S = L L^T``;
+4. stage 2: the same adaptation on the *whitened* density ``u -> log p(m + L u)``: a dense
+   linear preconditioner, which these strongly correlated posteriors (amplitude, exponent and
+   E) need;
+5. sampling: jittered HMC (Halton jitter, as ChEES) with each fit's own step size and metric
+   but one number of leapfrog steps per iteration for the *whole batch* (the largest adapted
+   ``trajectory length / step size`` of the batch, capped at ``max_leapfrog_steps``): every
+   lane does the same work in every sampling iteration, so the sampling lock-step efficiency is
+   1 by construction. During warm-up fits differ in their adapted step counts; that efficiency
+   is measured and returned (``facts["lockstep"]``).
+
+Draws are mapped back (``x = m + L u``) and through the model's transforms
+(``postprocess_fn``), into the same ``(fit, chain, draw)`` dicts that
+:func:`~bayes_scaling.inference.nuts.sample_nuts_batch` returns.
+
+Many short chains: R-hat
+------------------------
+With 32 chains of ~100 draws the ordinary split R-hat is noisy; :func:`nested_rhat` (Margossian
+et al. 2022, "Nested R-hat") groups chains by their shared starting point.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from bayes_scaling.inference.nuts import (
+    _RUNNERS,
+    SamplerConfig,
+    _shape_key,
+    backend_info,
+    check_seed,
+    default_compilation_cache,
+    enable_x64,
+)
+
+__all__ = ["ChEESConfig", "sample_chees_batch", "nested_rhat", "lockstep_efficiency"]
+
+
+@dataclass(frozen=True)
+class ChEESConfig:
+    """Settings of batched ChEES-HMC (frozen; recorded in every fit it makes).
+
+    Parameters
+    ----------
+    num_chains : int
+        Chains per fit (many short chains: the adaptation pools them).
+    num_superchains : int
+        Groups of chains sharing a starting point (nested R-hat); divides ``num_chains``.
+    num_warmup : int
+        Warm-up iterations in all: 40% stage 1, ``cov_iters`` covariance pass, the rest stage 2.
+    num_samples : int
+        Kept draws per chain.
+    cov_iters : int
+        Iterations of the covariance pass between the two stages.
+    target_accept_prob : float
+        Harmonic-mean acceptance targeted by dual averaging (ChEES's default is 0.651; 0.8
+        here, fewer divergences in the low-E tail).
+    learning_rate : float
+        Adam learning rate of the trajectory-length optimiser (Hoffman et al. use 0.025).
+    max_leapfrog_steps : int
+        Cap on leapfrog steps per iteration.
+    init_radius : float
+        Starting points uniform in ``(-r, r)`` in the unconstrained space.
+    """
+
+    num_chains: int = 32
+    num_superchains: int = 8
+    num_warmup: int = 300
+    num_samples: int = 100
+    cov_iters: int = 25
+    target_accept_prob: float = 0.8
+    learning_rate: float = 0.025
+    max_leapfrog_steps: int = 128
+    init_radius: float = 2.0
+
+    def __post_init__(self):
+        for name in ("num_chains", "num_superchains", "num_warmup", "num_samples", "cov_iters",
+                     "max_leapfrog_steps"):
+            v = getattr(self, name)
+            if isinstance(v, bool | np.bool_) or not isinstance(v, int | np.integer) or v < 1:
+                raise ValueError(f"ChEESConfig.{name} must be a whole number >= 1, got {v!r}")
+        if self.num_chains % self.num_superchains:
+            raise ValueError(f"ChEESConfig.num_superchains ({self.num_superchains}) must divide "
+                             f"num_chains ({self.num_chains}). Fix: e.g. num_chains=32, "
+                             "num_superchains=8")
+        if self.num_warmup < self.cov_iters + 20:
+            raise ValueError(f"ChEESConfig.num_warmup ({self.num_warmup}) must exceed cov_iters "
+                             f"+ 20 ({self.cov_iters + 20}). Fix: e.g. num_warmup=300")
+        for name in ("target_accept_prob", "learning_rate", "init_radius"):
+            v = getattr(self, name)
+            if not isinstance(v, numbers.Real) or not math.isfinite(v) or v <= 0:
+                raise ValueError(f"ChEESConfig.{name} must be a positive number, got {v!r}")
+        if not self.target_accept_prob < 1:
+            raise ValueError("ChEESConfig.target_accept_prob must lie in (0, 1), got "
+                             f"{self.target_accept_prob!r}")
+
+    @property
+    def stage1(self) -> int:
+        return int(0.4 * (self.num_warmup - self.cov_iters))
+
+    @property
+    def stage2(self) -> int:
+        return self.num_warmup - self.cov_iters - self.stage1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kernel": "chees", **asdict(self)}
+
+    @classmethod
+    def coerce(cls, value: ChEESConfig | Mapping[str, Any] | SamplerConfig | None) -> ChEESConfig:
+        """A config from a ChEESConfig, a dict of overrides, or a NUTS SamplerConfig.
+
+        From a SamplerConfig only ``init_radius`` carries over: NUTS's chain and draw counts do
+        not translate (32 short chains here; see ``benchmarks/RESULTS.md`` for the ESS each
+        gives).
+        """
+        if isinstance(value, ChEESConfig):
+            return value
+        if value is None:
+            return cls()
+        if isinstance(value, SamplerConfig):
+            return cls(init_radius=value.init_radius)
+        if isinstance(value, Mapping):
+            known = set(cls.__dataclass_fields__)
+            unknown = sorted(set(value) - known)
+            if unknown:
+                raise ValueError(f"unknown ChEES setting {unknown[0]!r}; the settings are "
+                                 f"{sorted(known)}")
+            return cls(**value)
+        raise TypeError(f"chees config must be a ChEESConfig or a dict, got {type(value).__name__}")
+
+
+def lockstep_efficiency(n_steps: np.ndarray, iter_axis: int = -1) -> float:
+    """Useful leapfrog steps / (lanes x the slowest lane's steps), summed over iterations.
+
+    ``n_steps`` holds every lane's leapfrog steps per iteration (any leading lane axes, the
+    iteration axis ``iter_axis``). 1 means no lane ever waited.
+    """
+    a = np.moveaxis(np.asarray(n_steps, dtype=float), iter_axis, -1)
+    a = a.reshape(-1, a.shape[-1])
+    denom = a.shape[0] * a.max(axis=0).sum()
+    return float(a.sum() / denom) if denom > 0 else 1.0
+
+
+def nested_rhat(x: np.ndarray, num_superchains: int) -> float:
+    """Nested R-hat (Margossian et al. 2022) of draws ``x`` with shape ``(chain, draw)``.
+
+    Chains ``k * M .. (k + 1) * M - 1`` form superchain ``k`` (``M = chains / K``). With one
+    chain per superchain it is the classic (non-split) R-hat. Values near 1 (below ~1.01 with
+    8+ superchains) mean the superchains agree.
+    """
+    x = np.asarray(x, dtype=float)
+    n_chain, n_draw = x.shape
+    k = int(num_superchains)
+    if k < 2 or n_chain % k:
+        raise ValueError(f"nested_rhat needs >= 2 superchains dividing {n_chain} chains, got {k}")
+    g = x.reshape(k, n_chain // k, n_draw)
+    chain_mean = g.mean(axis=2)
+    super_mean = chain_mean.mean(axis=1)
+    b_nu = super_mean.var(ddof=1)
+    b_tilde = chain_mean.var(axis=1, ddof=1) if g.shape[1] > 1 else np.zeros(k)
+    w_tilde = g.var(axis=2, ddof=1).mean(axis=1) if n_draw > 1 else np.zeros(k)
+    w_nu = float(np.mean(b_tilde + w_tilde))
+    return float(np.sqrt(1.0 + b_nu / w_nu)) if w_nu > 0 else 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Compiled programs: warm-up (per fit) and sampling (one step count for the batch)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _ChEESRunner:
+    warmup: Callable
+    sample: Callable
+    finish: Callable
+
+
+def _build(model: Callable, example_kw: Mapping[str, Any], config: ChEESConfig) -> _ChEESRunner:
+    import blackjax
+    import jax
+    import jax.numpy as jnp
+    import optax
+    from blackjax.adaptation.base import get_filter_adapt_info_fn
+    from blackjax.mcmc import dynamic_hmc
+    from jax import lax, random
+    from jax.flatten_util import ravel_pytree
+    from numpyro.infer import init_to_uniform
+    from numpyro.infer.util import find_valid_initial_params, initialize_model
+
+    info = initialize_model(random.PRNGKey(0), model, model_kwargs=dict(example_kw),
+                            dynamic_args=True)
+    prototype = info.param_info.z
+    _, unravel = ravel_pytree(prototype)
+    potential_gen, postprocess_gen = info.potential_fn, info.postprocess_fn
+    c, k = config.num_chains, config.num_superchains
+    total = config.num_warmup + config.num_samples
+    max_bits = int(np.ceil(np.log2(total + 1)))
+    info_fn = get_filter_adapt_info_fn(info_keys={"num_integration_steps", "is_divergent"})
+
+    def logdensity_of(kw):
+        pot = potential_gen(**kw)
+        return lambda x: -pot(unravel(x))
+
+    def steps_fn(arg, n):  # ChEES's Halton jitter of the step count, as blackjax does it
+        u = dynamic_hmc.halton_sequence(arg, max_bits)
+        return jnp.clip(jnp.ceil(u * n), 1, config.max_leapfrog_steps).astype(int)
+
+    kernel = dynamic_hmc.build_kernel(next_random_arg_fn=lambda i: i + 1,
+                                      integration_steps_fn=steps_fn)
+
+    def adapt(key, logdensity, x0, n_iter, step0):
+        warm = blackjax.chees_adaptation(
+            logdensity, c, target_acceptance_rate=config.target_accept_prob,
+            max_leapfrog_steps=config.max_leapfrog_steps, mass_matrix_estimation="diagonal",
+            adaptation_info_fn=info_fn)
+        (state, params), inf = warm.run(key, x0, step0, optax.adam(config.learning_rate),
+                                        n_iter, max_sampling_steps=total)
+        return state, params, inf.info.num_integration_steps, inf.info.is_divergent
+
+    def warmup_one(key, kw):
+        k_init, k1, k_cov, k2 = random.split(key, 4)
+        (z, _, _), _ = find_valid_initial_params(
+            random.split(k_init, k), model,
+            init_strategy=init_to_uniform(radius=config.init_radius),
+            model_kwargs=kw, prototype_params=prototype)
+        x0 = jax.vmap(lambda zz: ravel_pytree(zz)[0])(z)
+        x0 = jnp.repeat(x0, c // k, axis=0)  # chain = superchain * M + m
+        logdensity = logdensity_of(kw)
+        state, params, n1, _ = adapt(k1, logdensity, x0, config.stage1, 0.1)
+        n_cov = jnp.ceil(params["integration_steps_params"][0]).astype(int)
+
+        def cov_body(carry, key):
+            st, s1, s2 = carry
+            keys = random.split(key, c)
+            st, inf = jax.vmap(lambda kk, ss: kernel(
+                kk, ss, logdensity, params["step_size"], params["inverse_mass_matrix"],
+                (n_cov,)))(keys, st)
+            x = st.position
+            return (st, s1 + x.sum(0), s2 + x.T @ x), inf.num_integration_steps
+
+        d = x0.shape[1]
+        (state, s1, s2), n_c = lax.scan(cov_body, (state, jnp.zeros(d), jnp.zeros((d, d))),
+                                        random.split(k_cov, config.cov_iters))
+        n_pts = c * config.cov_iters
+        mean = s1 / n_pts
+        cov = (s2 - n_pts * jnp.outer(mean, mean)) / (n_pts - 1)
+        cov = cov + 1e-10 * jnp.eye(d) * jnp.trace(cov) / d
+        chol = jnp.linalg.cholesky(cov)
+        u0 = jax.scipy.linalg.solve_triangular(chol, (state.position - mean).T, lower=True).T
+        logdensity_u = lambda u: logdensity(mean + chol @ u)  # noqa: E731
+        state_u, params_u, n2, _ = adapt(k2, logdensity_u, u0, config.stage2, 0.5)
+        n_warm = jnp.concatenate([n1, n_c, n2], axis=0)  # (iteration, chain)
+        return (state_u, params_u["step_size"], params_u["inverse_mass_matrix"],
+                params_u["integration_steps_params"][0], mean, chol, n_warm)
+
+    def sample_one(key, kw, state, step_size, inv_mass, mean, chol, n_steps):
+        logdensity_u = lambda u: logdensity_of(kw)(mean + chol @ u)  # noqa: E731
+        # the Halton argument continues from warm-up in every lane alike
+        def body(st, key):
+            keys = random.split(key, c)
+            st, inf = jax.vmap(lambda kk, ss: kernel(kk, ss, logdensity_u, step_size,
+                                                     inv_mass, (n_steps,)))(keys, st)
+            x = mean + st.position @ chol.T
+            return st, (x, inf.is_divergent, inf.num_integration_steps, -st.logdensity,
+                        inf.energy, inf.acceptance_rate)
+
+        _, tr = lax.scan(body, state, random.split(key, config.num_samples))
+        return tr
+
+    def finish_one(x, kw):  # x: (draw, chain, d) -> constrained dict (chain, draw, ...)
+        post = postprocess_gen(**kw)
+        flat = x.reshape(-1, x.shape[-1])
+        out = jax.vmap(lambda v: post(unravel(v)))(flat)
+        return {name: jnp.swapaxes(v.reshape(x.shape[0], x.shape[1], *v.shape[1:]), 0, 1)
+                for name, v in out.items()}
+
+    warmup = jax.jit(jax.vmap(warmup_one))
+    sample = jax.jit(jax.vmap(sample_one, in_axes=(0, 0, 0, 0, 0, 0, 0, None)))
+    finish = jax.jit(jax.vmap(finish_one))
+    return _ChEESRunner(warmup=warmup, sample=sample, finish=finish)
+
+
+def sample_chees_batch(
+    model: Callable,
+    model_kwargs: Mapping[str, Any],
+    *,
+    config: ChEESConfig,
+    seed: int,
+    model_key: Any,
+    shard: bool = True,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]]:
+    """Run independent ChEES-HMC fits in one compiled program: data have a leading fit axis.
+
+    Parameters
+    ----------
+    model : callable
+        A NumPyro model taking ``model_kwargs`` (each with a leading fit axis) as keywords.
+    model_kwargs : mapping
+        Data arrays stacked over fits.
+    config : ChEESConfig
+    seed : int
+        Fit ``i``'s keys are split from it: same list, same seed, same draws on one backend.
+    model_key : hashable
+        The model's structure; compiled programs are cached by it, the config and the shapes.
+    shard : bool
+        Shard the fit axis over all local devices (``jax.sharding``; fits are padded to a
+        multiple of the device count, the padding dropped from the results).
+
+    Returns
+    -------
+    posterior : dict of str to ndarray
+        Constrained draws with leading ``(fit, chain, draw)`` dims.
+    sample_stats : dict of str to ndarray
+        ``diverging, n_steps, tree_depth, lp, energy, acceptance_rate, step_size``.
+    facts : dict
+        ``chain_method="chees"``, ``lockstep`` (warm-up and sampling efficiency),
+        ``n_leapfrog`` (the batch's sampling steps per iteration before jitter),
+        ``num_superchains``, backend info.
+    """
+    import jax
+    import jax.numpy as jnp
+    from jax import random
+
+    enable_x64()
+    default_compilation_cache()
+    kw = {k: np.asarray(v) for k, v in model_kwargs.items()}
+    n_fits = next(iter(kw.values())).shape[0]
+    n_dev = jax.local_device_count() if shard else 1
+    pad = (-n_fits) % n_dev
+    if pad:
+        kw = {k: np.concatenate([v, np.repeat(v[-1:], pad, axis=0)]) for k, v in kw.items()}
+    keys = random.split(random.PRNGKey(check_seed(seed)), 2 * (n_fits + pad))
+    k_warm, k_samp = keys[: n_fits + pad], keys[n_fits + pad:]
+    if n_dev > 1:
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+        mesh = Mesh(np.asarray(jax.local_devices()), ("fits",))
+        sharding = NamedSharding(mesh, PartitionSpec("fits"))
+        put = lambda v: jax.device_put(v, sharding)  # noqa: E731
+    else:
+        put = jnp.asarray
+    kw = {k: put(v) for k, v in kw.items()}
+    k_warm, k_samp = put(k_warm), put(k_samp)
+    key = (model_key, config, "chees", n_dev, _shape_key(kw))
+    runner = _RUNNERS.get(key)
+    if runner is None:
+        example = {k: np.asarray(v[0]) for k, v in model_kwargs.items()}
+        runner = _RUNNERS[key] = _build(model, example, config)
+    state, step, inv_mass, n_adapted, mean, chol, n_warm = runner.warmup(k_warm, kw)
+    n_adapted = np.asarray(jax.device_get(n_adapted))[:n_fits]
+    finite = n_adapted[np.isfinite(n_adapted)]
+    n_leap = int(np.clip(np.ceil(finite.max()) if finite.size else 1, 1,
+                         config.max_leapfrog_steps))
+    x, div, nsteps, pe, energy, acc = runner.sample(k_samp, kw, state, step, inv_mass, mean,
+                                                    chol, jnp.asarray(n_leap))
+    posterior = jax.device_get(runner.finish(x, kw))
+    # traces are (fit, draw, chain): to (fit, chain, draw)
+    tr = {name: np.swapaxes(np.asarray(jax.device_get(v)), 1, 2)[:n_fits]
+          for name, v in (("diverging", div), ("n_steps", nsteps), ("pe", pe),
+                          ("energy", energy), ("acceptance_rate", acc))}
+    step = np.asarray(jax.device_get(step))[:n_fits]
+    stats = {
+        "diverging": tr["diverging"].astype(bool),
+        "n_steps": tr["n_steps"],
+        "tree_depth": np.floor(np.log2(tr["n_steps"] + 1)).astype(int),
+        "lp": -tr["pe"],
+        "energy": tr["energy"],
+        "acceptance_rate": tr["acceptance_rate"],
+        "step_size": np.broadcast_to(step[:, None, None], tr["n_steps"].shape).copy(),
+    }
+    n_warm = np.asarray(jax.device_get(n_warm))[:n_fits]  # (fit, iteration, chain)
+    facts = {"chain_method": "chees", "n_fits": n_fits, "devices_used": n_dev,
+             "num_superchains": config.num_superchains, "n_leapfrog": n_leap,
+             "lockstep": {"warmup": lockstep_efficiency(np.moveaxis(n_warm, 1, -1)),
+                          "sampling": lockstep_efficiency(stats["n_steps"])},
+             "leapfrog_total": int(n_warm.sum() + stats["n_steps"].sum()),
+             **backend_info()}
+    posterior = {k: np.asarray(v)[:n_fits] for k, v in posterior.items()}
+    return posterior, stats, facts
