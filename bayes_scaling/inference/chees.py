@@ -19,10 +19,10 @@ ChEES-HMC (Hoffman, Radul & Sountsov 2021), BlackJAX's kernel and adaptation
    groups of Margossian et al. 2022);
 3. stage 1: ChEES adaptation (step size by dual averaging on the chains' harmonic-mean
    acceptance, trajectory length by the ChEES criterion, diagonal metric from the ensemble),
-   then a short pass that accumulates the ensemble covariance ``S = L L^T``;
-4. stage 2: the same adaptation on the *whitened* density ``u -> log p(m + L u)``: a dense
-   linear preconditioner, which these strongly correlated posteriors (amplitude, exponent and
-   E) need;
+   then a short pass that accumulates the ensemble mean ``m`` and covariance ``S = L L^T``;
+4. stage 2: the same on the *whitened* density ``u -> log p(m + L u)``: a dense linear
+   preconditioner, which these strongly correlated posteriors (amplitude, exponent and E)
+   need (both stages are one traced body, ``lax.scan`` over two stages);
 5. sampling: jittered HMC (Halton jitter, as ChEES) with each fit's own step size and metric
    but one number of leapfrog steps per iteration for the *whole batch* (the largest adapted
    ``trajectory length / step size`` of the batch, capped at ``max_leapfrog_steps``): every
@@ -74,11 +74,12 @@ class ChEESConfig:
     num_superchains : int
         Groups of chains sharing a starting point (nested R-hat); divides ``num_chains``.
     num_warmup : int
-        Warm-up iterations in all: 40% stage 1, ``cov_iters`` covariance pass, the rest stage 2.
+        Warm-up iterations in all: two stages, each ``(num_warmup - 2 cov_iters) / 2``
+        adaptation iterations then ``cov_iters`` covariance iterations.
     num_samples : int
         Kept draws per chain.
     cov_iters : int
-        Iterations of the covariance pass between the two stages.
+        Iterations of the covariance pass after each stage.
     target_accept_prob : float
         Harmonic-mean acceptance targeted by dual averaging (ChEES's default is 0.651; 0.8
         here, fewer divergences in the low-E tail).
@@ -110,9 +111,10 @@ class ChEESConfig:
             raise ValueError(f"ChEESConfig.num_superchains ({self.num_superchains}) must divide "
                              f"num_chains ({self.num_chains}). Fix: e.g. num_chains=32, "
                              "num_superchains=8")
-        if self.num_warmup < self.cov_iters + 20:
-            raise ValueError(f"ChEESConfig.num_warmup ({self.num_warmup}) must exceed cov_iters "
-                             f"+ 20 ({self.cov_iters + 20}). Fix: e.g. num_warmup=300")
+        if self.num_warmup < 2 * self.cov_iters + 40:
+            raise ValueError(f"ChEESConfig.num_warmup ({self.num_warmup}) must be at least 2 x "
+                             f"cov_iters + 40 ({2 * self.cov_iters + 40}). Fix: e.g. "
+                             "num_warmup=300")
         for name in ("target_accept_prob", "learning_rate", "init_radius"):
             v = getattr(self, name)
             if not isinstance(v, numbers.Real) or not math.isfinite(v) or v <= 0:
@@ -122,12 +124,9 @@ class ChEESConfig:
                              f"{self.target_accept_prob!r}")
 
     @property
-    def stage1(self) -> int:
-        return int(0.4 * (self.num_warmup - self.cov_iters))
-
-    @property
-    def stage2(self) -> int:
-        return self.num_warmup - self.cov_iters - self.stage1
+    def stage_iters(self) -> int:
+        """Adaptation iterations of each of the two stages."""
+        return (self.num_warmup - 2 * self.cov_iters) // 2
 
     def to_dict(self) -> dict[str, Any]:
         return {"kernel": "chees", **asdict(self)}
@@ -171,23 +170,20 @@ def lockstep_efficiency(n_steps: np.ndarray, iter_axis: int = -1) -> float:
 def nested_rhat(x: np.ndarray, num_superchains: int) -> float:
     """Nested R-hat (Margossian et al. 2022) of draws ``x`` with shape ``(chain, draw)``.
 
-    Chains ``k * M .. (k + 1) * M - 1`` form superchain ``k`` (``M = chains / K``). With one
-    chain per superchain it is the classic (non-split) R-hat. Values near 1 (below ~1.01 with
-    8+ superchains) mean the superchains agree.
+    Chains ``k * M .. (k + 1) * M - 1`` form superchain ``k`` (``M = chains / K``, the chains
+    that started from one point). Rank-normalised, through :func:`arviz_stats` (its
+    ``rhat_nested``). Values near 1 (below ~1.01 with 8+ superchains) mean the superchains
+    agree.
     """
+    from arviz_stats.base import array_stats
+
     x = np.asarray(x, dtype=float)
-    n_chain, n_draw = x.shape
+    n_chain = x.shape[0]
     k = int(num_superchains)
     if k < 2 or n_chain % k:
         raise ValueError(f"nested_rhat needs >= 2 superchains dividing {n_chain} chains, got {k}")
-    g = x.reshape(k, n_chain // k, n_draw)
-    chain_mean = g.mean(axis=2)
-    super_mean = chain_mean.mean(axis=1)
-    b_nu = super_mean.var(ddof=1)
-    b_tilde = chain_mean.var(axis=1, ddof=1) if g.shape[1] > 1 else np.zeros(k)
-    w_tilde = g.var(axis=2, ddof=1).mean(axis=1) if n_draw > 1 else np.zeros(k)
-    w_nu = float(np.mean(b_tilde + w_tilde))
-    return float(np.sqrt(1.0 + b_nu / w_nu)) if w_nu > 0 else 1.0
+    ids = np.repeat(np.arange(k), n_chain // k)
+    return float(array_stats.rhat_nested(x, superchain_ids=ids, chain_axis=0, draw_axis=1))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -245,40 +241,54 @@ def _build(model: Callable, example_kw: Mapping[str, Any], config: ChEESConfig) 
         return state, params, inf.info.num_integration_steps, inf.info.is_divergent
 
     def warmup_one(key, kw):
-        k_init, k1, k_cov, k2 = random.split(key, 4)
+        k_init, k_stages = random.split(key)
         (z, _, _), _ = find_valid_initial_params(
             random.split(k_init, k), model,
             init_strategy=init_to_uniform(radius=config.init_radius),
             model_kwargs=kw, prototype_params=prototype)
         x0 = jax.vmap(lambda zz: ravel_pytree(zz)[0])(z)
         x0 = jnp.repeat(x0, c // k, axis=0)  # chain = superchain * M + m
-        logdensity = logdensity_of(kw)
-        state, params, n1, _ = adapt(k1, logdensity, x0, config.stage1, 0.1)
-        n_cov = jnp.ceil(params["integration_steps_params"][0]).astype(int)
-
-        def cov_body(carry, key):
-            st, s1, s2 = carry
-            keys = random.split(key, c)
-            st, inf = jax.vmap(lambda kk, ss: kernel(
-                kk, ss, logdensity, params["step_size"], params["inverse_mass_matrix"],
-                (n_cov,)))(keys, st)
-            x = st.position
-            return (st, s1 + x.sum(0), s2 + x.T @ x), inf.num_integration_steps
-
         d = x0.shape[1]
-        (state, s1, s2), n_c = lax.scan(cov_body, (state, jnp.zeros(d), jnp.zeros((d, d))),
-                                        random.split(k_cov, config.cov_iters))
-        n_pts = c * config.cov_iters
-        mean = s1 / n_pts
-        cov = (s2 - n_pts * jnp.outer(mean, mean)) / (n_pts - 1)
-        cov = cov + 1e-10 * jnp.eye(d) * jnp.trace(cov) / d
-        chol = jnp.linalg.cholesky(cov)
-        u0 = jax.scipy.linalg.solve_triangular(chol, (state.position - mean).T, lower=True).T
-        logdensity_u = lambda u: logdensity(mean + chol @ u)  # noqa: E731
-        state_u, params_u, n2, _ = adapt(k2, logdensity_u, u0, config.stage2, 0.5)
-        n_warm = jnp.concatenate([n1, n_c, n2], axis=0)  # (iteration, chain)
-        return (state_u, params_u["step_size"], params_u["inverse_mass_matrix"],
-                params_u["integration_steps_params"][0], mean, chol, n_warm)
+        logdensity = logdensity_of(kw)
+
+        def stage(carry, key):
+            # adapt on u -> log p(m + L u), then estimate the covariance of x for the next
+            # stage; both stages are one traced body (half the compile time of two)
+            x, mean, chol = carry[:3]
+            k1, k_cov = random.split(key)
+            logdensity_u = lambda u: logdensity(mean + chol @ u)  # noqa: E731
+            u0 = jax.scipy.linalg.solve_triangular(chol, (x - mean).T, lower=True).T
+            state, params, n1, _ = adapt(k1, logdensity_u, u0, config.stage_iters, 0.2)
+            n_cov = jnp.ceil(params["integration_steps_params"][0]).astype(int)
+            step_size, imm = params["step_size"], params["inverse_mass_matrix"]
+
+            def cov_body(cv, key):
+                st, s1, s2 = cv
+                st, inf = jax.vmap(lambda kk, ss: kernel(
+                    kk, ss, logdensity_u, step_size, imm, (n_cov,)))(random.split(key, c), st)
+                xx = mean + st.position @ chol.T
+                return (st, s1 + xx.sum(0), s2 + xx.T @ xx), inf.num_integration_steps
+
+            (state, s1, s2), n_c = lax.scan(cov_body, (state, jnp.zeros(d), jnp.zeros((d, d))),
+                                            random.split(k_cov, config.cov_iters))
+            n_pts = c * config.cov_iters
+            new_mean = s1 / n_pts
+            cov = (s2 - n_pts * jnp.outer(new_mean, new_mean)) / (n_pts - 1)
+            cov = cov + 1e-10 * jnp.eye(d) * jnp.trace(cov) / d
+            new_chol = jnp.linalg.cholesky(cov)
+            x_last = mean + state.position @ chol.T
+            out = (x_last, new_mean, new_chol,
+                   state, step_size, imm, params["integration_steps_params"][0], mean, chol)
+            return out, jnp.concatenate([n1, n_c], axis=0)
+
+        dummy_state = jax.vmap(lambda p: dynamic_hmc.init(p, logdensity, 0))(x0)
+        init = (x0, jnp.zeros(d), jnp.eye(d), dummy_state, jnp.asarray(1.0), jnp.ones(d),
+                jnp.asarray(1.0), jnp.zeros(d), jnp.eye(d))
+        carry, n_warm = lax.scan(stage, init, random.split(k_stages, 2))
+        # sampling continues the last stage's chains, in the coordinates it adapted in
+        _, _, _, state_u, step_size, imm, n_adapted, mean, chol = carry
+        n_warm = n_warm.reshape(-1, c)  # (iteration, chain)
+        return state_u, step_size, imm, n_adapted, mean, chol, n_warm
 
     def sample_one(key, kw, state, step_size, inv_mass, mean, chol, n_steps):
         logdensity_u = lambda u: logdensity_of(kw)(mean + chol @ u)  # noqa: E731
@@ -352,20 +362,30 @@ def sample_chees_batch(
     default_compilation_cache()
     kw = {k: np.asarray(v) for k, v in model_kwargs.items()}
     n_fits = next(iter(kw.values())).shape[0]
-    n_dev = jax.local_device_count() if shard else 1
+    # all processes' devices: one process, its local devices; under jax.distributed, every
+    # host's (each process passes the same full batch and supplies its own shards)
+    devices = jax.devices() if shard else jax.local_devices()[:1]
+    n_dev = len(devices)
     pad = (-n_fits) % n_dev
     if pad:
         kw = {k: np.concatenate([v, np.repeat(v[-1:], pad, axis=0)]) for k, v in kw.items()}
-    keys = random.split(random.PRNGKey(check_seed(seed)), 2 * (n_fits + pad))
+    keys = np.asarray(random.split(random.PRNGKey(check_seed(seed)), 2 * (n_fits + pad)))
     k_warm, k_samp = keys[: n_fits + pad], keys[n_fits + pad:]
+    multi = jax.process_count() > 1 and shard
     if n_dev > 1:
         from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-        mesh = Mesh(np.asarray(jax.local_devices()), ("fits",))
-        sharding = NamedSharding(mesh, PartitionSpec("fits"))
-        put = lambda v: jax.device_put(v, sharding)  # noqa: E731
+        sharding = NamedSharding(Mesh(np.asarray(devices), ("fits",)), PartitionSpec("fits"))
+        put = lambda v: jax.make_array_from_callback(  # noqa: E731
+            v.shape, sharding, lambda idx: v[idx])
     else:
         put = jnp.asarray
+    if multi:
+        from jax.experimental import multihost_utils
+
+        get = lambda v: np.asarray(multihost_utils.process_allgather(v, tiled=True))  # noqa: E731
+    else:
+        get = lambda v: np.asarray(jax.device_get(v))  # noqa: E731
     kw = {k: put(v) for k, v in kw.items()}
     k_warm, k_samp = put(k_warm), put(k_samp)
     key = (model_key, config, "chees", n_dev, _shape_key(kw))
@@ -374,18 +394,20 @@ def sample_chees_batch(
         example = {k: np.asarray(v[0]) for k, v in model_kwargs.items()}
         runner = _RUNNERS[key] = _build(model, example, config)
     state, step, inv_mass, n_adapted, mean, chol, n_warm = runner.warmup(k_warm, kw)
-    n_adapted = np.asarray(jax.device_get(n_adapted))[:n_fits]
+    n_adapted = get(n_adapted)[:n_fits]
     finite = n_adapted[np.isfinite(n_adapted)]
+    # one step count for the batch: the largest a fit adapted (a fit with a shorter adapted
+    # trajectory moves further per draw, never less)
     n_leap = int(np.clip(np.ceil(finite.max()) if finite.size else 1, 1,
                          config.max_leapfrog_steps))
     x, div, nsteps, pe, energy, acc = runner.sample(k_samp, kw, state, step, inv_mass, mean,
                                                     chol, jnp.asarray(n_leap))
-    posterior = jax.device_get(runner.finish(x, kw))
+    posterior = {k: get(v)[:n_fits] for k, v in runner.finish(x, kw).items()}
     # traces are (fit, draw, chain): to (fit, chain, draw)
-    tr = {name: np.swapaxes(np.asarray(jax.device_get(v)), 1, 2)[:n_fits]
+    tr = {name: np.swapaxes(get(v), 1, 2)[:n_fits]
           for name, v in (("diverging", div), ("n_steps", nsteps), ("pe", pe),
                           ("energy", energy), ("acceptance_rate", acc))}
-    step = np.asarray(jax.device_get(step))[:n_fits]
+    step = get(step)[:n_fits]
     stats = {
         "diverging": tr["diverging"].astype(bool),
         "n_steps": tr["n_steps"],
@@ -395,12 +417,12 @@ def sample_chees_batch(
         "acceptance_rate": tr["acceptance_rate"],
         "step_size": np.broadcast_to(step[:, None, None], tr["n_steps"].shape).copy(),
     }
-    n_warm = np.asarray(jax.device_get(n_warm))[:n_fits]  # (fit, iteration, chain)
+    n_warm = get(n_warm)[:n_fits]  # (fit, iteration, chain)
     facts = {"chain_method": "chees", "n_fits": n_fits, "devices_used": n_dev,
+             "processes": jax.process_count(),
              "num_superchains": config.num_superchains, "n_leapfrog": n_leap,
              "lockstep": {"warmup": lockstep_efficiency(np.moveaxis(n_warm, 1, -1)),
                           "sampling": lockstep_efficiency(stats["n_steps"])},
              "leapfrog_total": int(n_warm.sum() + stats["n_steps"].sum()),
              **backend_info()}
-    posterior = {k: np.asarray(v)[:n_fits] for k, v in posterior.items()}
     return posterior, stats, facts

@@ -423,14 +423,18 @@ def _run_chunks(runner: _Runner, state, kw, config: SamplerConfig, progress: boo
 
         bar = tqdm(total=total, desc="NUTS", unit="it", leave=False)
     traces = []
+    warm_steps = []
     done = 0
     while done < total:
         # chunks never straddle the warm-up/sampling boundary: warm-up traces are dropped
+        # (but for their leapfrog counts: the lock-step efficiency of warm-up)
         boundary = config.num_warmup if done < config.num_warmup else total
         n = min(_CHUNK, boundary - done)
         state, tr = runner.step(state, kw, n)
         if done >= config.num_warmup:
             traces.append(jax.device_get(tr))
+        else:
+            warm_steps.append(np.asarray(jax.device_get(tr[2])))
         done += n
         if bar is not None:
             bar.update(n)
@@ -450,7 +454,9 @@ def _run_chunks(runner: _Runner, state, kw, config: SamplerConfig, progress: boo
         "acceptance_rate": np.asarray(acc),
         "step_size": np.asarray(step),
     }
-    return z, stats
+    warm = (np.concatenate(warm_steps, axis=axis) if warm_steps
+            else np.zeros(stats["n_steps"].shape[:axis] + (0,), dtype=int))
+    return z, stats, warm
 
 
 def sample_nuts(
@@ -504,7 +510,7 @@ def sample_nuts(
 
     keys = random.split(random.PRNGKey(check_seed(seed)), config.num_chains)
     state = runner.init(keys, kw)
-    z, stats = _run_chunks(runner, state, kw, config, progress, axis=1)
+    z, stats, _ = _run_chunks(runner, state, kw, config, progress, axis=1)
     posterior = {k: np.asarray(v) for k, v in jax.device_get(runner.finish(z, kw)).items()}
     facts = {"chain_method": method, **backend_info()}
     return posterior, stats, facts
@@ -689,7 +695,7 @@ def sample_nuts_batch(
     if runner is None:
         runner = _RUNNERS[key] = _build_runner(model, kw, config, "batch", batched=True)
     state = runner.init(keys, kw)
-    z, stats = _run_chunks(runner, state, kw, config, progress, axis=1)
+    z, stats, warm_steps = _run_chunks(runner, state, kw, config, progress, axis=1)
     posterior = jax.device_get(runner.finish(z, kw))
 
     def unflatten(v):
@@ -698,6 +704,12 @@ def sample_nuts_batch(
 
     posterior = {k: unflatten(v) for k, v in posterior.items()}
     stats = {k: unflatten(v) for k, v in stats.items()}
+    from bayes_scaling.inference.chees import lockstep_efficiency
+
+    warm_steps = unflatten(warm_steps)  # every lane waits for the deepest tree on its device
     facts = {"chain_method": "batched", "n_fits": n_fits, "devices_used": n_dev,
+             "lockstep": {"warmup": lockstep_efficiency(warm_steps),
+                          "sampling": lockstep_efficiency(stats["n_steps"])},
+             "leapfrog_total": int(warm_steps.sum() + stats["n_steps"].sum()),
              **backend_info()}
     return posterior, stats, facts
