@@ -109,3 +109,48 @@ def test_chees_batch_sharded_over_host_devices():
     assert out.returncode == 0, out.stderr[-2000:]
     facts = json.loads(out.stdout.strip().splitlines()[-1])
     assert facts == {"devices": 4, "used": 4, "n": 3, "draws": 100}
+
+
+_MULTIHOST = """
+import sys
+import jax
+jax.config.update("jax_cpu_collectives_implementation", "gloo")
+jax.distributed.initialize(coordinator_address=sys.argv[1], num_processes=2,
+                           process_id=int(sys.argv[2]))
+import json
+import bayes_scaling as bs
+from bayes_scaling.estimators.batch import fit_many
+from bayes_scaling.evaluate.simulate import gadre_design, simulate_runs
+from bayes_scaling.testing import TRUE_GADRE
+t = [simulate_runs("gadre", TRUE_GADRE, gadre_design(), sigma=0.01, seed=s, loss="loss_sim")
+     for s in range(3)]
+fits = fit_many(bs.LossLaw("gadre", loss="loss_sim", discrepancy=None), t, seed=0,
+                kernel="chees", chees=json.loads(sys.argv[3]), warn=False)
+facts = json.loads(fits[0].idata.attrs["backend"])
+print(json.dumps({"processes": facts["processes"], "devices": facts["devices_used"],
+                  "n": len(fits), "E": [float(f.draws()["E"].mean()) for f in fits]}))
+"""
+
+
+@pytest.mark.slow
+def test_chees_batch_over_two_processes(tmp_path):
+    """Two processes (jax.distributed on localhost, 2 CPU devices each): the fit axis is sharded
+    over all 4 devices and both processes get every fit, the same draws."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    script = tmp_path / "job.py"
+    script.write_text(_MULTIHOST)
+    env = dict(os.environ, JAX_PLATFORMS="cpu",
+               XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    procs = [subprocess.Popen([sys.executable, str(script), f"127.0.0.1:{port}", str(i),
+                               json.dumps(SMALL)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env) for i in range(2)]
+    outs = [p.communicate(timeout=1500) for p in procs]
+    for p, (_, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err[-2000:]
+    res = [json.loads(o.strip().splitlines()[-1]) for o, _ in outs]
+    assert res[0] == res[1]
+    assert res[0]["processes"] == 2 and res[0]["devices"] == 4 and res[0]["n"] == 3
