@@ -6,7 +6,7 @@ posterior fit only), with each kernel given (``--kernels nuts chees``):
 
 - ``nuts``: batched NUTS, ``--chains`` chains x (``--warmup`` + ``--draws``) per fit;
 - ``chees``: batched ChEES-HMC, the :class:`~bayes_scaling.inference.chees.ChEESConfig`
-  defaults (32 chains x (300 warm-up + 100 draws)) unless ``--chees-*`` say otherwise.
+  defaults (16 chains x (160 warm-up + 100 draws)) unless ``--chees-*`` say otherwise.
 
 Per batch it prints: cold and warm seconds, fits/s (warm), the lock-step efficiency (useful
 leapfrog steps / (lanes x the slowest lane's steps per iteration); warm-up and sampling), the

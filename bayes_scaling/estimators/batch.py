@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -36,10 +38,32 @@ from bayes_scaling.estimators.loss_law import LossLaw
 from bayes_scaling.inference.chees import ChEESConfig, sample_chees_batch
 from bayes_scaling.inference.nuts import check_seed, sample_nuts_batch
 
-__all__ = ["fit_many", "use_batched", "DEFAULT_BATCH_KERNEL"]
+__all__ = ["fit_many", "use_batched", "DEFAULT_BATCH_KERNEL", "batch_kernel"]
 
-#: Sampler of batched fits when ``kernel="auto"``.
+#: Sampler of batched fits when ``kernel="auto"`` (and no :func:`batch_kernel` is active).
 DEFAULT_BATCH_KERNEL = "nuts"
+_KERNEL: ContextVar[str | None] = ContextVar("bayes_scaling_batch_kernel", default=None)
+
+
+@contextmanager
+def batch_kernel(kernel: str) -> Iterator[None]:
+    """Within the block, batched fits with ``kernel="auto"`` use ``kernel``.
+
+    Reaches the fits a function makes inside (e.g. the leave-future-out refits of every
+    default ``LossLaw.fit``), which take no kernel argument themselves.
+
+    Examples
+    --------
+    >>> with batch_kernel("chees"):                                   # doctest: +SKIP
+    ...     law = LossLaw("gadre").fit(runs, seed=0)  # its LFO refits run ChEES-HMC
+    """
+    if kernel not in ("auto", "chees", "nuts"):
+        raise ValueError(f"kernel must be 'auto', 'chees' or 'nuts', got {kernel!r}")
+    token = _KERNEL.set(None if kernel == "auto" else kernel)
+    try:
+        yield
+    finally:
+        _KERNEL.reset(token)
 
 
 def use_batched(n_fits: int) -> bool:
@@ -75,11 +99,12 @@ def fit_many(
         ``"sequential"`` loops over single fits (the cached single-fit program).
     kernel : {"auto", "chees", "nuts"}
         Sampler of a batched run. ``"chees"``: batched ChEES-HMC
-        (:func:`~bayes_scaling.inference.chees.sample_chees_batch`; 32 short chains per fit,
+        (:func:`~bayes_scaling.inference.chees.sample_chees_batch`; 16 short chains per fit,
         every lane the same leapfrog steps); ``"nuts"``: NUTS with the template's sampler
-        settings, every lane waiting for the deepest tree. ``"auto"`` is
-        :data:`DEFAULT_BATCH_KERNEL` (``"nuts"`` until ChEES is validated against single NUTS
-        fits and by SBC: ``benchmarks/RESULTS.md``). Sequential fits are always NUTS.
+        settings, every lane waiting for the deepest tree. ``"auto"`` is the kernel of an
+        enclosing :func:`batch_kernel` block, else :data:`DEFAULT_BATCH_KERNEL` (``"nuts"``
+        until ChEES is validated against single NUTS fits and by SBC:
+        ``benchmarks/RESULTS.md``). Sequential fits are always NUTS.
     chees : ChEESConfig or dict, optional
         ChEES settings (default :class:`~bayes_scaling.inference.chees.ChEESConfig`).
     progress : bool
@@ -100,7 +125,8 @@ def fit_many(
         raise ValueError(f"backend must be 'auto', 'batched' or 'sequential', got {backend!r}")
     if kernel not in ("auto", "chees", "nuts"):
         raise ValueError(f"kernel must be 'auto', 'chees' or 'nuts', got {kernel!r}")
-    kernel = DEFAULT_BATCH_KERNEL if kernel == "auto" else kernel
+    if kernel == "auto":
+        kernel = _KERNEL.get() or DEFAULT_BATCH_KERNEL
     batched = use_batched(len(runs_list)) if backend == "auto" else backend == "batched"
     fits: list[LossLaw] = []
     if not batched:

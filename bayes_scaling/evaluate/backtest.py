@@ -523,8 +523,9 @@ def backtest(
     sampler : SamplerConfig or dict, optional
         NUTS settings of every fit (default: :class:`~bayes_scaling.SamplerConfig`).
     kernel : {"auto", "chees", "nuts"}
-        Sampler of the batched loss fits (see :func:`~bayes_scaling.fit_many`): the loss laws of
-        all splits run as one batch.
+        Sampler of the batched loss fits (see :func:`~bayes_scaling.fit_many`) and of their
+        leave-future-out refits: the loss laws of all splits run as one batch, their refits as
+        another.
     ci_probs : sequence of float
         Interval probabilities to score.
     kind : {"new_run", "law_mean"}
@@ -599,10 +600,11 @@ def backtest(
                              f"protocol {protocol!r} ({sp.note}); a loss law needs at least 5")
         prepared.append((sp, fit_runs, err_runs))
     # every split's loss law in one batch (and their leave-future-out refits in another)
-    from bayes_scaling.estimators.batch import fit_many
+    from bayes_scaling.estimators.batch import batch_kernel, fit_many
 
-    loss_fits = fit_many(LossLaw(law, **loss_kw), [f for _, f, _ in prepared],
-                         seed=_child_seed(seed, 0, 0), kernel=kernel, warn=False)
+    with batch_kernel(kernel):  # the leave-future-out refits inside use it too
+        loss_fits = fit_many(LossLaw(law, **loss_kw), [f for _, f, _ in prepared],
+                             seed=_child_seed(seed, 0, 0), warn=False)
     for i, ((sp, fit_runs, err_runs), ll) in enumerate(zip(prepared, loss_fits, strict=True)):
         targets = runs.loc[sp.targets]
         ok_rows = targets[loss].notna().to_numpy()

@@ -15,14 +15,18 @@ ChEES-HMC (Hoffman, Radul & Sountsov 2021), BlackJAX's kernel and adaptation
 1. the NumPyro model's potential in unconstrained space
    (:func:`numpyro.infer.util.initialize_model`, ``dynamic_args=True``), flattened to a vector;
 2. per fit, ``num_superchains`` starting points drawn uniformly in ``(-r, r)``
-   (``init_radius``), each shared by ``num_chains / num_superchains`` chains (the nested R-hat
-   groups of Margossian et al. 2022);
-3. stage 1: ChEES adaptation (step size by dual averaging on the chains' harmonic-mean
-   acceptance, trajectory length by the ChEES criterion, diagonal metric from the ensemble),
+   (``init_radius``), moved by ``opt_steps`` Adam steps towards the mode (the same number of
+   gradient evaluations in every lane); the Hessian at the best of them gives a Laplace
+   covariance, the first dense preconditioner; each superchain then starts at its optimum plus
+   one overdispersed Laplace draw, shared by its ``num_chains / num_superchains`` chains (the
+   nested R-hat groups of Margossian et al. 2022);
+3. stage 1: on the density whitened by the Laplace covariance, ChEES adaptation (step size
+   by dual averaging on the chains' harmonic-mean acceptance, trajectory length by the ChEES
+   criterion, diagonal metric from the ensemble),
    then a short pass that accumulates the ensemble mean ``m`` and covariance ``S = L L^T``;
-4. stage 2: the same on the *whitened* density ``u -> log p(m + L u)``: a dense linear
-   preconditioner, which these strongly correlated posteriors (amplitude, exponent and E)
-   need (both stages are one traced body, ``lax.scan`` over two stages);
+4. stage 2: the same on the density whitened by that ensemble covariance, ``u -> log p(m +
+   L u)``: a dense linear preconditioner, which these strongly correlated posteriors
+   (amplitude, exponent and E) need (both stages are one traced body, ``lax.scan``);
 5. sampling: jittered HMC (Halton jitter, as ChEES) with each fit's own step size and metric
    but one number of leapfrog steps per iteration for the *whole batch* (the largest adapted
    ``trajectory length / step size`` of the batch, capped at ``max_leapfrog_steps``): every
@@ -34,9 +38,29 @@ Draws are mapped back (``x = m + L u``) and through the model's transforms
 (``postprocess_fn``), into the same ``(fit, chain, draw)`` dicts that
 :func:`~bayes_scaling.inference.nuts.sample_nuts_batch` returns.
 
+Past one machine
+----------------
+The fit axis is sharded over ``jax.devices()``: every local device in one process and, under
+JAX's multi-process runtime, every device of every process. Each process passes the *same*
+runs list and seed, supplies the shards of its own devices
+(:func:`jax.make_array_from_callback`) and gets every fit back
+(:func:`jax.experimental.multihost_utils.process_allgather`). On each of ``P`` hosts, first
+thing in the script (``job.py``)::
+
+    import jax
+    jax.distributed.initialize(coordinator_address="HOST0:1234", num_processes=P,
+                               process_id=I)   # I = 0 .. P-1; no arguments under SLURM
+    ...
+    fits = bs.fit_many(law, runs_list, seed=0, kernel="chees")
+
+launched as ``python job.py`` on every host (``srun -N P python job.py`` under SLURM, where
+``initialize()`` reads the job's layout itself). CPU-only hosts also need
+``jax.config.update("jax_cpu_collectives_implementation", "gloo")`` before ``initialize``
+(``tests/test_chees.py`` runs two such processes on one machine).
+
 Many short chains: R-hat
 ------------------------
-With 32 chains of ~100 draws the ordinary split R-hat is noisy; :func:`nested_rhat` (Margossian
+With 16 chains of 100 draws the ordinary split R-hat is noisy; :func:`nested_rhat` (Margossian
 et al. 2022, "Nested R-hat") groups chains by their shared starting point.
 """
 
@@ -84,26 +108,36 @@ class ChEESConfig:
         Harmonic-mean acceptance targeted by dual averaging (ChEES's default is 0.651; 0.8
         here, fewer divergences in the low-E tail).
     learning_rate : float
-        Adam learning rate of the trajectory-length optimiser (Hoffman et al. use 0.025).
+        Adam learning rate of the trajectory-length optimiser (Hoffman et al. use 0.025; 0.05
+        here: both stages are short, and start from a whitened density).
     max_leapfrog_steps : int
         Cap on leapfrog steps per iteration.
     init_radius : float
-        Starting points uniform in ``(-r, r)`` in the unconstrained space.
+        Superchain starts uniform in ``(-r, r)`` in the unconstrained space, before the
+        optimisation.
+    opt_steps, opt_learning_rate : int, float
+        Adam steps from every superchain's start towards the mode (the Laplace start).
+    init_dispersion : float
+        Chains start at their superchain's optimum plus this many Laplace standard deviations
+        of normal noise (one draw per superchain: dispersed superchains for nested R-hat).
     """
 
-    num_chains: int = 32
+    num_chains: int = 16
     num_superchains: int = 8
-    num_warmup: int = 300
+    num_warmup: int = 160
     num_samples: int = 100
-    cov_iters: int = 25
+    cov_iters: int = 20
     target_accept_prob: float = 0.8
-    learning_rate: float = 0.025
-    max_leapfrog_steps: int = 128
+    learning_rate: float = 0.05
+    max_leapfrog_steps: int = 64
     init_radius: float = 2.0
+    opt_steps: int = 200
+    opt_learning_rate: float = 0.05
+    init_dispersion: float = 1.0
 
     def __post_init__(self):
         for name in ("num_chains", "num_superchains", "num_warmup", "num_samples", "cov_iters",
-                     "max_leapfrog_steps"):
+                     "max_leapfrog_steps", "opt_steps"):
             v = getattr(self, name)
             if isinstance(v, bool | np.bool_) or not isinstance(v, int | np.integer) or v < 1:
                 raise ValueError(f"ChEESConfig.{name} must be a whole number >= 1, got {v!r}")
@@ -114,8 +148,9 @@ class ChEESConfig:
         if self.num_warmup < 2 * self.cov_iters + 40:
             raise ValueError(f"ChEESConfig.num_warmup ({self.num_warmup}) must be at least 2 x "
                              f"cov_iters + 40 ({2 * self.cov_iters + 40}). Fix: e.g. "
-                             "num_warmup=300")
-        for name in ("target_accept_prob", "learning_rate", "init_radius"):
+                             "num_warmup=160")
+        for name in ("target_accept_prob", "learning_rate", "init_radius", "opt_learning_rate",
+                     "init_dispersion"):
             v = getattr(self, name)
             if not isinstance(v, numbers.Real) or not math.isfinite(v) or v <= 0:
                 raise ValueError(f"ChEESConfig.{name} must be a positive number, got {v!r}")
@@ -136,7 +171,7 @@ class ChEESConfig:
         """A config from a ChEESConfig, a dict of overrides, or a NUTS SamplerConfig.
 
         From a SamplerConfig only ``init_radius`` carries over: NUTS's chain and draw counts do
-        not translate (32 short chains here; see ``benchmarks/RESULTS.md`` for the ESS each
+        not translate (16 short chains here; see ``benchmarks/RESULTS.md`` for the ESS each
         gives).
         """
         if isinstance(value, ChEESConfig):
@@ -246,10 +281,39 @@ def _build(model: Callable, example_kw: Mapping[str, Any], config: ChEESConfig) 
             random.split(k_init, k), model,
             init_strategy=init_to_uniform(radius=config.init_radius),
             model_kwargs=kw, prototype_params=prototype)
-        x0 = jax.vmap(lambda zz: ravel_pytree(zz)[0])(z)
-        x0 = jnp.repeat(x0, c // k, axis=0)  # chain = superchain * M + m
-        d = x0.shape[1]
+        starts = jax.vmap(lambda zz: ravel_pytree(zz)[0])(z)  # (superchain, d)
+        d = starts.shape[1]
         logdensity = logdensity_of(kw)
+        # Laplace start: Adam from every superchain's start (a fixed number of gradient steps:
+        # lock-step), the Hessian at the best point gives the first dense preconditioner
+        neg = lambda x: -logdensity(x)  # noqa: E731
+        opt = optax.adam(config.opt_learning_rate)
+
+        def opt_body(carry, _):
+            x, st = carry
+            g = jax.vmap(jax.grad(neg))(x)
+            g = jnp.where(jnp.isfinite(g), g, 0.0)
+            upd, st = opt.update(g, st)
+            return (optax.apply_updates(x, upd), st), None
+
+        (xs, _), _ = lax.scan(opt_body, (starts, opt.init(starts)), None,
+                              length=config.opt_steps)
+        lds = jax.vmap(logdensity)(xs)
+        lds = jnp.where(jnp.isfinite(lds), lds, -jnp.inf)
+        mode = xs[jnp.argmax(lds)]
+        hess = jax.hessian(neg)(mode)
+        evals, evecs = jnp.linalg.eigh(0.5 * (hess + hess.T))
+        # curvature floor 0.01 (sd <= 10 unconstrained units): off the mode a Hessian may have
+        # flat or negative directions; stage 2 re-estimates the covariance from the chains
+        evals = jnp.clip(jnp.where(jnp.isfinite(evals), evals, 1.0), 1e-2, None)
+        chol0 = jnp.linalg.cholesky((evecs / evals) @ evecs.T
+                                    + 1e-12 * jnp.eye(d))  # Laplace covariance, regularised
+        chol0 = jnp.where(jnp.all(jnp.isfinite(chol0)), chol0, jnp.eye(d))
+        # each superchain starts at its own optimum plus an overdispersed Laplace draw
+        kick = random.normal(k_stages, starts.shape) * config.init_dispersion
+        x0 = jnp.where(jnp.isfinite(lds)[:, None], xs, mode) + kick @ chol0.T
+        x0 = jnp.repeat(x0, c // k, axis=0)  # chain = superchain * M + m
+        k_stages = random.fold_in(k_stages, 1)
 
         def stage(carry, key):
             # adapt on u -> log p(m + L u), then estimate the covariance of x for the next
@@ -258,7 +322,7 @@ def _build(model: Callable, example_kw: Mapping[str, Any], config: ChEESConfig) 
             k1, k_cov = random.split(key)
             logdensity_u = lambda u: logdensity(mean + chol @ u)  # noqa: E731
             u0 = jax.scipy.linalg.solve_triangular(chol, (x - mean).T, lower=True).T
-            state, params, n1, _ = adapt(k1, logdensity_u, u0, config.stage_iters, 0.2)
+            state, params, n1, _ = adapt(k1, logdensity_u, u0, config.stage_iters, 0.5)
             n_cov = jnp.ceil(params["integration_steps_params"][0]).astype(int)
             step_size, imm = params["step_size"], params["inverse_mass_matrix"]
 
@@ -282,7 +346,7 @@ def _build(model: Callable, example_kw: Mapping[str, Any], config: ChEESConfig) 
             return out, jnp.concatenate([n1, n_c], axis=0)
 
         dummy_state = jax.vmap(lambda p: dynamic_hmc.init(p, logdensity, 0))(x0)
-        init = (x0, jnp.zeros(d), jnp.eye(d), dummy_state, jnp.asarray(1.0), jnp.ones(d),
+        init = (x0, mode, chol0, dummy_state, jnp.asarray(1.0), jnp.ones(d),
                 jnp.asarray(1.0), jnp.zeros(d), jnp.eye(d))
         carry, n_warm = lax.scan(stage, init, random.split(k_stages, 2))
         # sampling continues the last stage's chains, in the coordinates it adapted in
