@@ -121,7 +121,6 @@ if TYPE_CHECKING:  # pragma: no cover - static analysers see the eager imports
         batch_kernel,
         fit_many,
     )
-    from bayes_scaling.inference.chees import ChEESConfig  # noqa: F401
     from bayes_scaling.estimators.error_law import (  # noqa: F401
         ErrorLaw,
     )
@@ -161,6 +160,7 @@ if TYPE_CHECKING:  # pragma: no cover - static analysers see the eager imports
         sbc,
         sbc_uniformity,
     )
+    from bayes_scaling.inference.chees import ChEESConfig  # noqa: F401
     from bayes_scaling.inference.nuts import (  # noqa: F401
         Diagnostics,
         DiagnosticsWarning,
