@@ -51,6 +51,20 @@ def test_chees_config_refuses_bad_settings():
         fit_many(bs.LossLaw("gadre", loss="loss_sim"), [object()], seed=0, kernel="mala")
 
 
+def test_batch_kernel_context_sets_the_auto_kernel():
+    from bayes_scaling.estimators import batch
+
+    assert batch._KERNEL.get() is None
+    with bs.batch_kernel("chees"):
+        assert batch._KERNEL.get() == "chees"
+        with bs.batch_kernel("auto"):
+            assert batch._KERNEL.get() is None
+    assert batch._KERNEL.get() is None
+    with pytest.raises(ValueError, match="kernel"):
+        with bs.batch_kernel("hmc"):
+            pass
+
+
 @pytest.fixture(scope="module")
 def tables():
     t = [simulate_runs("gadre", TRUE_GADRE, gadre_design(), sigma=0.01, seed=s, loss="loss_sim")
