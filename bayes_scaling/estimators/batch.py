@@ -2,8 +2,11 @@
 
 Backtests, simulation-based calibration and design studies need hundreds to thousands of fits.
 ``fit_many`` pads the runs tables to one length (a mask drops the padding from the likelihood),
-stacks them on a leading fit axis and runs all (fit, chain) lanes of NUTS together in one jitted
-program (:func:`bayes_scaling.inference.nuts.sample_nuts_batch`), sharded over the available devices.
+stacks them on a leading fit axis and runs all (fit, chain) lanes together in one jitted program,
+sharded over the available devices: NUTS (:func:`bayes_scaling.inference.nuts.sample_nuts_batch`,
+every lane waiting for the deepest tree of each iteration) or, with ``kernel="chees"``, batched
+ChEES-HMC (:func:`bayes_scaling.inference.chees.sample_chees_batch`, every lane the same
+leapfrog steps while sampling).
 Each fit comes back as an ordinary fitted :class:`~bayes_scaling.LossLaw` with its own DataTree and
 diagnostics, the same interface as a single fit.
 

@@ -663,7 +663,10 @@ def sample_nuts_batch(
     them (``jax.sharding``; fits are padded to a multiple of the device count).
 
     Returns arrays with leading ``(fit, chain, draw)`` dims, as :func:`sample_nuts` does with
-    ``(chain, draw)``.
+    ``(chain, draw)``; ``facts["lockstep"]`` holds the lock-step efficiency of warm-up and
+    sampling (useful leapfrog steps / (lanes x the slowest lane's steps per iteration), over
+    all lanes: exact on one device, a lower bound when sharded) and ``facts["leapfrog_total"]``
+    every lane's leapfrog steps.
     """
     import jax
     import jax.numpy as jnp
