@@ -40,6 +40,8 @@ _EXPORTS: dict[str, str] = {
     "data_hash": "bayes_scaling.data",
     "enable_compilation_cache": "bayes_scaling.inference.nuts",
     "fit_many": "bayes_scaling.estimators.batch",
+    "batch_kernel": "bayes_scaling.estimators.batch",
+    "ChEESConfig": "bayes_scaling.inference.chees",
     "default_error_priors": "bayes_scaling.laws.priors",
     "default_priors": "bayes_scaling.laws.priors",
     "list_datasets": "bayes_scaling.data",
@@ -118,6 +120,7 @@ if TYPE_CHECKING:  # pragma: no cover - static analysers see the eager imports
         TargetError,
     )
     from bayes_scaling.estimators.batch import (  # noqa: F401
+        batch_kernel,
         fit_many,
     )
     from bayes_scaling.estimators.error_law import (  # noqa: F401
@@ -159,6 +162,7 @@ if TYPE_CHECKING:  # pragma: no cover - static analysers see the eager imports
         sbc,
         sbc_uniformity,
     )
+    from bayes_scaling.inference.chees import ChEESConfig  # noqa: F401
     from bayes_scaling.inference.nuts import (  # noqa: F401
         Diagnostics,
         DiagnosticsWarning,

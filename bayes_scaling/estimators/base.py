@@ -95,7 +95,9 @@ class FittedModel:
             post = self.idata.posterior
             names = [k for k in self._diagnostic_names() if k in post]
             stats = {k: self.idata.sample_stats[k].values for k in ("diverging", "energy")}
-            self._diagnostics = diagnostics({k: post[k].values for k in names}, stats, warn=warn)
+            sc = self.idata.attrs.get("num_superchains")  # batched ChEES: nested R-hat
+            self._diagnostics = diagnostics({k: post[k].values for k in names}, stats, warn=warn,
+                                            superchains=int(sc) if sc else None)
         elif warn and not self._diagnostics.ok:
             warnings.warn("sampler diagnostics failed:\n" + str(self._diagnostics),
                           DiagnosticsWarning, stacklevel=2)

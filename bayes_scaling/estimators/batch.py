@@ -2,8 +2,11 @@
 
 Backtests, simulation-based calibration and design studies need hundreds to thousands of fits.
 ``fit_many`` pads the runs tables to one length (a mask drops the padding from the likelihood),
-stacks them on a leading fit axis and runs all (fit, chain) lanes of NUTS together in one jitted
-program (:func:`bayes_scaling.inference.nuts.sample_nuts_batch`), sharded over the available devices.
+stacks them on a leading fit axis and runs all (fit, chain) lanes together in one jitted program,
+sharded over the available devices: NUTS (:func:`bayes_scaling.inference.nuts.sample_nuts_batch`,
+every lane waiting for the deepest tree of each iteration) or, with ``kernel="chees"``, batched
+ChEES-HMC (:func:`bayes_scaling.inference.chees.sample_chees_batch`, every lane the same
+leapfrog steps while sampling).
 Each fit comes back as an ordinary fitted :class:`~bayes_scaling.LossLaw` with its own DataTree and
 diagnostics, the same interface as a single fit.
 
@@ -25,15 +28,45 @@ Examples
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from bayes_scaling.estimators.loss_law import LossLaw
+from bayes_scaling.inference.chees import ChEESConfig, sample_chees_batch
 from bayes_scaling.inference.nuts import check_seed, sample_nuts_batch
 
-__all__ = ["fit_many", "use_batched"]
+__all__ = ["fit_many", "use_batched", "DEFAULT_BATCH_KERNEL", "batch_kernel"]
+
+#: Sampler of batched fits when ``kernel="auto"`` (and no :func:`batch_kernel` is active).
+DEFAULT_BATCH_KERNEL = "nuts"
+_KERNEL: ContextVar[str | None] = ContextVar("bayes_scaling_batch_kernel", default=None)
+
+
+@contextmanager
+def batch_kernel(kernel: str) -> Iterator[None]:
+    """Within the block, batched fits with ``kernel="auto"`` use ``kernel``.
+
+    Reaches the fits a function makes inside (e.g. the leave-future-out refits of every
+    default ``LossLaw.fit``), which take no kernel argument themselves.
+
+    Examples
+    --------
+    >>> with batch_kernel("chees"):                                   # doctest: +SKIP
+    ...     law = LossLaw("gadre").fit(runs, seed=0)  # its LFO refits run ChEES-HMC
+    """
+    if kernel not in ("auto", "chees", "nuts"):
+        raise ValueError(f"kernel must be 'auto', 'chees' or 'nuts', got {kernel!r}")
+    token = _KERNEL.set(None if kernel == "auto" else kernel)
+    try:
+        yield
+    finally:
+        _KERNEL.reset(token)
 
 
 def use_batched(n_fits: int) -> bool:
@@ -49,6 +82,8 @@ def fit_many(
     *,
     seed: int,
     backend: str = "auto",
+    kernel: str = "auto",
+    chees: ChEESConfig | Mapping[str, Any] | None = None,
     progress: bool = False,
     warn: bool = True,
 ) -> list[LossLaw]:
@@ -65,8 +100,18 @@ def fit_many(
         reproducible for the same list, but differ from ``law.fit(runs, seed=seed)``).
     backend : {"auto", "batched", "sequential"}
         ``"sequential"`` loops over single fits (the cached single-fit program).
+    kernel : {"auto", "chees", "nuts"}
+        Sampler of a batched run. ``"chees"``: batched ChEES-HMC
+        (:func:`~bayes_scaling.inference.chees.sample_chees_batch`; 16 short chains per fit,
+        every lane the same leapfrog steps); ``"nuts"``: NUTS with the template's sampler
+        settings, every lane waiting for the deepest tree. ``"auto"`` is the kernel of an
+        enclosing :func:`batch_kernel` block, else :data:`DEFAULT_BATCH_KERNEL` (``"nuts"``
+        until ChEES is validated against single NUTS fits and by SBC:
+        ``benchmarks/RESULTS.md``). Sequential fits are always NUTS.
+    chees : ChEESConfig or dict, optional
+        ChEES settings (default :class:`~bayes_scaling.inference.chees.ChEESConfig`).
     progress : bool
-        Progress bar over iterations (batched) or fits (sequential).
+        Progress bar over iterations (batched NUTS) or fits (sequential).
     warn : bool
         Warn once, listing the fits whose diagnostics failed.
 
@@ -81,6 +126,10 @@ def fit_many(
         raise ValueError("runs_list is empty: pass at least one runs table")
     if backend not in ("auto", "batched", "sequential"):
         raise ValueError(f"backend must be 'auto', 'batched' or 'sequential', got {backend!r}")
+    if kernel not in ("auto", "chees", "nuts"):
+        raise ValueError(f"kernel must be 'auto', 'chees' or 'nuts', got {kernel!r}")
+    if kernel == "auto":
+        kernel = _KERNEL.get() or DEFAULT_BATCH_KERNEL
     batched = use_batched(len(runs_list)) if backend == "auto" else backend == "batched"
     fits: list[LossLaw] = []
     if not batched:
@@ -107,16 +156,24 @@ def fit_many(
                 stacked[k].append(v)
             stacked["mask"].append(np.arange(n_max) < n)
         batch_kw = {k: np.stack(v) for k, v in stacked.items()}
-        posterior, stats, facts = sample_nuts_batch(
-            law._model(), batch_kw, config=law.sampler, seed=seed,
-            model_key=law._model_key(), progress=progress,
-        )
+        if kernel == "chees":
+            config = ChEESConfig.coerce(chees)
+            posterior, stats, facts = sample_chees_batch(
+                law._model(), batch_kw, config=config, seed=seed, model_key=law._model_key())
+        else:
+            posterior, stats, facts = sample_nuts_batch(
+                law._model(), batch_kw, config=law.sampler, seed=seed,
+                model_key=law._model_key(), progress=progress,
+            )
         for i, (kw, meta) in enumerate(prepared):
             f = _blank_copy(law)
             f.idata = f._build_datatree({k: v[i] for k, v in posterior.items()},
                                         {k: v[i] for k, v in stats.items()}, kw, meta,
                                         seed=seed, facts=facts)
             f.idata.attrs["batch_index"] = i
+            if kernel == "chees":
+                f.idata.attrs["kernel"] = json.dumps(config.to_dict(), sort_keys=True)
+                f.idata.attrs["num_superchains"] = config.num_superchains
             fits.append(f)
         if law.discrepancy == "lfo":  # the sequential path learned it in each fit
             from bayes_scaling.estimators.extrapolation import calibrate_discrepancy

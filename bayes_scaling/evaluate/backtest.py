@@ -493,6 +493,7 @@ def backtest(
     error_law: str = "exponential",
     error_options: Mapping[str, Any] | None = None,
     fit_filter: str | None = None,
+    kernel: str = "auto",
     **protocol_options: Any,
 ) -> pd.DataFrame:
     """Fit on small runs, predict held-out larger ones, and score every prediction.
@@ -517,9 +518,14 @@ def backtest(
     priors : mapping, optional
         Loss-law prior overrides.
     seed : int
-        Root seed; each split's fits and predictive draws get their own seed derived from it.
+        Root seed; each split's predictive draws get their own seed derived from it, the loss
+        fits of all splits one batch seed (:func:`~bayes_scaling.fit_many`).
     sampler : SamplerConfig or dict, optional
         NUTS settings of every fit (default: :class:`~bayes_scaling.SamplerConfig`).
+    kernel : {"auto", "chees", "nuts"}
+        Sampler of the batched loss fits (see :func:`~bayes_scaling.fit_many`) and of their
+        leave-future-out refits: the loss laws of all splits run as one batch, their refits as
+        another.
     ci_probs : sequence of float
         Interval probabilities to score.
     kind : {"new_run", "law_mean"}
@@ -580,7 +586,8 @@ def backtest(
     rows: list[pd.DataFrame] = []
     failed: list[str] = []
     meta_cols = ["run_id", "n_params", "n_tokens", "tokens_per_param", "compute_flops"]
-    for i, sp in enumerate(splits):
+    prepared = []
+    for sp in splits:
         fit_runs = runs.loc[sp.fit]
         err_runs = runs.loc[sp.error_fit]
         if selector is not None:
@@ -588,12 +595,19 @@ def backtest(
         # runs without this eval (or error) cannot inform the law
         fit_runs = fit_runs[fit_runs[loss].notna().to_numpy()]
         err_runs = err_runs[err_runs[loss].notna().to_numpy()]
-        targets = runs.loc[sp.targets]
-        ok_rows = targets[loss].notna().to_numpy()
         if len(fit_runs) < 5:
             raise ValueError(f"dataset {sp.dataset!r}: {len(fit_runs)} fitting runs under "
                              f"protocol {protocol!r} ({sp.note}); a loss law needs at least 5")
-        ll = LossLaw(law, **loss_kw).fit(fit_runs, seed=_child_seed(seed, i, 0), warn=False)
+        prepared.append((sp, fit_runs, err_runs))
+    # every split's loss law in one batch (and their leave-future-out refits in another)
+    from bayes_scaling.estimators.batch import batch_kernel, fit_many
+
+    with batch_kernel(kernel):  # the leave-future-out refits inside use it too
+        loss_fits = fit_many(LossLaw(law, **loss_kw), [f for _, f, _ in prepared],
+                             seed=_child_seed(seed, 0, 0), warn=False)
+    for i, ((sp, fit_runs, err_runs), ll) in enumerate(zip(prepared, loss_fits, strict=True)):
+        targets = runs.loc[sp.targets]
+        ok_rows = targets[loss].notna().to_numpy()
         d = ll.diagnostics(warn=False)
         if not d.ok:
             failed.append(f"{sp.dataset} loss law: {d.problems[0]}")

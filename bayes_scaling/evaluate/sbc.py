@@ -134,6 +134,8 @@ def sbc(
     seed: int,
     progress: bool = False,
     backend: str = "auto",
+    kernel: str = "auto",
+    chees: Mapping[str, Any] | None = None,
 ) -> SBCResult:
     """Run simulation-based calibration of a loss law on a fixed design.
 
@@ -168,6 +170,12 @@ def sbc(
     backend : {"auto", "batched", "sequential"}
         How the fits run (:func:`bayes_scaling.estimators.batch.fit_many`): all simulations in one compiled
         program (the default for more than one simulation), or one after another.
+    kernel : {"auto", "chees", "nuts"}
+        Sampler of the batched fits (see :func:`~bayes_scaling.fit_many`); with ``"chees"``
+        ``sampler`` is not used and ``chees`` (a :class:`~bayes_scaling.inference.chees.ChEESConfig`
+        or dict) sets the fits.
+    chees : ChEESConfig or dict, optional
+        ChEES settings when the batch runs ChEES-HMC.
 
     Returns
     -------
@@ -245,7 +253,7 @@ def sbc(
     template = LossLaw(law, loss=_SIM_LOSS, priors=priors, noise=noise, discrepancy=None,
                        sampler=sampler)
     fits = fit_many(template, [r for *_, r in sims], seed=int(seed), backend=backend,
-                    progress=progress, warn=False)
+                    kernel=kernel, chees=chees, progress=progress, warn=False)
     for (theta, p, _), fit in zip(sims, fits, strict=True):
         post = fit.idata.posterior
         n_total = post.sizes["chain"] * post.sizes["draw"]
@@ -272,7 +280,8 @@ def sbc(
     cfg = SamplerConfig.coerce(sampler)
     settings = {"law": law, "noise": noise, "priors": priors_to_json(fit_priors),
                 "sampler": cfg.to_dict(), "seed": int(seed), "n_runs": len(n),
-                "max_loss": float(max_loss)}
+                "max_loss": float(max_loss),
+                "kernel": fits[0].idata.attrs.get("kernel", "nuts")}
     return SBCResult(ranks=pd.DataFrame(rows), quantities=quantities, num_ranks=num_ranks,
                      n_attempts=attempts, n_rejected=rejected, settings=settings)
 

@@ -423,14 +423,18 @@ def _run_chunks(runner: _Runner, state, kw, config: SamplerConfig, progress: boo
 
         bar = tqdm(total=total, desc="NUTS", unit="it", leave=False)
     traces = []
+    warm_steps = []
     done = 0
     while done < total:
         # chunks never straddle the warm-up/sampling boundary: warm-up traces are dropped
+        # (but for their leapfrog counts: the lock-step efficiency of warm-up)
         boundary = config.num_warmup if done < config.num_warmup else total
         n = min(_CHUNK, boundary - done)
         state, tr = runner.step(state, kw, n)
         if done >= config.num_warmup:
             traces.append(jax.device_get(tr))
+        else:
+            warm_steps.append(np.asarray(jax.device_get(tr[2])))
         done += n
         if bar is not None:
             bar.update(n)
@@ -450,7 +454,9 @@ def _run_chunks(runner: _Runner, state, kw, config: SamplerConfig, progress: boo
         "acceptance_rate": np.asarray(acc),
         "step_size": np.asarray(step),
     }
-    return z, stats
+    warm = (np.concatenate(warm_steps, axis=axis) if warm_steps
+            else np.zeros(stats["n_steps"].shape[:axis] + (0,), dtype=int))
+    return z, stats, warm
 
 
 def sample_nuts(
@@ -504,7 +510,7 @@ def sample_nuts(
 
     keys = random.split(random.PRNGKey(check_seed(seed)), config.num_chains)
     state = runner.init(keys, kw)
-    z, stats = _run_chunks(runner, state, kw, config, progress, axis=1)
+    z, stats, _ = _run_chunks(runner, state, kw, config, progress, axis=1)
     posterior = {k: np.asarray(v) for k, v in jax.device_get(runner.finish(z, kw)).items()}
     facts = {"chain_method": method, **backend_info()}
     return posterior, stats, facts
@@ -569,13 +575,21 @@ def diagnostics(
     ess_min: float | None = None,
     bfmi_min: float = 0.3,
     warn: bool = True,
+    superchains: int | None = None,
 ) -> Diagnostics:
     """R-hat, bulk/tail ESS, divergences and BFMI, with a loud warning when a check fails.
 
     ``posterior`` values have leading ``(chain, draw)`` dims; vector parameters are checked
     element-wise. ``ess_min`` defaults to 100 per chain (Vehtari et al. 2021): 400 for 4 chains.
+    ``superchains``: many short chains in groups sharing a start (batched ChEES-HMC); R-hat is
+    then the nested R-hat (:func:`bayes_scaling.inference.chees.nested_rhat`; the split R-hat
+    is kept as ``split_rhat`` per parameter) and ``ess_min`` defaults to 400 (what 4 NUTS
+    chains need), not 100 per chain.
     """
     from arviz_stats.base import array_stats
+
+    if superchains:
+        from bayes_scaling.inference.chees import nested_rhat
 
     per: dict[str, dict[str, float]] = {}
     for name, v in posterior.items():
@@ -586,15 +600,18 @@ def diagnostics(
             label = name if flat.shape[-1] == 1 else f"{name}[{j}]"
             if np.ptp(x) == 0:  # fixed (delta prior) parameter: nothing to diagnose
                 continue
+            split = float(array_stats.rhat(x, chain_axis=0, draw_axis=1))
             per[label] = {
-                "rhat": float(array_stats.rhat(x, chain_axis=0, draw_axis=1)),
+                "rhat": nested_rhat(x, superchains) if superchains else split,
                 "ess_bulk": float(array_stats.ess(x, chain_axis=0, draw_axis=1, method="bulk")),
                 "ess_tail": float(array_stats.ess(x, chain_axis=0, draw_axis=1, method="tail",
                                                   prob=(0.05, 0.95))),
             }
+            if superchains:
+                per[label]["split_rhat"] = split
     n_chains, n_draws = next(iter(posterior.values())).shape[:2]
     if ess_min is None:
-        ess_min = 100.0 * n_chains
+        ess_min = 400.0 if superchains else 100.0 * n_chains
     max_rhat = max((p["rhat"] for p in per.values()), default=1.0)
     min_bulk = min((p["ess_bulk"] for p in per.values()), default=math.inf)
     min_tail = min((p["ess_tail"] for p in per.values()), default=math.inf)
@@ -646,7 +663,10 @@ def sample_nuts_batch(
     them (``jax.sharding``; fits are padded to a multiple of the device count).
 
     Returns arrays with leading ``(fit, chain, draw)`` dims, as :func:`sample_nuts` does with
-    ``(chain, draw)``.
+    ``(chain, draw)``; ``facts["lockstep"]`` holds the lock-step efficiency of warm-up and
+    sampling (useful leapfrog steps / (lanes x the slowest lane's steps per iteration), over
+    all lanes: exact on one device, a lower bound when sharded) and ``facts["leapfrog_total"]``
+    every lane's leapfrog steps.
     """
     import jax
     import jax.numpy as jnp
@@ -678,7 +698,7 @@ def sample_nuts_batch(
     if runner is None:
         runner = _RUNNERS[key] = _build_runner(model, kw, config, "batch", batched=True)
     state = runner.init(keys, kw)
-    z, stats = _run_chunks(runner, state, kw, config, progress, axis=1)
+    z, stats, warm_steps = _run_chunks(runner, state, kw, config, progress, axis=1)
     posterior = jax.device_get(runner.finish(z, kw))
 
     def unflatten(v):
@@ -687,6 +707,12 @@ def sample_nuts_batch(
 
     posterior = {k: unflatten(v) for k, v in posterior.items()}
     stats = {k: unflatten(v) for k, v in stats.items()}
+    from bayes_scaling.inference.chees import lockstep_efficiency
+
+    warm_steps = unflatten(warm_steps)  # every lane waits for the deepest tree on its device
     facts = {"chain_method": "batched", "n_fits": n_fits, "devices_used": n_dev,
+             "lockstep": {"warmup": lockstep_efficiency(warm_steps),
+                          "sampling": lockstep_efficiency(stats["n_steps"])},
+             "leapfrog_total": int(warm_steps.sum() + stats["n_steps"].sum()),
              **backend_info()}
     return posterior, stats, facts
