@@ -477,7 +477,8 @@ def filter_runs(runs: pd.DataFrame, expr: str | None, argument: str = "--query")
     try:
         kept = apply_filter(runs, expr)
     except FilterError as err:
-        raise CliInputError(argument, expr, f"is not a valid filter ({err})",
+        # the grammar's message spans lines (position, example); the CLI says it on one
+        raise CliInputError(argument, expr, f"is not a valid filter ({' '.join(str(err).split())})",
                             "compare columns with numbers or quoted strings, e.g. "
                             "\"dataset == 'rpj' and n_params < 1e9\"") from err
     if len(kept) == 0:
