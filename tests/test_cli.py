@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_scaling.cli.main import EXIT_DIAGNOSTICS, main, parse_count, parse_target
+from bayes_scaling.cli import EXIT_DIAGNOSTICS, main, parse_count, parse_target
 from bayes_scaling.data import registry
 from bayes_scaling.estimators.loss_law import LossLaw
 from bayes_scaling.testing import FAST_SAMPLER, TRUE_GADRE, fabricated_loss_law

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bayes_scaling.cli.main import build_parser, main
+from bayes_scaling.cli import build_parser, main
 from bayes_scaling.data import registry
 
 

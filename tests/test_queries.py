@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import bayes_scaling as bs
 from bayes_scaling.estimators.error_law import ErrorLaw
 from bayes_scaling.predict import queries as q
 from bayes_scaling.predict.predictor import ScalingPredictor
@@ -61,7 +62,10 @@ def test_compute_to_target_flags_targets_below_E(law):
     unreachable = e >= target
     assert np.all(np.isinf(d["compute_flops"][unreachable, 0]))
     assert np.all(np.isfinite(d["compute_flops"][~unreachable, 0]))
-    t = q.compute_to_target(law, loss=[target, 2.5], ci_prob=0.9)
+    # a loss near E takes compute far beyond the fitted runs: flagged as an extrapolation
+    with pytest.warns(bs.ExtrapolationWarning, match="compute-to-target answers"):
+        t = q.compute_to_target(law, loss=[target, 2.5], ci_prob=0.9)
+    assert bool(t.loc[0, "outside_fitted_range"])
     assert t.loc[0, "p_reachable"] == pytest.approx(np.mean(~unreachable))
     assert np.isinf(t.loc[0, "compute_flops_upper"])
     row = t.iloc[1]
@@ -176,12 +180,15 @@ def test_predictive_draws_rejects_other_objects():
 
 # ------------------------------------------------------------------------------- scenario grid
 def test_scenario_grid_is_the_product_of_sizes_and_ratios(law):
-    grid = q.scenario_grid(law, n_params=[1e9, 7e9], tokens_per_param=[20, 200, 2000],
-                           ci_prob=0.8)
+    # 7e9 x 2000 tokens per parameter is ~900x the fitted compute: warned, as predict warns
+    with pytest.warns(bs.ExtrapolationWarning, match="far outside the fitted runs"):
+        grid = q.scenario_grid(law, n_params=[1e9, 7e9], tokens_per_param=[20, 200, 2000],
+                               ci_prob=0.8)
     assert len(grid) == 6
     assert grid["n_params"].tolist() == [1e9] * 3 + [7e9] * 3
     np.testing.assert_allclose(grid["n_tokens"], grid["n_params"] * grid["tokens_per_param"])
-    ref = law.predict(grid[["n_params", "n_tokens"]], ci_prob=0.8)
+    with pytest.warns(bs.ExtrapolationWarning):
+        ref = law.predict(grid[["n_params", "n_tokens"]], ci_prob=0.8)
     np.testing.assert_allclose(grid["median"], ref["median"])
     np.testing.assert_allclose(grid["lower"], ref["lower"])
     assert grid.attrs["ci_prob"] == 0.8

@@ -594,6 +594,7 @@ def scenario_grid(model: Model, *, n_params: ArrayLike, tokens_per_param: ArrayL
     ms = _as_1d("tokens_per_param", tokens_per_param)
     nn, mm = (a.ravel() for a in np.meshgrid(ns, ms, indexing="ij"))
     t = resolve_targets(pd.DataFrame({"n_params": nn, "tokens_per_param": mm}))
+    warn_far_extrapolation(_loss_law(model).design_bounds, t)
     draws = predictive_draws(model, t, target=target, kind=kind, seed=seed)
     out = interval_frame(t[["n_params", "tokens_per_param", "n_tokens", "compute_flops"]],
                          draws, ci_prob)
