@@ -66,7 +66,7 @@ EXIT_CODES_EPILOG = (
 # Choices spelled out here so that building the parser imports no JAX; a test checks that they
 # equal the library's (laws.forms.LOSS_LAWS, models.core.NOISE_MODELS, evaluate.backtest.PROTOCOLS).
 LAW_CHOICES: tuple[str, ...] = ("chinchilla", "gadre")
-NOISE_CHOICES: tuple[str, ...] = ("normal", "student_t")
+NOISE_CHOICES: tuple[str, ...] = ("mixture", "student_t", "normal")
 PROTOCOL_CHOICES: tuple[str, ...] = (
     "paper", "paper_all_below", "compute_cutoff", "leave_largest_out")
 KIND_CHOICES: tuple[str, ...] = ("new_run", "law_mean")

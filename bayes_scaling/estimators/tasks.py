@@ -110,7 +110,7 @@ def gadre2024_tasks(*, data_dir: str | os.PathLike[str] | None = None,
     Parameters
     ----------
     data_dir : str or path-like, optional
-        Folder holding ``gadre2024/``; default ``$BAYES_SCALING_DATA_DIR``, then the cache.
+        Folder holding the raw ``gadre2024/`` files; default: the table shipped with the package.
     download : bool
         Allow a download when no local copy exists.
 
@@ -130,8 +130,19 @@ def gadre2024_tasks(*, data_dir: str | os.PathLike[str] | None = None,
     copa            0.5      100
     squad           1.0    10570
     """
-    from bayes_scaling.data import GADRE2024_TASKS_46, RunsError, fetch_dataset
+    from bayes_scaling.data import (
+        GADRE2024_TASKS_46,
+        RunsError,
+        fetch_dataset,
+        gadre2024_task_metadata,
+    )
 
+    if data_dir is None:
+        # the table ships with the package (built from the same eval_metadata.csv and checked
+        # against it by tests/data/test_bundled.py): no data folder or network needed
+        shipped = gadre2024_task_metadata().set_index("task").loc[list(GADRE2024_TASKS_46)]
+        return shipped[["random_baseline", "chance_error", "n_items", "category", "task_type",
+                        "shots"]].copy()
     folder = fetch_dataset("gadre2024", data_dir=data_dir, download=download)
     path = folder / "eval_metadata.csv"
     try:
