@@ -137,7 +137,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if data.warnings:
         for w in data.warnings:
             print(f"{PROG}: warning: {w}", file=sys.stderr)
-        if not args.allow_warnings:
+        # exit 3 is for failed sampler checks; misfit and extrapolation findings are results
+        # the report states, not a failed computation
+        sampler_failed = not data.diagnostics.get("ok", True) or any(
+            "sampler check failed" in w for w in data.warnings)
+        if sampler_failed and not args.allow_warnings:
             print(f"{PROG}: error: failed diagnostics (exit {EXIT_DIAGNOSTICS}); the report "
                   "carries a warning banner. Pass --allow-warnings to accept.", file=sys.stderr)
             return EXIT_DIAGNOSTICS
