@@ -136,7 +136,8 @@ def misspec_suites(seed, n_sims, only: str | None = None) -> tuple[dict[str, pd.
             y = fn(n, d) * np.exp(0.01 * rng.standard_normal(len(n)))
             tables.append(pd.DataFrame({"run_id": [f"sim-{i}" for i in range(len(n))],
                                         "dataset": "sim", "n_params": n.astype(np.int64),
-                                        "n_tokens": d, "loss_sim": y}))
+                                        "n_tokens": d, "tokens_per_param": d / n,
+                                        "compute_flops": 6.0 * n * d, "loss_sim": y}))
             ty = fn(tn, td) * np.exp(0.01 * rng.standard_normal(len(tn)))
             targets.append(SIM_TARGETS.assign(loss_sim=ty, run_id=["1.4B M=20", "1.4B M=640",
                                                                     "6.9B M=20"]))
