@@ -345,8 +345,14 @@ class _Runner:
     finish: Callable
 
 
+def _dtype_name(v: Any) -> str:
+    # ``v.dtype`` first: a jax.Array sharded over another process's devices cannot be fetched
+    dtype = getattr(v, "dtype", None)
+    return str(dtype if dtype is not None else np.asarray(v).dtype)
+
+
 def _shape_key(model_kwargs: Mapping[str, Any]) -> tuple:
-    return tuple(sorted((k, np.shape(v), str(np.asarray(v).dtype)) for k, v in model_kwargs.items()))
+    return tuple(sorted((k, np.shape(v), _dtype_name(v)) for k, v in model_kwargs.items()))
 
 
 def _build_runner(model: Callable, model_kwargs: Mapping[str, Any], config: SamplerConfig,
