@@ -82,6 +82,7 @@ from bayes_scaling.inference.nuts import (
     check_seed,
     default_compilation_cache,
     enable_x64,
+    init_strategy,
 )
 
 __all__ = ["ChEESConfig", "sample_chees_batch", "nested_rhat", "lockstep_efficiency"]
@@ -242,7 +243,6 @@ def _build(model: Callable, example_kw: Mapping[str, Any], config: ChEESConfig) 
     from blackjax.mcmc import dynamic_hmc
     from jax import lax, random
     from jax.flatten_util import ravel_pytree
-    from numpyro.infer import init_to_uniform
     from numpyro.infer.util import find_valid_initial_params, initialize_model
 
     info = initialize_model(random.PRNGKey(0), model, model_kwargs=dict(example_kw),
@@ -279,7 +279,7 @@ def _build(model: Callable, example_kw: Mapping[str, Any], config: ChEESConfig) 
         k_init, k_stages = random.split(key)
         (z, _, _), _ = find_valid_initial_params(
             random.split(k_init, k), model,
-            init_strategy=init_to_uniform(radius=config.init_radius),
+            init_strategy=init_strategy(model, config.init_radius),
             model_kwargs=kw, prototype_params=prototype)
         starts = jax.vmap(lambda zz: ravel_pytree(zz)[0])(z)  # (superchain, d)
         d = starts.shape[1]

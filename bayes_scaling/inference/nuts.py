@@ -355,13 +355,44 @@ def _shape_key(model_kwargs: Mapping[str, Any]) -> tuple:
     return tuple(sorted((k, np.shape(v), _dtype_name(v)) for k, v in model_kwargs.items()))
 
 
+def init_strategy(model: Callable, radius: float) -> Callable:
+    """NumPyro init strategy: uniform in ``(-radius, radius)`` on the unconstrained scale, except
+    for the sites the model names in its ``init_sites`` attribute (``{name: (centre,
+    half_width)}`` on the unconstrained scale; see :data:`bayes_scaling.models.noise.INIT_SITES`).
+    """
+    from functools import partial
+
+    import numpyro.distributions as dist
+    from numpyro.distributions.transforms import biject_to
+    from numpyro.infer import init_to_uniform
+
+    sites = dict(getattr(model, "init_sites", None) or {})
+    if not sites:
+        return init_to_uniform(radius=radius)
+
+    def init(site=None):
+        if site is None:
+            return partial(init)
+        name = site["name"]
+        if site["type"] != "sample" or site["is_observed"] or name not in sites:
+            return init_to_uniform(site, radius=radius)
+        centre, half = sites[name]
+        transform = biject_to(site["fn"].support)
+        shape = (site["kwargs"].get("sample_shape") or ())
+        shape = tuple(shape) + tuple(transform.inverse_shape(site["fn"].shape()))
+        u = dist.Uniform(centre - half, centre + half)(rng_key=site["kwargs"].get("rng_key"),
+                                                       sample_shape=shape)
+        return transform(u)
+
+    return init
+
+
 def _build_runner(model: Callable, model_kwargs: Mapping[str, Any], config: SamplerConfig,
                   method: str, batched: bool = False) -> _Runner:
     """Compile init / step / finish for ``num_chains`` chains (and, when ``batched``, a leading
     axis of independent fits: every lane of the (fit, chain) grid has its own adaptation)."""
     import jax
     from jax import lax, random
-    from numpyro.infer import init_to_uniform
     from numpyro.infer.hmc import hmc
     from numpyro.infer.util import find_valid_initial_params, initialize_model
 
@@ -374,7 +405,7 @@ def _build_runner(model: Callable, model_kwargs: Mapping[str, Any], config: Samp
     def init_one(key, kw):
         k_init, k_kernel = random.split(key)
         (z, _, _), _ = find_valid_initial_params(
-            k_init, model, init_strategy=init_to_uniform(radius=config.init_radius),
+            k_init, model, init_strategy=init_strategy(model, config.init_radius),
             model_kwargs=kw, prototype_params=prototype,
         )
         return init_kernel(

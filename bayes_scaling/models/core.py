@@ -51,7 +51,7 @@ import numpyro.distributions as dist
 
 from bayes_scaling.laws.forms import ErrorLawSpec, LawSpec
 from bayes_scaling.laws.priors import MIN_OBSERVED_LOSS, Prior
-from bayes_scaling.models.noise import NOISE_MODELS, NOISE_SITES, noise_likelihood
+from bayes_scaling.models.noise import INIT_SITES, NOISE_MODELS, NOISE_SITES, noise_likelihood
 
 __all__ = ["ERROR_NOISE_MODELS", "LOSS_ERROR_MODES", "NOISE_MODELS", "NOISE_SITES", "make_error_model",
            "make_loss_model", "noise_likelihood", "prior_to_dist"]
@@ -103,6 +103,7 @@ def make_loss_model(law: LawSpec, priors: Mapping[str, Prior],
                 mask=True if mask is None else mask):
             numpyro.sample("log_loss", likelihood, obs=log_loss)
 
+    model.init_sites = INIT_SITES.get(noise, {})
     return model
 
 
@@ -304,4 +305,5 @@ def make_pooled_loss_model(law: LawSpec, priors: Mapping[str, Prior],
         with numpyro.plate("runs", x_n.shape[0]):
             numpyro.sample("log_loss", likelihood, obs=log_loss)
 
+    model.init_sites = INIT_SITES.get(noise, {})
     return model
