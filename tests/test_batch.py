@@ -22,6 +22,7 @@ def tables():
     return t
 
 
+@pytest.mark.slow  # minutes of NUTS/ChEES on 2 cores: CI's slow run (issue 12)
 def test_batched_agrees_with_single_fits_in_distribution(tables):
     """Batched and single fits sample the same posterior.
 
@@ -59,6 +60,7 @@ def test_fit_many_rejects_bad_input(tables):
         fit_many(law, [tables[1], bad], seed=0)
 
 
+@pytest.mark.slow  # minutes of NUTS/ChEES on 2 cores: CI's slow run (issue 12)
 def test_batch_axis_sharded_over_host_devices(tmp_path):
     """Four CPU devices: the fit axis is sharded over them (checked in a fresh process, since
     the device count is fixed at JAX start-up)."""

@@ -73,6 +73,7 @@ def tables():
     return t
 
 
+@pytest.mark.slow  # minutes of NUTS/ChEES on 2 cores: CI's slow run (issue 12)
 def test_chees_batch_agrees_with_nuts_and_steps_in_lock(tables):
     """ChEES and NUTS sample the same posterior; every sampling lane takes the same steps.
 
@@ -99,6 +100,7 @@ def test_chees_batch_agrees_with_nuts_and_steps_in_lock(tables):
     assert json.loads(chees[0].idata.attrs["kernel"])["num_chains"] == 16
 
 
+@pytest.mark.slow  # minutes of NUTS/ChEES on 2 cores: CI's slow run (issue 12)
 def test_chees_batch_sharded_over_host_devices():
     """Four CPU devices: the fit axis is sharded over them (fresh process: the device count
     is fixed at JAX start-up); three fits are padded to four and the padding dropped."""

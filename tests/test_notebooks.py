@@ -32,6 +32,7 @@ def _needs_raw_data(path: Path) -> bool:
     return "chinchilla_epoch" in path.read_text(encoding="utf-8").split('"source"', 1)[-1]
 
 
+@pytest.mark.slow  # 1.5-2.5 minutes each (real fits): CI's slow run (issue 12)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_in_fast_mode(path, request, tmp_path, monkeypatch):
     import nbformat
