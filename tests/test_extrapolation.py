@@ -66,28 +66,48 @@ def test_prior_only_discrepancy_is_the_halfnormal_prior():
 
 
 def test_lfo_evidence_recovers_a_known_discrepancy():
-    # residuals drawn with kappa = 0.03 at distances 1-4 and predictive sd 0.01: 300 points pin
-    # kappa to a few per cent (its posterior sd is ~0.0015 here), far from the prior's 0.007
+    # 300 cuts of 3 held-out runs each; within a cut the runs share one discrepancy draw
+    # kappa * d * xi (kappa = 0.03, distances 1-4) plus their own noise 0.01 and a shared
+    # parameter error 0.005 (the factor U). 300 draws of xi pin kappa to a few per cent (its
+    # posterior sd is ~0.0013 here), far from the prior's median 0.007
     rng = np.random.default_rng(0)
-    d = rng.uniform(1, 4, 300)
-    r = rng.normal(0, np.sqrt(0.01**2 + (0.03 * d) ** 2))
-    pts = [{"run_id": str(i), "residual": float(r[i]), "pred_sd": 0.01, "distance": float(d[i]),
-            "weight": 1.0} for i in range(300)]
+    pts = []
+    for c in range(300):
+        d = rng.uniform(1, 4, 3)
+        r = 0.03 * d * rng.normal() + 0.005 * rng.normal() + rng.normal(0, 0.01, 3)
+        pts += [{"run_id": f"{c}-{j}", "cutoff_flops": 1e18 * (1 + c), "residual": float(r[j]),
+                 "pred_sd": float(np.hypot(0.01, 0.005)), "noise_sd": 0.01,
+                 "param_factor": [0.005], "distance": float(d[j]), "weight": 1.0}
+                for j in range(3)]
     disc = Discrepancy.from_evidence(pts, [1e20])
     lo, med, hi = disc.quantiles([0.05, 0.5, 0.95])
     assert disc.method == "lfo" and lo < 0.03 < hi and abs(med - 0.03) < 0.005
     back = Discrepancy.from_json(disc.to_json())
     assert back == disc and json.loads(disc.to_json())["method"] == "lfo"
-    assert len(back.evidence()) == 300
+    assert len(back.evidence()) == 900
+
+
+def test_runs_of_one_cut_are_one_draw_of_the_discrepancy():
+    # 60 held-out runs of ONE cut, all 2% below the refit at distance 2, with 0.5% noise: scored
+    # one by one they would pin kappa near 0.01 (60 independent residuals of 2%); as one shared
+    # draw they are a single |kappa * d * xi| = 0.02, which leaves kappa broad (the 95% quantile
+    # above 0.02 and the 5% below 0.005: a half-normal-like spread, not a spike)
+    pts = [{"run_id": str(i), "cutoff_flops": 1e20, "residual": -0.02, "pred_sd": 0.005,
+            "noise_sd": 0.005, "param_factor": [0.0], "distance": 2.0, "weight": 1.0}
+           for i in range(60)]
+    lo, hi = Discrepancy.from_evidence(pts, [1e20]).quantiles([0.05, 0.95])
+    assert lo < 0.005 and hi > 0.02
 
 
 def test_one_outlying_lfo_point_does_not_set_kappa():
-    # 40 clean points (kappa = 0) plus one run 30% off: with the mixture's outlier component the
-    # posterior median of kappa stays below the prior's median; without it the point drags it up
+    # 40 clean cuts of one run each (kappa = 0) plus one cut whose run is 30% off: with the
+    # mixture's outlier component the posterior median of kappa stays below the prior's median;
+    # without it that run drags kappa up
     rng = np.random.default_rng(1)
-    pts = [{"run_id": str(i), "residual": float(rng.normal(0, 0.01)), "pred_sd": 0.01,
-            "distance": 2.0, "weight": 1.0} for i in range(40)]
-    bad = {"run_id": "x", "residual": 0.3, "pred_sd": 0.01, "distance": 2.0, "weight": 1.0}
+    pts = [{"run_id": str(i), "cutoff_flops": 1e18 * (1 + i), "residual": float(rng.normal(0, 0.01)),
+            "pred_sd": 0.01, "distance": 2.0, "weight": 1.0} for i in range(40)]
+    bad = {"run_id": "x", "cutoff_flops": 1e20, "residual": 0.3, "pred_sd": 0.01,
+           "distance": 2.0, "weight": 1.0}
     robust = [p | {"outlier_prob": 0.1, "outlier_scale": 0.1} for p in pts + [bad]]
     naive = Discrepancy.from_evidence(pts + [bad], [1e20]).quantiles([0.5])[0]
     assert Discrepancy.from_evidence(robust, [1e20]).quantiles([0.5])[0] < 0.0067 < naive
