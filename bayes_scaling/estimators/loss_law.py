@@ -348,6 +348,16 @@ class LossLaw(FittedModel):
         scale = np.sqrt(sigma**2 + meas[None, :] ** 2) * np.ones_like(log_mu)
         return log_mu, scale, noise_post
 
+    def _fitted_predictive(self):
+        """The fitted runs' sizes, their regular predictive and observed log losses:
+        ``(runs, log_mu, scale, post, y)``, ``scale`` with each run's own measurement error."""
+        self._require_fit()
+        c = self.idata.constant_data
+        runs = pd.DataFrame({"n_params": c["n_params"].values, "n_tokens": c["n_tokens"].values})
+        log_mu, _, post = self._regular_predictive(runs)
+        scale = np.sqrt(post["sigma"] ** 2 + c["meas_sd"].values[None, :] ** 2)
+        return runs, log_mu, scale, post, self.idata.observed_data["log_loss"].values
+
     def discrepancy_sd(self, targets: pd.DataFrame, *, seed: int = 0) -> np.ndarray:
         """Draws of the extrapolation discrepancy's sd on the log scale, ``(S, T)``:
         ``kappa_s * d_t`` with ``d_t`` the target's distance outside the fitted design."""
@@ -402,18 +412,13 @@ class LossLaw(FittedModel):
         if self.noise != "mixture":
             raise ValueError(f"outlier probabilities need noise='mixture'; this fit uses "
                              f"{self.noise!r}")
-        c = self.idata.constant_data
-        runs = pd.DataFrame({"n_params": c["n_params"].values, "n_tokens": c["n_tokens"].values})
-        log_mu, _, post = self._regular_predictive(runs)
-        meas = c["meas_sd"].values
-        scale = np.sqrt(post["sigma"] ** 2 + meas[None, :] ** 2)
-        y = self.idata.observed_data["log_loss"].values
+        runs, log_mu, scale, post, y = self._fitted_predictive()
         prob = outlier_responsibility(y, log_mu, scale, post)
         med = np.exp(np.median(log_mu, axis=0))
         out = runs.assign(tokens_per_param=runs.n_tokens / runs.n_params, loss=np.exp(y),
                           law_median=med, rel_residual=np.exp(y) / med - 1.0,
                           outlier_prob=prob)
-        out.index = pd.Index(c.coords["run"].values, name="run")
+        out.index = pd.Index(self.idata.constant_data.coords["run"].values, name="run")
         return out
 
     def loss_draws(self, targets: pd.DataFrame, *, kind: str = "new_run", seed: int = 0) -> np.ndarray:

@@ -103,13 +103,8 @@ def misfit_check(law: LossLaw, *, alpha: float = 0.01, outlier_threshold: float 
     """
     from scipy import stats
 
-    law._require_fit()
-    c = law.idata.constant_data
-    runs = pd.DataFrame({"n_params": c["n_params"].values, "n_tokens": c["n_tokens"].values})
-    log_mu, _, post = law._regular_predictive(runs)
-    meas = c["meas_sd"].values
-    y = law.idata.observed_data["log_loss"].values
-    sd = np.sqrt(log_mu.var(axis=0) + np.mean(post["sigma"] ** 2) + meas**2)
+    runs, log_mu, scale, _, y = law._fitted_predictive()
+    sd = np.sqrt(log_mu.var(axis=0) + np.mean(scale**2, axis=0))
     z = (y - log_mu.mean(axis=0)) / sd
     rel = np.exp(y - np.median(log_mu, axis=0)) - 1.0
     m = runs.n_tokens / runs.n_params
