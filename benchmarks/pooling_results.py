@@ -247,7 +247,7 @@ def main() -> None:
     t_start = time.perf_counter()
     print("# Partial pooling, LOO and stacking: measured results\n")
     print(f"Sampler: {json.dumps(sampler)} (pooled fits: 2000 draws per chain); seed {SEED}; "
-          f"loss {LOSS}; backend {bs.inference.nuts.backend_info()['platform']}.\n")
+          f"loss {LOSS}; backend {bs.inference.config.backend_info()['platform']}.\n")
 
     # -------------------------------------------------------------- (a) paper + sections 1, 2
     loo_rows: list[dict] = []

@@ -55,7 +55,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     import warnings
 
     from bayes_scaling.evaluate.backtest import backtest, coverage
-    from bayes_scaling.inference.nuts import DiagnosticsWarning
+    from bayes_scaling.inference.diagnostics import DiagnosticsWarning
 
     options: dict[str, Any] = {}
     if args.cutoff_flops is not None:

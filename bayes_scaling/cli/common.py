@@ -670,7 +670,7 @@ def prepare_sampling(args: argparse.Namespace) -> None:
 
         import jax
 
-        from bayes_scaling.inference.nuts import set_cpu_devices
+        from bayes_scaling.inference.config import set_cpu_devices
 
         with warnings.catch_warnings():  # too late inside a program that already used JAX:
             warnings.simplefilter("ignore")  # checked just below instead

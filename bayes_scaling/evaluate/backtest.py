@@ -61,7 +61,8 @@ import pandas as pd
 from bayes_scaling.data.filters import parse_filter
 from bayes_scaling.data.targets import check_kind
 from bayes_scaling.estimators.loss_law import LossLaw
-from bayes_scaling.inference.nuts import DiagnosticsWarning, SamplerConfig
+from bayes_scaling.inference.config import SamplerConfig
+from bayes_scaling.inference.diagnostics import DiagnosticsWarning
 
 if TYPE_CHECKING:  # matplotlib and the error law are imported lazily
 
