@@ -60,7 +60,7 @@ _EXPORTS: dict[str, str] = {
     "RunPlan": "bayes_scaling.predict.planning",
     "plan_runs": "bayes_scaling.predict.planning",
     "backtest": "bayes_scaling.evaluate.backtest",
-    "coverage": "bayes_scaling.evaluate.backtest",
+    "coverage": "bayes_scaling.evaluate.scoring",
     "sbc": "bayes_scaling.evaluate.sbc",
     "sbc_uniformity": "bayes_scaling.evaluate.sbc",
     "SBCResult": "bayes_scaling.evaluate.sbc",
@@ -142,7 +142,6 @@ if TYPE_CHECKING:  # pragma: no cover - static analysers see the eager imports
     )
     from bayes_scaling.evaluate.backtest import (  # noqa: F401
         backtest,
-        coverage,
     )
     from bayes_scaling.evaluate.compare import (  # noqa: F401
         ParetoKWarning,
@@ -161,6 +160,9 @@ if TYPE_CHECKING:  # pragma: no cover - static analysers see the eager imports
         SBCResult,
         sbc,
         sbc_uniformity,
+    )
+    from bayes_scaling.evaluate.scoring import (  # noqa: F401
+        coverage,
     )
     from bayes_scaling.inference.chees import ChEESConfig  # noqa: F401
     from bayes_scaling.inference.config import (  # noqa: F401

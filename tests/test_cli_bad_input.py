@@ -353,7 +353,7 @@ def test_cli_import_loads_no_heavy_module():
 
 
 def test_cli_choices_match_the_library():
-    from bayes_scaling.evaluate.backtest import PROTOCOLS
+    from bayes_scaling.evaluate.splits import PROTOCOLS
     from bayes_scaling.laws.forms import LOSS_LAWS
     from bayes_scaling.models.core import NOISE_MODELS
 

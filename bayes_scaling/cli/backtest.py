@@ -54,7 +54,8 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     prepare_sampling(args)
     import warnings
 
-    from bayes_scaling.evaluate.backtest import backtest, coverage
+    from bayes_scaling.evaluate.backtest import backtest
+    from bayes_scaling.evaluate.scoring import coverage
     from bayes_scaling.inference.diagnostics import DiagnosticsWarning
 
     options: dict[str, Any] = {}

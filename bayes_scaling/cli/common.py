@@ -64,7 +64,7 @@ EXIT_CODES_EPILOG = (
 )
 
 # Choices spelled out here so that building the parser imports no JAX; a test checks that they
-# equal the library's (laws.forms.LOSS_LAWS, models.core.NOISE_MODELS, evaluate.backtest.PROTOCOLS).
+# equal the library's (laws.forms.LOSS_LAWS, models.core.NOISE_MODELS, evaluate.splits.PROTOCOLS).
 LAW_CHOICES: tuple[str, ...] = ("chinchilla", "gadre")
 NOISE_CHOICES: tuple[str, ...] = ("mixture", "student_t", "normal")
 PROTOCOL_CHOICES: tuple[str, ...] = (

@@ -567,7 +567,7 @@ class PooledLossLaw(FittedModel):
 
         The view shares the pooled draws (its ``E, a, b``, exponents, ``sigma``, ``nu``), the
         design centre and the group's runs and log likelihood, so everything that takes a
-        LossLaw (``predict``, :func:`bayes_scaling.evaluate.backtest.score_loss`, :mod:`.compare` on that
+        LossLaw (``predict``, :func:`bayes_scaling.evaluate.scoring.score_loss`, :mod:`.compare` on that
         group's runs) works on it. ``idata.attrs["pooled_from"]`` records the pooled fit; its
         ``priors`` attribute holds the pooled hyperpriors.
         """
