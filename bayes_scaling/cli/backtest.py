@@ -14,16 +14,20 @@ from bayes_scaling.cli.common import (
     CliInputError,
     add_law_options,
     add_source_options,
-    check_distinct,
+    parse_count,
+    prepare_sampling,
+    sampler_overrides,
+)
+from bayes_scaling.cli.inputs import (
     check_error_column,
-    check_output_file,
     filter_runs,
     load_source_runs,
     loss_column,
-    parse_count,
-    prepare_sampling,
+)
+from bayes_scaling.cli.outputs import (
+    check_distinct,
+    check_output_file,
     print_table,
-    sampler_overrides,
     staged_outputs,
 )
 
