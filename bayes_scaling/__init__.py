@@ -22,8 +22,8 @@ from bayes_scaling._version import __version__
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
-    "Diagnostics": "bayes_scaling.inference.nuts",
-    "DiagnosticsWarning": "bayes_scaling.inference.nuts",
+    "Diagnostics": "bayes_scaling.inference.diagnostics",
+    "DiagnosticsWarning": "bayes_scaling.inference.diagnostics",
     "ERROR_LAWS": "bayes_scaling.laws.forms",
     "ErrorLaw": "bayes_scaling.estimators.error_law",
     "FitFileError": "bayes_scaling.estimators.io",
@@ -33,12 +33,12 @@ _EXPORTS: dict[str, str] = {
     "NotFittedError": "bayes_scaling.estimators.loss_law",
     "Prior": "bayes_scaling.laws.priors",
     "RunsError": "bayes_scaling.data",
-    "SamplerConfig": "bayes_scaling.inference.nuts",
+    "SamplerConfig": "bayes_scaling.inference.config",
     "ScalingPredictor": "bayes_scaling.predict.predictor",
     "TargetError": "bayes_scaling.data.targets",
     "check_design": "bayes_scaling.data",
     "data_hash": "bayes_scaling.data",
-    "enable_compilation_cache": "bayes_scaling.inference.nuts",
+    "enable_compilation_cache": "bayes_scaling.inference.config",
     "fit_many": "bayes_scaling.estimators.batch",
     "batch_kernel": "bayes_scaling.estimators.batch",
     "ChEESConfig": "bayes_scaling.inference.chees",
@@ -48,7 +48,7 @@ _EXPORTS: dict[str, str] = {
     "load_dataset": "bayes_scaling.data",
     "gadre2024_task_metadata": "bayes_scaling.data",
     "load_runs": "bayes_scaling.data",
-    "set_cpu_devices": "bayes_scaling.inference.nuts",
+    "set_cpu_devices": "bayes_scaling.inference.config",
     "validate_runs": "bayes_scaling.data",
     "compute_to_target": "bayes_scaling.predict.queries",
     "compute_to_target_draws": "bayes_scaling.predict.queries",
@@ -60,7 +60,7 @@ _EXPORTS: dict[str, str] = {
     "RunPlan": "bayes_scaling.predict.planning",
     "plan_runs": "bayes_scaling.predict.planning",
     "backtest": "bayes_scaling.evaluate.backtest",
-    "coverage": "bayes_scaling.evaluate.backtest",
+    "coverage": "bayes_scaling.evaluate.scoring",
     "sbc": "bayes_scaling.evaluate.sbc",
     "sbc_uniformity": "bayes_scaling.evaluate.sbc",
     "SBCResult": "bayes_scaling.evaluate.sbc",
@@ -142,7 +142,6 @@ if TYPE_CHECKING:  # pragma: no cover - static analysers see the eager imports
     )
     from bayes_scaling.evaluate.backtest import (  # noqa: F401
         backtest,
-        coverage,
     )
     from bayes_scaling.evaluate.compare import (  # noqa: F401
         ParetoKWarning,
@@ -162,13 +161,18 @@ if TYPE_CHECKING:  # pragma: no cover - static analysers see the eager imports
         sbc,
         sbc_uniformity,
     )
+    from bayes_scaling.evaluate.scoring import (  # noqa: F401
+        coverage,
+    )
     from bayes_scaling.inference.chees import ChEESConfig  # noqa: F401
-    from bayes_scaling.inference.nuts import (  # noqa: F401
-        Diagnostics,
-        DiagnosticsWarning,
+    from bayes_scaling.inference.config import (  # noqa: F401
         SamplerConfig,
         enable_compilation_cache,
         set_cpu_devices,
+    )
+    from bayes_scaling.inference.diagnostics import (  # noqa: F401
+        Diagnostics,
+        DiagnosticsWarning,
     )
     from bayes_scaling.laws.forms import (  # noqa: F401
         ERROR_LAWS,

@@ -428,7 +428,7 @@ def plot_calibration(coverage: pd.DataFrame, *, group: str | None = None,
     ----------
     coverage : DataFrame
         Columns ``ci_prob`` and ``coverage`` (fractions), e.g. from
-        :func:`bayes_scaling.evaluate.backtest.coverage`, or a backtest table itself (summarised here,
+        :func:`bayes_scaling.evaluate.scoring.coverage`, or a backtest table itself (summarised here,
         by ``group``). With a column ``n`` (number of predictions behind each coverage) the
         binomial 95% band of a calibrated model is shaded.
     group : str, optional
@@ -446,7 +446,7 @@ def plot_calibration(coverage: pd.DataFrame, *, group: str | None = None,
     """
     if "coverage" not in coverage.columns and any(c.startswith("covered_")
                                                    for c in coverage.columns):
-        from bayes_scaling.evaluate.backtest import coverage as summarise
+        from bayes_scaling.evaluate.scoring import coverage as summarise
 
         if group is not None and group not in coverage.columns:
             raise ValueError(f"group column {group!r} not in the backtest table")

@@ -83,7 +83,7 @@ def fabricated_loss_law(
         "acceptance_rate": np.full(shape, 0.9),
         "step_size": np.full(shape, 0.3),
     }
-    from bayes_scaling.inference.nuts import backend_info
+    from bayes_scaling.inference.config import backend_info
 
     facts = {"chain_method": "fabricated", **backend_info()}
     obj.idata = obj._build_datatree(post, stats, kw, meta, seed=seed, facts=facts)

@@ -41,7 +41,8 @@ import bayes_scaling as bs
 bs.set_cpu_devices(4)  # before JAX computes anything: 4 chains in parallel
 
 from bayes_scaling.data import loss_columns  # noqa: E402
-from bayes_scaling.evaluate.backtest import backtest, coverage, score_loss  # noqa: E402
+from bayes_scaling.evaluate.backtest import backtest  # noqa: E402
+from bayes_scaling.evaluate.scoring import coverage, score_loss  # noqa: E402
 from bayes_scaling.evaluate.simulate import gadre_design  # noqa: E402
 from bayes_scaling.testing import TRUE_GADRE  # noqa: E402
 

@@ -36,7 +36,7 @@ import pandas as pd
 
 import bayes_scaling as bs
 from bayes_scaling.data.design import DesignBounds
-from bayes_scaling.evaluate.backtest import protocol_splits
+from bayes_scaling.evaluate.splits import protocol_splits
 from bayes_scaling.predict.planning import FITTED_DATASET, fit_runs_table, plan_runs
 
 LOSS = "loss_c4_val"

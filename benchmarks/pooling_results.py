@@ -20,7 +20,7 @@ Sections (Gadre et al. 2024 data, C4-eval loss unless stated; every fit 4 chains
    the median), median |relative error| of the median (%), mean CRPS of log loss (x100, ~%):
    (a) ``paper``: fit on N < 1e9, predict 1.4B at the largest M and 6.9B at M = 20;
    (b) ``cutoff``: per corpus, fit on the runs at or below the 80% quantile of compute and
-       predict the rest (``backtest.protocol_splits(..., "compute_cutoff")``).
+       predict the rest (``splits.protocol_splits(..., "compute_cutoff")``).
    Methods: each single law x noise fitted per corpus, their stack (weights from LOO stacking on
    the fitting runs), the pooled gadre and chinchilla laws (Student-t), and the stack of the two
    pooled laws.
@@ -41,8 +41,9 @@ import pandas as pd
 
 import bayes_scaling as bs
 from bayes_scaling.estimators.pooled import PooledLossLaw, long_format
-from bayes_scaling.evaluate.backtest import CI_PROBS, protocol_splits, score_draws
 from bayes_scaling.evaluate.compare import StackedPredictor, compare_models, loo_table
+from bayes_scaling.evaluate.scoring import CI_PROBS, score_draws
+from bayes_scaling.evaluate.splits import protocol_splits
 
 LOSS = "loss_c4_val"
 DATASETS = ("c4_original", "rpj", "rw_original")
@@ -247,7 +248,7 @@ def main() -> None:
     t_start = time.perf_counter()
     print("# Partial pooling, LOO and stacking: measured results\n")
     print(f"Sampler: {json.dumps(sampler)} (pooled fits: 2000 draws per chain); seed {SEED}; "
-          f"loss {LOSS}; backend {bs.inference.nuts.backend_info()['platform']}.\n")
+          f"loss {LOSS}; backend {bs.inference.config.backend_info()['platform']}.\n")
 
     # -------------------------------------------------------------- (a) paper + sections 1, 2
     loo_rows: list[dict] = []

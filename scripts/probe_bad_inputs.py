@@ -275,7 +275,7 @@ def _priors() -> None:
 
 def _sampler() -> None:
     import bayes_scaling as bs
-    from bayes_scaling.inference.nuts import SamplerConfig, check_seed
+    from bayes_scaling.inference.config import SamplerConfig, check_seed
 
     bad = {
         "num_chains True": {"num_chains": True}, "num_samples 10.0": {"num_samples": 10.0},

@@ -16,7 +16,7 @@ jax.config.update("jax_enable_x64", True)  # as every fit does; laws are then ex
 # One persistent compilation cache folder for the whole session (fits turn the cache on by
 # default; pinning it here keeps it out of the per-test cache folders that tests monkeypatch
 # into $BAYES_SCALING_CACHE_DIR, which pytest deletes). A second run of the suite reuses it.
-from bayes_scaling.inference.nuts import enable_compilation_cache  # noqa: E402
+from bayes_scaling.inference.config import enable_compilation_cache  # noqa: E402
 
 if os.environ.get("BAYES_SCALING_COMPILATION_CACHE", "").lower() not in ("0", "off", "false", "no"):
     enable_compilation_cache()

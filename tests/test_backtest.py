@@ -12,18 +12,17 @@ import pytest
 from scipy import stats
 
 import bayes_scaling as bs
-from bayes_scaling.evaluate.backtest import (
+from bayes_scaling.evaluate.backtest import backtest
+from bayes_scaling.evaluate.scoring import (
     CI_PROBS,
-    GADRE_REPORTED,
-    backtest,
     coverage,
     crps_sample,
     pit_values,
-    protocol_splits,
     score_draws,
     score_loss,
 )
 from bayes_scaling.evaluate.simulate import gadre_design, simulate_runs
+from bayes_scaling.evaluate.splits import GADRE_REPORTED, protocol_splits
 from bayes_scaling.plots import plot_calibration, plot_pit
 from bayes_scaling.testing import FAST_SAMPLER, TRUE_GADRE, fabricated_loss_law
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import bayes_scaling as bs
-from bayes_scaling.inference.nuts import MAX_SEED, SamplerConfig, check_seed
+from bayes_scaling.inference.config import MAX_SEED, SamplerConfig, check_seed
 
 
 @pytest.mark.parametrize(("kwargs", "exc", "words"), [

@@ -14,6 +14,7 @@ import pytest
 
 from bayes_scaling.cli import EXIT_INPUT, EXIT_INTERNAL, EXIT_USAGE, main
 from bayes_scaling.cli import common as cli_common
+from bayes_scaling.cli import outputs as cli_outputs
 from bayes_scaling.data import registry
 from bayes_scaling.testing import TRUE_GADRE, fabricated_loss_law
 
@@ -320,7 +321,7 @@ def test_os_errors_on_user_paths_are_messages(monkeypatch, capsys):
 def test_staged_outputs_leave_nothing_on_failure(tmp_path):
     existing = tmp_path / "keep.csv"
     existing.write_text("old")
-    with pytest.raises(RuntimeError), cli_common.staged_outputs() as stage:
+    with pytest.raises(RuntimeError), cli_outputs.staged_outputs() as stage:
         stage.path(existing).write_text("new")
         stage.path(tmp_path / "other.html").write_text("x")
         raise RuntimeError("second output failed")
@@ -331,7 +332,7 @@ def test_staged_outputs_merge_into_an_existing_folder(tmp_path):
     tables = tmp_path / "tables"
     tables.mkdir()
     (tables / "old.csv").write_text("o")
-    with cli_common.staged_outputs() as stage:
+    with cli_outputs.staged_outputs() as stage:
         staged = stage.path(tables)
         staged.mkdir()
         (staged / "new.csv").write_text("n")
@@ -353,7 +354,7 @@ def test_cli_import_loads_no_heavy_module():
 
 
 def test_cli_choices_match_the_library():
-    from bayes_scaling.evaluate.backtest import PROTOCOLS
+    from bayes_scaling.evaluate.splits import PROTOCOLS
     from bayes_scaling.laws.forms import LOSS_LAWS
     from bayes_scaling.models.core import NOISE_MODELS
 

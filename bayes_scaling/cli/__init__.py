@@ -1,9 +1,11 @@
 """The ``bayes-scaling`` command line: one module per subcommand, one error handler.
 
 Subcommands: ``datasets``, ``fit``, ``predict``, ``query {probability, compute-to-target,
-optimal-allocation}``, ``backtest``, ``report`` (modules of the same names). Shared argument
-groups, checks of every input and output location, staged writes and the run filter are in
-:mod:`bayes_scaling.cli.common`; exceptions become messages in :mod:`bayes_scaling.cli.errors`.
+optimal-allocation}``, ``backtest``, ``report`` (modules of the same names). Exit codes, the
+input-error type, option choices and shared argument groups are in :mod:`bayes_scaling.cli.common`;
+reading inputs (runs, the run filter, targets, saved fits) in :mod:`bayes_scaling.cli.inputs`;
+output-location checks and staged writes in :mod:`bayes_scaling.cli.outputs`; exceptions become
+messages in :mod:`bayes_scaling.cli.errors`.
 
 Building the parser imports neither JAX nor pandas, so ``--help`` and argument errors answer at
 once; handlers import what they need.

@@ -14,16 +14,20 @@ from bayes_scaling.cli.common import (
     CliInputError,
     add_law_options,
     add_source_options,
-    check_distinct,
+    parse_count,
+    prepare_sampling,
+    sampler_overrides,
+)
+from bayes_scaling.cli.inputs import (
     check_error_column,
-    check_output_file,
     filter_runs,
     load_source_runs,
     loss_column,
-    parse_count,
-    prepare_sampling,
+)
+from bayes_scaling.cli.outputs import (
+    check_distinct,
+    check_output_file,
     print_table,
-    sampler_overrides,
     staged_outputs,
 )
 
@@ -54,8 +58,9 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     prepare_sampling(args)
     import warnings
 
-    from bayes_scaling.evaluate.backtest import backtest, coverage
-    from bayes_scaling.inference.nuts import DiagnosticsWarning
+    from bayes_scaling.evaluate.backtest import backtest
+    from bayes_scaling.evaluate.scoring import coverage
+    from bayes_scaling.inference.diagnostics import DiagnosticsWarning
 
     options: dict[str, Any] = {}
     if args.cutoff_flops is not None:

@@ -1,5 +1,13 @@
-"""Pieces every ``bayes-scaling`` subcommand shares: exit codes, argument types and groups,
-input and output-location checks, staged multi-file writes, the run filter.
+"""The command line itself, shared by every ``bayes-scaling`` subcommand: exit codes, the
+input-error type, option choices, argument types and groups, and what the sampler options mean.
+
+Owns :class:`CliInputError` (exit code 1), the exit codes, the choices of ``--law``, ``--noise``,
+``--protocol``, ``--kind`` and ``--chain-method``, the argument types (:func:`parse_count`,
+:func:`parse_target`, ...) and the argument groups the subcommands add (``add_*``), and the
+sampler side of the options: :func:`sampler_overrides`, :func:`prepare_sampling` and
+:func:`check_diagnostics`. Reading inputs (runs, targets, saved fits, the run filter) is in
+:mod:`bayes_scaling.cli.inputs`; output-location checks and staged writes in
+:mod:`bayes_scaling.cli.outputs`.
 
 Nothing here imports JAX, NumPyro, ArviZ, matplotlib or pandas at import time: ``--help`` and
 argument errors must answer in well under a second. Handlers import what they need.
@@ -8,17 +16,8 @@ argument errors must answer in well under a second. Handlers import what they ne
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
-import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:  # pragma: no cover
-    import pandas as pd
+from typing import Any
 
 __all__ = [
     "EXIT_DIAGNOSTICS",
@@ -32,13 +31,8 @@ __all__ = [
     "NOISE_CHOICES",
     "PROG",
     "PROTOCOL_CHOICES",
-    "check_input_file",
-    "check_output_dir",
-    "check_output_file",
-    "filter_runs",
     "parse_count",
     "parse_target",
-    "staged_outputs",
 ]
 
 PROG = "bayes-scaling"
@@ -64,7 +58,7 @@ EXIT_CODES_EPILOG = (
 )
 
 # Choices spelled out here so that building the parser imports no JAX; a test checks that they
-# equal the library's (laws.forms.LOSS_LAWS, models.core.NOISE_MODELS, evaluate.backtest.PROTOCOLS).
+# equal the library's (laws.forms.LOSS_LAWS, models.core.NOISE_MODELS, evaluate.splits.PROTOCOLS).
 LAW_CHOICES: tuple[str, ...] = ("chinchilla", "gadre")
 NOISE_CHOICES: tuple[str, ...] = ("mixture", "student_t", "normal")
 PROTOCOL_CHOICES: tuple[str, ...] = (
@@ -293,271 +287,7 @@ def add_csv_out(parser: argparse.ArgumentParser, what: str = "the table") -> Non
     parser.add_argument("--out", metavar="FILE.csv", help=f"also write {what} as CSV")
 
 
-# ------------------------------------------------------------------------------- path checks
-
-
-def check_input_file(path: str | os.PathLike[str], argument: str) -> Path:
-    """An existing, readable file (not a folder); raises :class:`CliInputError` otherwise."""
-    p = Path(path)
-    if p.is_dir():
-        raise CliInputError(argument, path, "is a folder, not a file", "give the file's path")
-    if not p.exists():
-        raise CliInputError(argument, path, "no such file", "check the path")
-    try:
-        with p.open("rb") as f:
-            f.read(1)
-    except OSError as err:
-        raise CliInputError(argument, path, f"cannot be read ({err.strerror or err})",
-                            "check the file's permissions") from err
-    return p
-
-
-def _check_parent(p: Path, argument: str, value: object) -> None:
-    parent = p.parent
-    if not parent.exists():
-        raise CliInputError(argument, value, f"folder {str(parent)!r} does not exist",
-                            "create it first, or write elsewhere")
-    if not parent.is_dir():
-        raise CliInputError(argument, value, f"{str(parent)!r} is not a folder",
-                            "give a path inside an existing folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise CliInputError(argument, value, f"folder {str(parent)!r} is not writable",
-                            "write to a folder you can write to")
-
-
-def check_output_file(path: str | os.PathLike[str], argument: str,
-                      suffixes: Sequence[str] = ()) -> Path:
-    """A file location that can be written: parent exists and is writable, not a folder.
-
-    Parameters
-    ----------
-    path : str or path-like
-    argument : str
-        The option, for the message (``"--out"``).
-    suffixes : sequence of str
-        Allowed suffixes (lower case, with the dot); empty: any.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> d = tempfile.mkdtemp()
-    >>> check_output_file(d, "--out")
-    Traceback (most recent call last):
-    ...
-    bayes_scaling.cli.common.CliInputError: --out ...: is a folder. Fix: give a file name ...
-    """
-    p = Path(path)
-    if p.is_dir():
-        raise CliInputError(argument, path, "is a folder",
-                            "give a file name" + (f" ending in {suffixes[0]}" if suffixes
-                                                  else "") + " inside it")
-    if suffixes and p.suffix.lower() not in suffixes:
-        raise CliInputError(argument, path, f"does not end in {' or '.join(suffixes)}",
-                            f"give a file name like out{suffixes[0]}")
-    _check_parent(p, argument, path)
-    if p.exists() and not os.access(p, os.W_OK):
-        raise CliInputError(argument, path, "exists and is not writable",
-                            "remove it or write elsewhere")
-    return p
-
-
-def check_output_dir(path: str | os.PathLike[str], argument: str) -> Path:
-    """A folder location: an existing writable folder, or a new one in an existing folder."""
-    p = Path(path)
-    if p.exists() and not p.is_dir():
-        raise CliInputError(argument, path, "is an existing file, not a folder",
-                            "give a folder name (it is created if needed)")
-    if p.is_dir():
-        if not os.access(p, os.W_OK | os.X_OK):
-            raise CliInputError(argument, path, "folder is not writable",
-                                "write to a folder you can write to")
-        return p
-    _check_parent(p, argument, path)
-    return p
-
-
-def check_distinct(pairs: Sequence[tuple[str, str | None]]) -> None:
-    """No two outputs may be the same file (``--out`` and ``--error-out``, ...)."""
-    seen: dict[Path, str] = {}
-    for argument, value in pairs:
-        if value is None:
-            continue
-        key = Path(value).resolve()
-        if key in seen:
-            raise CliInputError(argument, value, f"is also given as {seen[key]}",
-                                "give each output its own file")
-        seen[key] = argument
-
-
-# ------------------------------------------------------------------------- staged outputs
-
-
-class _Stage:
-    """Destinations mapped to same-named paths in staging folders beside them."""
-
-    def __init__(self) -> None:
-        self._dirs: dict[Path, Path] = {}  # destination parent -> staging folder
-
-    def path(self, dest: str | os.PathLike[str]) -> Path:
-        """Where to write ``dest`` (file or folder) for now; moved into place on success."""
-        d = Path(dest)
-        parent = d.parent.resolve()
-        if parent not in self._dirs:
-            self._dirs[parent] = Path(tempfile.mkdtemp(prefix=f".{PROG}-", suffix=".staging",
-                                                       dir=parent))
-        return self._dirs[parent] / d.name
-
-    def commit(self) -> None:
-        for parent, staging in self._dirs.items():
-            for entry in sorted(staging.iterdir()):
-                _move_into(entry, parent / entry.name)
-
-    def cleanup(self) -> None:
-        for staging in self._dirs.values():
-            shutil.rmtree(staging, ignore_errors=True)
-
-
-def _move_into(src: Path, dest: Path) -> None:
-    if src.is_dir() and dest.is_dir():
-        for child in sorted(src.iterdir()):  # merge into an existing folder, file by file
-            _move_into(child, dest / child.name)
-    else:
-        os.replace(src, dest)
-
-
-@contextmanager
-def staged_outputs() -> Iterator[_Stage]:
-    """Write outputs to staging folders next to their destinations; move them into place only
-    if the block succeeds (same file system, so each move is one rename). On any error the
-    destinations are untouched.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> with staged_outputs() as stage:
-    ...     _ = stage.path(d / "a.txt").write_text("a")
-    ...     (d / "a.txt").exists()
-    False
-    >>> sorted(p.name for p in d.iterdir())
-    ['a.txt']
-    """
-    stage = _Stage()
-    try:
-        yield stage
-        stage.commit()
-    finally:
-        stage.cleanup()
-
-
-# ------------------------------------------------------------------------------ runs helpers
-
-
-def filter_runs(runs: pd.DataFrame, expr: str | None, argument: str = "--query") -> pd.DataFrame:
-    """The runs matching a user's filter expression; every ``--query`` goes through here.
-
-    The expression is parsed by the package's filter grammar
-    (:mod:`bayes_scaling.data.filters`: columns, comparisons, numbers, quoted strings,
-    ``and``/``or``/``not``, parentheses, ``in [...]``) and applied by boolean indexing; it is
-    never evaluated as code.
-
-    Raises
-    ------
-    CliInputError
-        A malformed expression, or one that keeps no run.
-    """
-    from bayes_scaling.data.filters import FilterError
-    from bayes_scaling.data.filters import filter_runs as apply_filter
-
-    if expr is None:
-        return runs
-    if not expr.strip():
-        raise CliInputError(argument, expr, "is empty", 'give an expression such as '
-                            '"tokens_per_param <= 80", or leave the option out')
-    try:
-        kept = apply_filter(runs, expr)
-    except FilterError as err:
-        # the grammar's message spans lines (position, example); the CLI says it on one
-        raise CliInputError(argument, expr, f"is not a valid filter ({' '.join(str(err).split())})",
-                            "compare columns with numbers or quoted strings, e.g. "
-                            "\"dataset == 'rpj' and n_params < 1e9\"") from err
-    if len(kept) == 0:
-        raise CliInputError(argument, expr, f"keeps none of the {len(runs)} runs",
-                            "loosen the expression")
-    return kept
-
-
-def column_mapping(args: argparse.Namespace) -> dict[str, str]:
-    """``load_runs`` keyword arguments from ``--params/--tokens/--compute/--loss``."""
-    pairs = (("params", args.params), ("tokens", args.tokens), ("compute", args.compute),
-             ("loss", args.loss))
-    return {k: v for k, v in pairs if v is not None}
-
-
-def load_source_runs(args: argparse.Namespace) -> pd.DataFrame:
-    """The runs of ``args.source``: a registered dataset or a runs file, checked first."""
-    from bayes_scaling.data import list_datasets
-    from bayes_scaling.report.presets import load_source
-
-    source = args.source
-    if source not in list_datasets():
-        if not Path(source).suffix and not Path(source).exists():
-            raise CliInputError("DATASET_OR_FILE", source, "unknown dataset, and no such file",
-                                f"give a registered dataset ({', '.join(list_datasets())}) or "
-                                "the path of a .csv/.tsv runs file")
-        check_input_file(source, "DATASET_OR_FILE")
-    mapping = column_mapping(args)
-    if source in list_datasets():
-        mapping = {}  # registered datasets have canonical columns; --loss picks one below
-    return load_source(source, data_dir=args.data_dir, offline=args.offline, mapping=mapping)
-
-
-def loss_column(runs: pd.DataFrame, args: argparse.Namespace, default: str | None = None) -> str:
-    """The loss column to model: ``--loss`` (its name after loading), else ``default``, else
-    ``loss_c4_val`` or the only loss column."""
-    from bayes_scaling.data import loss_columns
-
-    have = loss_columns(runs.columns)
-    wanted = args.loss
-    if wanted is not None:
-        if wanted in runs.columns:
-            return wanted
-        # a file column mapped by load_runs: 'val_loss' -> 'loss_val'
-        from bayes_scaling.data.tables import _loss_column_name
-
-        mapped = _loss_column_name(wanted)
-        if mapped in runs.columns:
-            return mapped
-        raise CliInputError("--loss", wanted, "is not a column of the runs",
-                            f"give one of {', '.join(have) or '(none: add a loss column)'}")
-    if default is not None and default in runs.columns:
-        return default
-    if "loss_c4_val" in have:
-        return "loss_c4_val"
-    if len(have) == 1:
-        return have[0]
-    if not have:
-        raise CliInputError("--loss", None, "the runs have no loss column",
-                            "name the file's loss column with --loss COLUMN")
-    raise CliInputError("--loss", None, f"the runs have {len(have)} loss columns",
-                        f"choose one with --loss, e.g. --loss {have[0]}")
-
-
-def check_error_column(runs: pd.DataFrame, column: str | None, argument: str = "--error") -> None:
-    if column is None:
-        return
-    from bayes_scaling.data import error_columns
-
-    if column not in runs.columns:
-        have = error_columns(runs.columns)
-        raise CliInputError(argument, column, "is not a column of the runs",
-                            "give one of " + (", ".join(have[:6]) + (" ..." if len(have) > 6
-                                                                     else "")
-                                              if have else "(none: the runs have no err_ "
-                                              "column)"))
-    if runs[column].notna().sum() < 3:
-        raise CliInputError(argument, column, "has fewer than 3 values in the selected runs",
-                            "select more runs or another error column")
+# ----------------------------------------------------------------------------- sampler options
 
 
 def sampler_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -571,61 +301,27 @@ def sampler_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def read_targets(args: argparse.Namespace, *, required: bool = True) -> pd.DataFrame | None:
-    """Targets from repeated ``--target N:D`` and/or ``--targets-csv``."""
-    import pandas as pd
+def prepare_sampling(args: argparse.Namespace) -> None:
+    """Before the first JAX computation: CPU devices for ``--chain-method parallel``, and say
+    which chain method runs (never chosen silently)."""
+    chains = args.chains or 4
+    if args.chain_method == "parallel":
+        import warnings
 
-    from bayes_scaling.data.targets import resolve_targets
+        import jax
 
-    frames = []
-    if getattr(args, "target", None):
-        frames.append(pd.DataFrame(args.target, columns=["n_params", "n_tokens"]))
-    if getattr(args, "targets_csv", None):
-        path = check_input_file(args.targets_csv, "--targets-csv")
-        try:
-            table = pd.read_csv(path)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-            raise CliInputError("--targets-csv", args.targets_csv, f"cannot be parsed ({err})",
-                                "give a CSV with columns n_params,n_tokens") from err
-        for column in ("n_params", "n_tokens", "compute_flops", "tokens_per_param"):
-            if column in table.columns and not pd.api.types.is_numeric_dtype(table[column]):
-                numbers = pd.to_numeric(table[column], errors="coerce")
-                bad = table.loc[numbers.isna() & table[column].notna(), column]
-                if len(bad):
-                    raise CliInputError(
-                        "--targets-csv", args.targets_csv,
-                        f"column {column!r} holds {str(bad.iloc[0])!r} (row {bad.index[0]}), "
-                        "not a number", "write plain numbers such as 1.4e9 (no K/M/B suffixes)")
-        frames.append(table)
-    if not frames:
-        if required:
-            raise CliInputError("--target", None, "no targets given",
-                                "give --target N:D (repeatable) or --targets-csv FILE with "
-                                "n_params,n_tokens (or compute_flops,tokens_per_param)")
-        return None
-    # each source is resolved on its own: one may give sizes, the other compute and ratio
-    return pd.concat([resolve_targets(f) for f in frames], ignore_index=True)
+        from bayes_scaling.inference.config import set_cpu_devices
 
-
-def print_table(df: pd.DataFrame, title: str | None = None) -> None:
-    from bayes_scaling.report.render import display_table
-
-    t = display_table(df)
-    widths = [max(len(h), *(len(r[i]) for r in t["rows"])) if t["rows"] else len(h)
-              for i, h in enumerate(t["headers"])]
-    if title:
-        print(title)
-    print("  ".join(h.rjust(w) for h, w in zip(t["headers"], widths, strict=True)))
-    for row in t["rows"]:
-        print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
-
-
-def write_csv(df: pd.DataFrame, out: str | None) -> None:
-    """Write a table where ``--out`` says (checked before any work), atomically."""
-    if out:
-        with staged_outputs() as stage:
-            df.to_csv(stage.path(out), index=False)
-        print(f"wrote {out}", file=sys.stderr)
+        with warnings.catch_warnings():  # too late inside a program that already used JAX:
+            warnings.simplefilter("ignore")  # checked just below instead
+            set_cpu_devices(max(4, chains))
+        if jax.local_device_count() < chains:
+            raise CliInputError("--chain-method", "parallel",
+                                f"needs {chains} devices, JAX has {jax.local_device_count()} "
+                                "(it was started before this command could add CPU devices)",
+                                "use --chain-method vectorized, or run the command in a fresh "
+                                "process")
+    print(f"{PROG}: {chains} chains, chain method {args.chain_method!r}", file=sys.stderr)
 
 
 def check_diagnostics(label: str, diag: Any, args: argparse.Namespace) -> int:
@@ -639,46 +335,3 @@ def check_diagnostics(label: str, diag: Any, args: argparse.Namespace) -> int:
           "(--warmup/--draws), raise --target-accept, or pass --allow-warnings to accept",
           file=sys.stderr)
     return EXIT_DIAGNOSTICS
-
-
-def load_model(args: argparse.Namespace) -> tuple[Any, int]:
-    """The saved loss law (with the error law when ``--error-fit``) and the diagnostics' exit
-    code."""
-    check_input_file(args.fit, "FIT.nc")
-    if getattr(args, "error_fit", None):
-        check_input_file(args.error_fit, "--error-fit")
-    from bayes_scaling.estimators.loss_law import LossLaw
-
-    law = LossLaw.load(args.fit)
-    code = check_diagnostics("loss-law", law.diagnostics(warn=False), args)
-    if getattr(args, "error_fit", None):
-        from bayes_scaling.estimators.error_law import ErrorLaw
-        from bayes_scaling.predict.predictor import ScalingPredictor
-
-        err = ErrorLaw.load(args.error_fit)
-        code = max(code, check_diagnostics("error-law", err.diagnostics(warn=False), args))
-        return ScalingPredictor(law, err), code
-    return law, code
-
-
-def prepare_sampling(args: argparse.Namespace) -> None:
-    """Before the first JAX computation: CPU devices for ``--chain-method parallel``, and say
-    which chain method runs (never chosen silently)."""
-    chains = args.chains or 4
-    if args.chain_method == "parallel":
-        import warnings
-
-        import jax
-
-        from bayes_scaling.inference.nuts import set_cpu_devices
-
-        with warnings.catch_warnings():  # too late inside a program that already used JAX:
-            warnings.simplefilter("ignore")  # checked just below instead
-            set_cpu_devices(max(4, chains))
-        if jax.local_device_count() < chains:
-            raise CliInputError("--chain-method", "parallel",
-                                f"needs {chains} devices, JAX has {jax.local_device_count()} "
-                                "(it was started before this command could add CPU devices)",
-                                "use --chain-method vectorized, or run the command in a fresh "
-                                "process")
-    print(f"{PROG}: {chains} chains, chain method {args.chain_method!r}", file=sys.stderr)

@@ -11,6 +11,8 @@ from bayes_scaling.cli.common import (
     EXIT_OK,
     CliInputError,
     add_data_options,
+)
+from bayes_scaling.cli.inputs import (
     check_input_file,
     column_mapping,
 )

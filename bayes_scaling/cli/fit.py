@@ -18,16 +18,20 @@ from bayes_scaling.cli.common import (
     add_law_options,
     add_source_options,
     check_diagnostics,
-    check_distinct,
+    prepare_sampling,
+    probability_arg,
+    sampler_overrides,
+)
+from bayes_scaling.cli.inputs import (
     check_error_column,
-    check_output_file,
     filter_runs,
     load_source_runs,
     loss_column,
-    prepare_sampling,
+)
+from bayes_scaling.cli.outputs import (
+    check_distinct,
+    check_output_file,
     print_table,
-    probability_arg,
-    sampler_overrides,
     staged_outputs,
 )
 

@@ -17,14 +17,18 @@ from bayes_scaling.cli.common import (
     add_fit_argument,
     add_seed_option,
     add_target_options,
-    check_input_file,
-    check_output_file,
-    load_model,
     parse_target,
     positive_int_arg,
-    print_table,
     probability_arg,
+)
+from bayes_scaling.cli.inputs import (
+    check_input_file,
+    load_model,
     read_targets,
+)
+from bayes_scaling.cli.outputs import (
+    check_output_file,
+    print_table,
     write_csv,
 )
 

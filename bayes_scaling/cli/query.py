@@ -12,13 +12,17 @@ from bayes_scaling.cli.common import (
     add_kind_option,
     add_seed_option,
     add_target_options,
-    check_output_file,
     float_arg,
-    load_model,
     parse_count,
-    print_table,
     probability_arg,
+)
+from bayes_scaling.cli.inputs import (
+    load_model,
     read_targets,
+)
+from bayes_scaling.cli.outputs import (
+    check_output_file,
+    print_table,
     write_csv,
 )
 

@@ -20,21 +20,25 @@ from bayes_scaling.cli.common import (
     add_law_options,
     add_source_options,
     add_target_options,
-    check_distinct,
-    check_error_column,
-    check_input_file,
-    check_output_dir,
-    check_output_file,
-    column_mapping,
-    filter_runs,
     float_arg,
-    load_source_runs,
-    loss_column,
     parse_count,
     prepare_sampling,
     probability_arg,
-    read_targets,
     sampler_overrides,
+)
+from bayes_scaling.cli.inputs import (
+    check_error_column,
+    check_input_file,
+    column_mapping,
+    filter_runs,
+    load_source_runs,
+    loss_column,
+    read_targets,
+)
+from bayes_scaling.cli.outputs import (
+    check_distinct,
+    check_output_dir,
+    check_output_file,
     staged_outputs,
 )
 

@@ -14,13 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayes_scaling.inference.nuts import (
-    Diagnostics,
-    DiagnosticsWarning,
-    check_seed,
-    diagnostics,
-    sample_nuts,
-)
+from bayes_scaling.inference.config import check_seed
+from bayes_scaling.inference.diagnostics import Diagnostics, DiagnosticsWarning, diagnostics
+from bayes_scaling.inference.nuts import sample_nuts
 
 __all__ = ["FittedModel", "NotFittedError"]
 
@@ -70,7 +66,7 @@ class FittedModel:
         progress : bool
             Show a progress bar while sampling.
         warn : bool
-            Emit :class:`~bayes_scaling.inference.nuts.DiagnosticsWarning` when a check fails.
+            Emit :class:`~bayes_scaling.inference.diagnostics.DiagnosticsWarning` when a check fails.
         """
         seed = check_seed(seed)  # before any work: 1.7 or 2**64 fail here, by name
         kw, meta = self._prepare(runs)

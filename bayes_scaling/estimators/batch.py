@@ -39,7 +39,8 @@ import pandas as pd
 
 from bayes_scaling.estimators.loss_law import LossLaw
 from bayes_scaling.inference.chees import ChEESConfig, sample_chees_batch
-from bayes_scaling.inference.nuts import check_seed, sample_nuts_batch
+from bayes_scaling.inference.config import check_seed
+from bayes_scaling.inference.nuts import sample_nuts_batch
 
 __all__ = ["fit_many", "use_batched", "DEFAULT_BATCH_KERNEL", "batch_kernel"]
 
@@ -184,7 +185,7 @@ def fit_many(
     if warn and failed:
         import warnings
 
-        from bayes_scaling.inference.nuts import DiagnosticsWarning
+        from bayes_scaling.inference.diagnostics import DiagnosticsWarning
 
         warnings.warn(
             f"{len(failed)} of {len(fits)} fits failed their diagnostics (indices "

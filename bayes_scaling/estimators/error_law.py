@@ -61,12 +61,8 @@ from bayes_scaling.estimators.tasks import (
     gadre2024_tasks,
     task_metadata,
 )
-from bayes_scaling.inference.nuts import (
-    Diagnostics,
-    SamplerConfig,
-    check_seed,
-    enable_x64,
-)
+from bayes_scaling.inference.config import SamplerConfig, check_seed, enable_x64
+from bayes_scaling.inference.diagnostics import Diagnostics
 from bayes_scaling.laws.forms import ErrorLawSpec, get_error_law
 from bayes_scaling.laws.priors import (
     Prior,

@@ -61,7 +61,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_scaling.data.design import DesignBounds
-from bayes_scaling.inference.nuts import check_seed
+from bayes_scaling.inference.config import check_seed
 
 if TYPE_CHECKING:
     from bayes_scaling.estimators.loss_law import LossLaw

@@ -102,7 +102,7 @@ def check_fit_contents(dt, *, path, kind: str) -> None:
     """
     import json
 
-    from bayes_scaling.inference.nuts import SamplerConfig
+    from bayes_scaling.inference.config import SamplerConfig
     from bayes_scaling.laws.priors import priors_from_json
 
     attrs = dt.attrs

@@ -24,12 +24,8 @@ from bayes_scaling.data.design import DesignBounds, warn_far_extrapolation
 from bayes_scaling.data.targets import check_kind, interval_frame, resolve_targets
 from bayes_scaling.estimators.base import FittedModel, NotFittedError
 from bayes_scaling.estimators.io import FILE_FORMAT
-from bayes_scaling.inference.nuts import (
-    Diagnostics,
-    SamplerConfig,
-    check_seed,
-    enable_x64,
-)
+from bayes_scaling.inference.config import SamplerConfig, check_seed, enable_x64
+from bayes_scaling.inference.diagnostics import Diagnostics
 from bayes_scaling.laws.forms import LawSpec, get_law
 from bayes_scaling.laws.priors import Prior, default_priors, merge_priors, priors_from_json, priors_to_json
 from bayes_scaling.models.core import make_loss_model
@@ -146,7 +142,7 @@ class LossLaw(FittedModel):
         progress : bool
             Show a progress bar while sampling.
         warn : bool
-            Emit :class:`~bayes_scaling.inference.nuts.DiagnosticsWarning` when a check fails.
+            Emit :class:`~bayes_scaling.inference.diagnostics.DiagnosticsWarning` when a check fails.
 
         Returns
         -------

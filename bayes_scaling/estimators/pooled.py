@@ -97,7 +97,8 @@ from bayes_scaling.data.targets import check_kind, interval_frame, resolve_targe
 from bayes_scaling.estimators.base import FittedModel
 from bayes_scaling.estimators.io import FILE_FORMAT
 from bayes_scaling.estimators.loss_law import LossLaw, _log_likelihood_fn
-from bayes_scaling.inference.nuts import Diagnostics, SamplerConfig, check_seed, enable_x64
+from bayes_scaling.inference.config import SamplerConfig, check_seed, enable_x64
+from bayes_scaling.inference.diagnostics import Diagnostics
 from bayes_scaling.laws.forms import LawSpec, get_law
 from bayes_scaling.laws.priors import Prior, merge_priors, priors_from_json, priors_to_json
 from bayes_scaling.models.core import make_pooled_loss_model, pooled_site_names
@@ -566,7 +567,7 @@ class PooledLossLaw(FittedModel):
 
         The view shares the pooled draws (its ``E, a, b``, exponents, ``sigma``, ``nu``), the
         design centre and the group's runs and log likelihood, so everything that takes a
-        LossLaw (``predict``, :func:`bayes_scaling.evaluate.backtest.score_loss`, :mod:`.compare` on that
+        LossLaw (``predict``, :func:`bayes_scaling.evaluate.scoring.score_loss`, :mod:`.compare` on that
         group's runs) works on it. ``idata.attrs["pooled_from"]`` records the pooled fit; its
         ``priors`` attribute holds the pooled hyperpriors.
         """

@@ -47,7 +47,7 @@ import pandas as pd
 
 from bayes_scaling.data.targets import interval_frame, resolve_targets
 from bayes_scaling.estimators.loss_law import LossLaw
-from bayes_scaling.inference.nuts import SamplerConfig, check_seed
+from bayes_scaling.inference.config import SamplerConfig, check_seed
 
 __all__ = [
     "lfo_compare",

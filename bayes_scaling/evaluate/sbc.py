@@ -44,7 +44,7 @@ import pandas as pd
 
 from bayes_scaling.estimators.loss_law import LossLaw
 from bayes_scaling.evaluate.simulate import gadre_design
-from bayes_scaling.inference.nuts import SamplerConfig, check_seed
+from bayes_scaling.inference.config import SamplerConfig, check_seed
 from bayes_scaling.laws.priors import MIN_OBSERVED_LOSS, Prior
 from bayes_scaling.models.noise import NOISE_SITES, check_noise
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from bayes_scaling.inference.nuts import check_seed
+from bayes_scaling.inference.config import check_seed
 from bayes_scaling.laws.forms import get_law
 
 __all__ = ["gadre_design", "simulate_error_runs", "simulate_runs"]

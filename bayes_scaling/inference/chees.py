@@ -74,16 +74,14 @@ from typing import Any
 
 import numpy as np
 
-from bayes_scaling.inference.nuts import (
-    _RUNNERS,
+from bayes_scaling.inference.config import (
     SamplerConfig,
-    _shape_key,
     backend_info,
     check_seed,
     default_compilation_cache,
     enable_x64,
-    init_strategy,
 )
+from bayes_scaling.inference.nuts import _RUNNERS, _shape_key, init_strategy
 
 __all__ = ["ChEESConfig", "sample_chees_batch", "nested_rhat", "lockstep_efficiency"]
 

@@ -60,7 +60,7 @@ import pandas as pd
 from bayes_scaling.data.design import DesignBounds
 from bayes_scaling.data.targets import resolve_targets
 from bayes_scaling.estimators.loss_law import LossLaw
-from bayes_scaling.inference.nuts import check_seed
+from bayes_scaling.inference.config import check_seed
 
 __all__ = ["FITTED_DATASET", "RunPlan", "candidate_grid", "fit_runs_table", "plan_runs",
            "weighted_quantile_width"]

@@ -37,7 +37,7 @@ from bayes_scaling.data.design import warn_far_extrapolation
 from bayes_scaling.data.targets import check_kind, interval_frame, resolve_targets
 from bayes_scaling.estimators.error_law import ErrorLaw
 from bayes_scaling.estimators.loss_law import LossLaw, NotFittedError
-from bayes_scaling.inference.nuts import check_seed
+from bayes_scaling.inference.config import check_seed
 
 __all__ = ["ScalingPredictor"]
 

@@ -37,7 +37,7 @@ import pandas as pd
 from bayes_scaling.data.design import warn_compute_range, warn_far_extrapolation
 from bayes_scaling.data.targets import interval_frame, resolve_targets
 from bayes_scaling.estimators.loss_law import LossLaw
-from bayes_scaling.inference.nuts import enable_x64
+from bayes_scaling.inference.config import enable_x64
 
 __all__ = [
     "DrawsModel",

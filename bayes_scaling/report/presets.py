@@ -241,7 +241,7 @@ def make_report(
     seed : int
         Loss-law fit seed (the error law uses ``seed + 1``; predictions ``seed``).
     sampler : mapping, optional
-        :class:`~bayes_scaling.inference.nuts.SamplerConfig` fields for both fits.
+        :class:`~bayes_scaling.inference.config.SamplerConfig` fields for both fits.
     budgets, allocation_constraints, backtest, ci_probs, title, extra_provenance, figures
         Passed to :func:`~.data.build_report_data`.
     data_dir, offline, mapping
