@@ -151,7 +151,7 @@ def test_warning_banner_when_a_check_fails(parts):
     html = render_html(data)
     assert 'id="warning-banner"' in html and "7 divergent transitions" in html
     md = render_markdown(data)
-    assert "**Warning: some checks failed." in md
+    assert "**Warning: some checks did not pass" in md
     assert "No error law fitted" in md
 
 

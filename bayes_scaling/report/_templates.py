@@ -70,7 +70,7 @@ HTML_TEMPLATE = r"""<!DOCTYPE html>
 
 {% if d.warnings %}
 <div class="banner bad" role="alert" id="warning-banner">
-  <strong>Warning: some checks failed. Treat the numbers below with suspicion.</strong>
+  <strong>Warning: some checks did not pass (sampler diagnostics, misfit or extrapolation). Read them before the numbers below.</strong>
   <ul>{% for w in d.warnings %}<li>{{ w }}</li>{% endfor %}</ul>
 </div>
 {% else %}
@@ -227,7 +227,7 @@ MARKDOWN_TEMPLATE = r"""# {{ d.title }}
 Source {{ d.source }} · {{ d.law.name }} law on {{ d.law.loss }} · {{ d.law.n_runs }} fitted runs · created {{ d.provenance['created (UTC)'] }} UTC
 
 {% if d.warnings %}
-> **Warning: some checks failed. Treat the numbers below with suspicion.**
+> **Warning: some checks did not pass (sampler diagnostics, misfit or extrapolation). Read them before the numbers below.**
 {% for w in d.warnings %}
 > - {{ w }}
 {% endfor %}
