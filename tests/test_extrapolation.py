@@ -69,7 +69,7 @@ def test_lfo_evidence_recovers_a_known_discrepancy():
     # 300 cuts of 3 held-out runs each; within a cut the runs share one discrepancy draw
     # kappa * d * xi (kappa = 0.03, distances 1-4) plus their own noise 0.01 and a shared
     # parameter error 0.005 (the factor U). 300 draws of xi pin kappa to a few per cent (its
-    # posterior sd is ~0.0013 here), far from the prior's median 0.007
+    # posterior sd is 0.0012 here), far from the prior's median 0.007
     rng = np.random.default_rng(0)
     pts = []
     for c in range(300):

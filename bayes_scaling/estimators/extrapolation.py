@@ -208,7 +208,7 @@ def _cut_log_likelihood(pts: Sequence[dict], kappa: np.ndarray) -> np.ndarray:
     wd = w / diag[:, :, None]
     core = np.eye(w.shape[2])[None] + np.einsum("kni,knj->kij", w, wd)
     wr = np.einsum("kni,n->ki", wd, r)
-    sign, logdet_core = np.linalg.slogdet(core)
+    _, logdet_core = np.linalg.slogdet(core)  # core is positive definite
     quad = (np.sum(r[None, :] ** 2 / diag, axis=1)
             - np.einsum("ki,ki->k", wr, np.linalg.solve(core, wr[:, :, None])[:, :, 0]))
     logdet = np.sum(np.log(diag), axis=1) + logdet_core

@@ -98,15 +98,15 @@ def init_strategy(model: Callable, radius: float) -> Callable:
         return init_to_uniform(radius=radius)
 
     def init(site=None):
-        if site is None:
+        if site is None:  # NumPyro reads the strategy's ``.func``: it must be a partial
             return partial(init)
         name = site["name"]
         if site["type"] != "sample" or site["is_observed"] or name not in sites:
             return init_to_uniform(site, radius=radius)
         centre, half = sites[name]
         transform = biject_to(site["fn"].support)
-        shape = (site["kwargs"].get("sample_shape") or ())
-        shape = tuple(shape) + tuple(transform.inverse_shape(site["fn"].shape()))
+        shape = (tuple(site["kwargs"].get("sample_shape") or ())
+                 + tuple(transform.inverse_shape(site["fn"].shape())))
         u = dist.Uniform(centre - half, centre + half)(rng_key=site["kwargs"].get("rng_key"),
                                                        sample_shape=shape)
         return transform(u)
