@@ -44,6 +44,7 @@ from bayes_scaling.estimators.pooled import PooledLossLaw, long_format
 from bayes_scaling.evaluate.compare import StackedPredictor, compare_models, loo_table
 from bayes_scaling.evaluate.scoring import CI_PROBS, score_draws
 from bayes_scaling.evaluate.splits import protocol_splits
+from bayes_scaling.inference.config import backend_info
 
 LOSS = "loss_c4_val"
 DATASETS = ("c4_original", "rpj", "rw_original")
@@ -248,7 +249,7 @@ def main() -> None:
     t_start = time.perf_counter()
     print("# Partial pooling, LOO and stacking: measured results\n")
     print(f"Sampler: {json.dumps(sampler)} (pooled fits: 2000 draws per chain); seed {SEED}; "
-          f"loss {LOSS}; backend {bs.inference.config.backend_info()['platform']}.\n")
+          f"loss {LOSS}; backend {backend_info()['platform']}.\n")
 
     # -------------------------------------------------------------- (a) paper + sections 1, 2
     loo_rows: list[dict] = []
