@@ -66,14 +66,24 @@ from bayes_scaling.inference.config import check_seed
 if TYPE_CHECKING:
     from bayes_scaling.estimators.loss_law import LossLaw
 
-__all__ = ["Discrepancy", "KAPPA_PRIOR_SCALE", "LFO_QUANTILES", "calibrate_discrepancy",
+__all__ = ["Discrepancy", "GAMMA_PRIOR_SCALE", "KAPPA_PRIOR_SCALE", "LFO_QUANTILES", "calibrate_discrepancy",
            "lfo_splits"]
 
 #: Prior scale of kappa (HalfNormal): log-loss discrepancy per natural-log unit of distance.
 KAPPA_PRIOR_SCALE = 0.01
 #: Compute quantiles of the fitting runs at which leave-future-out cuts.
 LFO_QUANTILES = (0.5, 0.65, 0.8)
+#: Prior scale of the trend gamma (Normal): d log kappa / d log compute of the cut-off.
+GAMMA_PRIOR_SCALE = 0.5
 _KAPPA_GRID = np.linspace(0.0, 0.15, 601)
+_GAMMA_GRID = np.linspace(-2.0, 2.0, 81)
+# kappa at a cut is evaluated on this grid (log-spaced) and interpolated in log kappa
+_KCUT_GRID = np.concatenate([[0.0], np.geomspace(1e-4, 3.0, 90)])
+# correlation lengths (natural-log units in N and M) of the discrepancy across one cut's runs,
+# marginalised with equal weights; inf: one shared draw per cut
+_LENGTH_SCALES = (0.5, 1.0, 2.0, 4.0, np.inf)
+_MAX_CUT_POINTS = 120
+_KAPPA_MAX = 1.0
 # rank of the factor of the refit's log-mean covariance at the held-out runs: a law has 4-5
 # parameters, so 6 directions hold nearly all of it
 _FACTOR_RANK = 6
@@ -90,12 +100,18 @@ class Discrepancy:
     method : {"lfo", "prior", "none"}
         ``"lfo"``: ``kappa``'s posterior from leave-future-out; ``"prior"``: too few runs to
         refit, the prior alone; ``"none"``: no discrepancy (``LossLaw(discrepancy=None)``).
-    kappa_grid, weights : tuple of float
-        Grid posterior of ``kappa`` (weights sum to 1).
+    kappa_grid, gamma_grid : tuple of float
+        Grids of ``kappa_ref`` (discrepancy per unit distance at the reference compute) and of
+        the trend ``gamma`` (``gamma_grid == (0.0,)``: no trend, e.g. fits saved before the trend).
+    weights : tuple of float
+        Grid posterior over ``kappa_grid x gamma_grid`` (row-major, sums to 1).
     points : tuple of dict
         The LFO evidence: ``run_id``, ``cutoff_flops``, ``distance``, ``residual``, ``pred_sd``.
     cutoffs : tuple of float
         Compute cut-offs of the refits.
+    log_c_ref, log_c_fit : float
+        Log compute at which ``kappa_ref`` applies (mean log cut-off) and of the fit itself (its
+        largest run): the fit's ``kappa = kappa_ref * exp(gamma * (log_c_fit - log_c_ref))``.
     """
 
     method: str
@@ -103,61 +119,104 @@ class Discrepancy:
     weights: tuple[float, ...] = ()
     points: tuple[dict, ...] = field(default=())
     cutoffs: tuple[float, ...] = ()
+    gamma_grid: tuple[float, ...] = (0.0,)
+    log_c_ref: float = 0.0
+    log_c_fit: float = 0.0
 
     @classmethod
     def none(cls) -> Discrepancy:
         return cls("none")
 
     @classmethod
-    def from_evidence(cls, points: Sequence[dict], cutoffs: Sequence[float]) -> Discrepancy:
-        """Grid posterior of ``kappa`` from LFO points (see the module docstring).
+    def from_evidence(cls, points: Sequence[dict], cutoffs: Sequence[float], *,
+                      log_c_fit: float | None = None) -> Discrepancy:
+        """Grid posterior of ``(kappa_ref, gamma)`` from LFO points (see the module docstring).
 
         Points of one cut (same ``cutoff_flops``) are scored jointly. A point may carry
-        ``noise_sd`` (its regular scatter and measurement error) and ``param_factor`` (its row of
-        the low-rank factor ``U``); without them its whole ``pred_sd`` is independent noise.
+        ``noise_sd`` (its regular scatter and measurement error), ``param_factor`` (its row of
+        the low-rank factor ``U``) and ``log_n``, ``log_m`` (its place in the design, for the
+        correlation kernel); without them its whole ``pred_sd`` is independent noise and the
+        cut shares one discrepancy draw. ``log_c_fit``: log compute of the fit the discrepancy
+        is for (default: the largest cut-off).
         """
-        k = _KAPPA_GRID
-        log_post = -0.5 * (k / KAPPA_PRIOR_SCALE) ** 2
         cuts: dict[float, list[dict]] = {}
         for p in points:
             cuts.setdefault(float(p.get("cutoff_flops", 0.0)), []).append(p)
-        for pts in cuts.values():
-            log_post = log_post + _cut_log_likelihood(pts, k)
+        k, g = _KAPPA_GRID, _GAMMA_GRID
+        log_prior = (-0.5 * (k[:, None] / KAPPA_PRIOR_SCALE) ** 2
+                     - 0.5 * (g[None, :] / GAMMA_PRIOR_SCALE) ** 2)
+        if not cuts:
+            p = np.exp(-0.5 * (k / KAPPA_PRIOR_SCALE) ** 2)
+            return cls("prior", tuple(map(float, k)), tuple(map(float, p / p.sum())), (),
+                       tuple(map(float, cutoffs)))
+        log_cuts = np.log(np.array([c for c in cuts if c > 0] or [1.0]))
+        log_c_ref = float(log_cuts.mean())
+        if log_c_fit is None:
+            log_c_fit = float(log_cuts.max())
+        # one correlation length for all cuts, marginalised with equal prior weights
+        by_ell = []
+        kc_log = np.log(np.maximum(_KCUT_GRID, _KCUT_GRID[1] / 100.0))
+        for ell in _LENGTH_SCALES:
+            lp = log_prior.copy()
+            for c, pts in cuts.items():
+                shift = np.log(c) - log_c_ref if c > 0 else 0.0
+                k_cut = k[:, None] * np.exp(g[None, :] * shift)
+                ll = _cut_log_likelihood(pts, _KCUT_GRID, ell)
+                lp = lp + np.interp(np.log(np.maximum(k_cut, _KCUT_GRID[1] / 100.0)), kc_log, ll)
+            by_ell.append(lp)
+        log_post = np.logaddexp.reduce(np.stack(by_ell), axis=0)
         p = np.exp(log_post - log_post.max())
         p /= p.sum()
-        return cls("lfo" if points else "prior", tuple(map(float, k)), tuple(map(float, p)),
-                   tuple(points), tuple(map(float, cutoffs)))
+        return cls("lfo", tuple(map(float, k)), tuple(map(float, p.ravel())), tuple(points),
+                   tuple(map(float, cutoffs)), tuple(map(float, g)), log_c_ref, float(log_c_fit))
 
     def kappa_draws(self, n: int, seed: int) -> np.ndarray:
-        """``n`` draws of ``kappa`` (zeros for ``method="none"``)."""
+        """``n`` draws of the fit's ``kappa`` (zeros for ``method="none"``)."""
         if self.method == "none":
             return np.zeros(n)
         rng = np.random.default_rng(np.random.SeedSequence([check_seed(seed), 0xD15C]))
-        grid = np.asarray(self.kappa_grid)
-        step = grid[1] - grid[0]
-        idx = rng.choice(len(grid), size=n, p=np.asarray(self.weights))
-        return np.clip(grid[idx] + step * (rng.random(n) - 0.5), 0.0, None)
+        kg, gg = np.asarray(self.kappa_grid), np.asarray(self.gamma_grid)
+        idx = rng.choice(len(kg) * len(gg), size=n, p=np.asarray(self.weights))
+        ki, gi = np.divmod(idx, len(gg))
+        kappa = np.clip(kg[ki] + (kg[1] - kg[0]) * (rng.random(n) - 0.5), 0.0, None)
+        if len(gg) > 1:
+            gamma = gg[gi] + (gg[1] - gg[0]) * (rng.random(n) - 0.5)
+            kappa = kappa * np.exp(gamma * (self.log_c_fit - self.log_c_ref))
+        return np.minimum(kappa, _KAPPA_MAX)
 
     def quantiles(self, q: Sequence[float] = (0.05, 0.5, 0.95)) -> np.ndarray:
-        """Quantiles of ``kappa``'s posterior (zeros for ``method="none"``)."""
+        """Quantiles of the fit's ``kappa`` (zeros for ``method="none"``)."""
         if self.method == "none":
             return np.zeros(len(q))
+        if len(self.gamma_grid) > 1:
+            return np.quantile(self.kappa_draws(40_000, seed=0), q)
         # each weight is the mass of a cell centred on its grid point: the CDF reaches
         # cumsum[i] at the cell's right edge
         grid = np.asarray(self.kappa_grid)
         edges = grid + 0.5 * (grid[1] - grid[0])
         return np.interp(q, np.cumsum(self.weights), edges)
 
+    def trend(self, q: Sequence[float] = (0.05, 0.5, 0.95)) -> np.ndarray:
+        """Quantiles of the trend ``gamma`` (zeros without one)."""
+        if self.method == "none" or len(self.gamma_grid) == 1:
+            return np.zeros(len(q))
+        w = np.asarray(self.weights).reshape(len(self.kappa_grid), -1).sum(axis=0)
+        grid = np.asarray(self.gamma_grid)
+        edges = grid + 0.5 * (grid[1] - grid[0])
+        return np.interp(q, np.cumsum(w), edges)
+
     def to_json(self) -> str:
         return json.dumps({"method": self.method, "kappa_grid": self.kappa_grid,
                            "weights": self.weights, "points": list(self.points),
-                           "cutoffs": self.cutoffs})
+                           "cutoffs": self.cutoffs, "gamma_grid": self.gamma_grid,
+                           "log_c_ref": self.log_c_ref, "log_c_fit": self.log_c_fit})
 
     @classmethod
     def from_json(cls, s: str) -> Discrepancy:
         d = json.loads(s)
         return cls(d["method"], tuple(d["kappa_grid"]), tuple(d["weights"]),
-                   tuple(d["points"]), tuple(d["cutoffs"]))
+                   tuple(d["points"]), tuple(d["cutoffs"]), tuple(d.get("gamma_grid", (0.0,))),
+                   float(d.get("log_c_ref", 0.0)), float(d.get("log_c_fit", 0.0)))
 
     def lfo_log_density(self) -> np.ndarray:
         """Per LFO point, the log density of its held-out log loss under its refit's predictive
@@ -180,10 +239,23 @@ class Discrepancy:
         return pd.DataFrame(list(self.points))
 
 
-def _cut_log_likelihood(pts: Sequence[dict], kappa: np.ndarray) -> np.ndarray:
-    """Log density of one cut's residuals at each ``kappa``: ``N(r; 0, D + W W^T)`` with
-    ``W = [U, kappa d]`` and ``D`` the diagonal (scatter, plus ``tau^2`` times the outlier
-    responsibility under the mixture), by the Woodbury identity."""
+def _thin(pts: Sequence[dict]) -> list[dict]:
+    """At most :data:`_MAX_CUT_POINTS` of a cut's points, evenly spread in the cut's own order
+    (the residuals of one cut are strongly correlated: more points add cost, little evidence)."""
+    if len(pts) <= _MAX_CUT_POINTS:
+        return list(pts)
+    keep = np.unique(np.linspace(0, len(pts) - 1, _MAX_CUT_POINTS).round().astype(int))
+    return [pts[i] for i in keep]
+
+
+def _cut_log_likelihood(pts: Sequence[dict], kappa: np.ndarray,
+                        ell: float = np.inf) -> np.ndarray:
+    """Log density of one cut's residuals at each ``kappa``: ``N(r; 0, D + U U^T + kappa^2 B)``
+    with ``D`` the diagonal (scatter, plus ``tau^2`` times the outlier responsibility under the
+    mixture), ``U`` the refit's parameter factor and ``B = d d^T * K_ell`` the discrepancy's
+    covariance (``K_ell`` a squared-exponential kernel over ``(log N, log M)``; all ones for
+    ``ell = inf``, or when the points do not carry their place in the design)."""
+    pts = _thin(pts)
     r = np.array([p["residual"] for p in pts])
     d = np.array([p["distance"] for p in pts])
     total = np.array([p["pred_sd"] for p in pts]) ** 2
@@ -193,6 +265,10 @@ def _cut_log_likelihood(pts: Sequence[dict], kappa: np.ndarray) -> np.ndarray:
     else:
         u = np.zeros((len(pts), 0))
         noise = total
+    corr = np.ones((len(pts), len(pts)))
+    if np.isfinite(ell) and all("log_n" in p and "log_m" in p for p in pts):
+        z = np.array([[p["log_n"], p["log_m"]] for p in pts], dtype=float)
+        corr = np.exp(-0.5 * np.sum((z[:, None] - z[None]) ** 2, axis=2) / ell**2)
     pi = np.array([p.get("outlier_prob", 0.0) for p in pts])
     tau2 = np.array([p.get("outlier_scale", 0.0) for p in pts]) ** 2
     # outlier responsibility of each run at each kappa, from its marginal predictive
@@ -202,17 +278,12 @@ def _cut_log_likelihood(pts: Sequence[dict], kappa: np.ndarray) -> np.ndarray:
         lp_out = (np.log(pi)[None, :] - 0.5 * (np.log(marg + tau2) + r**2 / (marg + tau2)))
     resp = np.exp(lp_out - np.logaddexp(lp_reg, lp_out))
     diag = noise[None, :] + resp * tau2[None, :]  # (K, n)
-    n_k = len(kappa)
-    w = np.concatenate([np.broadcast_to(u, (n_k, *u.shape)),
-                        (kappa[:, None] * d[None, :])[:, :, None]], axis=2)  # (K, n, m)
-    wd = w / diag[:, :, None]
-    core = np.eye(w.shape[2])[None] + np.einsum("kni,knj->kij", w, wd)
-    wr = np.einsum("kni,n->ki", wd, r)
-    _, logdet_core = np.linalg.slogdet(core)  # core is positive definite
-    quad = (np.sum(r[None, :] ** 2 / diag, axis=1)
-            - np.einsum("ki,ki->k", wr, np.linalg.solve(core, wr[:, :, None])[:, :, 0]))
-    logdet = np.sum(np.log(diag), axis=1) + logdet_core
-    return -0.5 * (len(r) * np.log(2 * np.pi) + logdet + quad)
+    cov = (u @ u.T)[None] + (kappa**2)[:, None, None] * (d[:, None] * d[None, :] * corr)[None]
+    cov[:, np.arange(len(r)), np.arange(len(r))] += diag
+    chol = np.linalg.cholesky(cov)  # diag > 0: positive definite
+    z = np.linalg.solve(chol, np.broadcast_to(r, (len(kappa), len(r)))[:, :, None])[:, :, 0]
+    logdet = 2.0 * np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2)), axis=1)
+    return -0.5 * (len(r) * np.log(2 * np.pi) + logdet + np.sum(z**2, axis=1))
 
 
 def lfo_splits(runs: pd.DataFrame, min_fit: int,
@@ -281,7 +352,9 @@ def calibrate_discrepancy(laws: Sequence[LossLaw], runs_list: Sequence[pd.DataFr
         counts = pd.Series([p["run_id"] for p in pts]).value_counts()
         for p in pts:
             p["weight"] = 1.0 / float(counts[p["run_id"]])
-        out.append(Discrepancy.from_evidence(pts, cutoffs[i]))
+        log_c = np.log(6.0 * runs_list[i]["n_params"].to_numpy(float)
+                       * runs_list[i]["n_tokens"].to_numpy(float))
+        out.append(Discrepancy.from_evidence(pts, cutoffs[i], log_c_fit=float(log_c.max())))
     return out
 
 
@@ -312,5 +385,8 @@ def _lfo_points(refit: LossLaw, sub: pd.DataFrame, held: pd.DataFrame,
     return [{"run_id": str(ids[j]), "cutoff_flops": float(cut), "distance": float(dist[j]),
              "residual": float(y[j] - mean[j]), "pred_sd": float(np.sqrt(var[j])),
              "noise_sd": float(np.sqrt(noise_var[j])),
-             "param_factor": [float(x) for x in factor[j]], **extra}
+             "param_factor": [float(x) for x in factor[j]],
+             "log_n": float(np.log(held["n_params"].iloc[j])),
+             "log_m": float(np.log(held["n_tokens"].iloc[j] / held["n_params"].iloc[j])),
+             **extra}
             for j in range(len(held))]
