@@ -191,3 +191,51 @@ def test_lfo_compare_prefers_the_law_that_extrapolated_better(sim_runs):
     with pytest.raises(ValueError, match="no leave-future-out points"):
         bs.lfo_compare({"none": fabricated_loss_law(sim_runs, TRUE_GADRE, loss="loss_sim",
                                                     seed=2)})
+
+
+def _cut_points(rng, cut, kappa, n=12, ell=None):
+    """Held-out points of one cut: residuals kappa * d * xi with xi shared (``ell=None``) or
+    following log M (a smooth sign change across the cut's M range), plus 0.3% noise."""
+    d = rng.uniform(0.5, 2.0, n)
+    log_m = np.linspace(np.log(2), np.log(100), n)
+    xi = rng.normal() if ell is None else np.sin(log_m * 1.5 + rng.uniform(0, 6))
+    r = kappa * d * xi + rng.normal(0, 0.003, n)
+    return [{"run_id": f"{cut:.0e}-{j}", "cutoff_flops": cut, "residual": float(r[j]),
+             "pred_sd": 0.003, "noise_sd": 0.003, "param_factor": [0.0], "distance": float(d[j]),
+             "log_n": 20.0, "log_m": float(log_m[j]), "weight": 1.0} for j in range(n)]
+
+
+def test_kappa_trend_with_the_cut_compute_carries_to_the_fit():
+    # 30 cuts from 1e19 to 1e21 whose kappa doubles per e-fold of compute (gamma = ln 2 ~ 0.69),
+    # each cut one shared draw: 30 draws put gamma's median at 0.48 (the N(0, 0.5) prior pulls
+    # it in) and its 5% quantile above 0.2, and the fit's kappa (at 1e22, 2.3 e-folds beyond the
+    # last cut) above the last cut's; without the trend gamma's median is within 0.2 of 0
+    rng = np.random.default_rng(3)
+    cuts = np.geomspace(1e19, 1e21, 30)
+    lc = np.log(cuts)
+    grow = sum((_cut_points(rng, c, 0.004 * np.exp(0.69 * (l - lc.mean())))
+                for c, l in zip(cuts, lc)), [])
+    flat = sum((_cut_points(rng, c, 0.004) for c in cuts), [])
+    g = Discrepancy.from_evidence(grow, list(cuts), log_c_fit=float(np.log(1e22)))
+    f = Discrepancy.from_evidence(flat, list(cuts), log_c_fit=float(np.log(1e22)))
+    assert g.trend([0.05])[0] > 0.2 and 0.3 < g.trend([0.5])[0] < 1.0
+    assert abs(f.trend([0.5])[0]) < 0.2
+    k_last = 0.004 * np.exp(0.69 * (lc[-1] - lc.mean()))
+    assert g.quantiles([0.5])[0] > k_last  # carried beyond the last cut
+    assert f.quantiles([0.05])[0] < 0.004 < f.quantiles([0.95])[0]
+    back = Discrepancy.from_json(g.to_json())
+    assert back == g
+    np.testing.assert_array_equal(back.kappa_draws(100, seed=1), g.kappa_draws(100, seed=1))
+
+
+def test_discrepancy_that_follows_m_within_a_cut_is_not_read_as_small():
+    # within each cut the residuals change sign along log M: one shared draw per cut cannot
+    # explain them (it would read them as noise and keep kappa small); with the runs' places in
+    # the design the kernel does, and kappa's median rises towards the truth 0.006
+    rng = np.random.default_rng(4)
+    cuts = np.geomspace(1e19, 1e21, 8)
+    pts = sum((_cut_points(rng, c, 0.006, ell=1.0) for c in cuts), [])
+    blind = [{k: v for k, v in p.items() if k not in ("log_n", "log_m")} for p in pts]
+    k_kernel = Discrepancy.from_evidence(pts, list(cuts)).quantiles([0.5])[0]
+    k_blind = Discrepancy.from_evidence(blind, list(cuts)).quantiles([0.5])[0]
+    assert k_kernel > 1.5 * k_blind and 0.003 < k_kernel < 0.012

@@ -20,28 +20,43 @@ themselves, by leave-future-out (LFO):
    error of that refit, no discrepancy) and its distance ``d_j`` from that refit's design;
 3. ``kappa`` gets a grid posterior. The held-out runs of one refit share that refit's error:
    its parameter error (the same wrong exponent for every held-out run) and the law's
-   discrepancy, which is one draw per extrapolation, not one per run. So the residuals
+   discrepancy, correlated across the runs of one extrapolation. So the residuals
    ``r`` of one cut are scored jointly,
 
    .. math::
 
        r \\sim \\mathcal{N}\\big(0,\\; \\mathrm{diag}(s^2) + U U^\\top
-           + \\kappa^2\\, d\\, d^\\top\\big),
+           + \\kappa^2\\, (d\\, d^\\top) \\circ K_\\ell\\big),
 
    with ``s`` each run's regular scatter and measurement error, ``U`` a rank-6 factor of the
    covariance of the refit's log-mean draws at the held-out runs (parameter uncertainty,
-   correlated across runs) and ``d`` the runs' distances from that refit's design: one
-   discrepancy ``kappa * xi`` shared by the cut, growing with distance. Under the
-   ``"mixture"`` noise a held-out run may be an outlier (the refit's outlier probability and
-   scale): its diagonal term gets ``tau^2`` times its outlier responsibility at that ``kappa``, so
-   one stray run does not set ``kappa``. The cuts count as independent extrapolations; the prior
-   is ``kappa ~ HalfNormal(0.01)``: 1% of log loss per unit of distance, i.e. ~2.3% at 10x the
-   largest fitted compute.
+   correlated across runs) and ``d`` the runs' distances from that refit's design. The
+   discrepancy of one cut is correlated across its runs, by nearness in the design:
+   ``K_ell`` is a squared-exponential kernel over ``(log N, log M)`` with length ``ell``
+   (natural-log units), marginalised over ``ell`` in {0.5, 1, 2, 4, inf} with equal weights
+   (``inf``: one shared draw per cut). A law that is wrong in how loss trades N against M
+   misses the runs of one cut with signs that follow M (Epoch's Chinchilla points: the held-out
+   runs at M ~ 60 fall below, those at M ~ 3 above); one shared draw cannot say that, so it
+   read those cuts as small discrepancy. Under the ``"mixture"`` noise a held-out run may be an
+   outlier (the refit's outlier probability and scale): its diagonal term gets ``tau^2`` times
+   its outlier responsibility at that ``kappa``, so one stray run does not set ``kappa``.
+4. ``kappa`` may trend with the scale of the fit: at a cut ``c``,
+   ``kappa_c = kappa_ref * exp(gamma * (log c - log c_ref))`` with ``c_ref`` the geometric
+   mean of the cut-offs, and the fit itself (all its runs) is the cut at its largest compute.
+   Priors ``kappa_ref ~ HalfNormal(0.01)`` (1% of log loss per unit of distance, ~2.3% at 10x
+   the largest fitted compute) and ``gamma ~ Normal(0, 0.5)``; the cuts count as independent
+   extrapolations and ``(kappa_ref, gamma)`` gets a grid posterior. On Epoch's points below
+   1e21 FLOPs the per-cut ``kappa`` grew from 0.0026 (cut at 5.9e19) to 0.0063 (2.9e20); without
+   the trend, the fit's ``kappa`` stayed at the cuts' average and 43% of the runs above 1e21 fell
+   inside their 90% intervals, with it 87% (the same fit, ``kappa`` median 0.0083).
+   A single cut leaves ``gamma`` to its prior, which widens the fit's ``kappa`` by the unknown
+   trend over the distance from that cut to the fit's largest run.
 
    Scoring runs one by one (as before 2026-12-02) treated the ~20-100 held-out runs of a cut as
    independent evidence: on Epoch's Chinchilla points cut at 1e20 FLOPs it pinned ``kappa`` at
-   0.0007 from 228 points whose errors were really three draws, and 52% of the held-out runs
-   fell inside the 90% intervals.
+   0.0007 from 228 points whose errors were really a few draws, and 52% of the held-out runs
+   fell inside the 90% intervals. A cut's likelihood uses at most 120 of its held-out runs
+   (evenly spread), enough for a few correlated draws and cheap to factor.
 
 Fits with too few runs to refit below a cut (fewer than the law's parameters + 3, or a design that
 cannot identify the law) keep the prior: ``method="prior"``. Refits are used for every cut (no
