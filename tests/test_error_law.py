@@ -391,3 +391,53 @@ def test_small_fit_with_unknown_items_and_a_stated_unit(tmp_path):
     back = ErrorLaw.load(tmp_path / "e.nc")
     assert back.loss_unit == "bits/byte" and back.n_items is None
     pd.testing.assert_frame_equal(back.predict([0.9], seed=1), law.predict([0.9], seed=1))
+
+
+# ------------------------------------------------------------------ extrapolation discrepancy
+
+
+def test_error_lfo_splits_fit_the_high_losses_and_hold_out_the_low():
+    from bayes_scaling.estimators.error_extrapolation import error_lfo_splits, loss_distance
+
+    loss = np.linspace(4.0, 2.5, 20)
+    splits = error_lfo_splits(loss, min_fit=7)
+    assert [int(f.sum()) for _, f in splits] == [10, 13, 16]  # above the 50/35/20% quantiles
+    for cut, fit in splits:
+        assert loss[fit].min() > cut >= loss[~fit].max()
+    assert [int(f.sum()) for _, f in error_lfo_splits(loss, min_fit=15)] == [16]
+    np.testing.assert_allclose(loss_distance([3.0, 2.7, 2.0], 2.7), [0.0, 0.0, np.log(2.7 / 2)])
+
+
+def test_lfo_discrepancy_is_larger_for_the_law_that_misses_below_the_fitted_losses(tmp_path):
+    # a task with an accuracy ceiling (error floor 0.3 of chance 0.75) measured down to loss 2.4:
+    # the exponential law runs towards 0 error below the fitted losses, the sigmoid saturates.
+    # The leave-future-out refits see it: the exponential's kappa (median) is larger, and its
+    # new-run interval at a loss below the fitted ones is wider than without the term, while
+    # inside the fitted losses (distance 0) the term adds nothing
+    from bayes_scaling.evaluate.simulate import simulate_error_runs
+
+    runs = simulate_error_runs(30, chance=0.75, floor=0.3, midpoint=3.2, n_items=2000,
+                               loss_range=(2.4, 4.5), seed=3)
+    fits = {law: ErrorLaw(law, error="err_sim", loss="loss_sim", chance=0.75, n_items=2000,
+                          sampler=FAST_SAMPLER).fit(runs, seed=0, warn=False)
+            for law in ("sigmoid", "exponential")}
+    k = {law: f.discrepancy_.quantiles([0.5])[0] for law, f in fits.items()}
+    assert fits["exponential"].discrepancy_.method == "lfo"
+    assert k["exponential"] > k["sigmoid"]
+    f = fits["exponential"]
+    assert len(f.discrepancy_.points) > 0 and f.idata.attrs["loss_min_fit"] == runs.loss_sim.min()
+    plain = ErrorLaw.load(_save(f, tmp_path))
+    plain.idata.attrs["discrepancy"] = '{"method": "none", "kappa_grid": [], "weights": [], ' \
+        '"points": [], "cutoffs": []}'
+    below, inside = [2.0], [3.0]
+    w = {n: (lambda p: float((p.upper - p.lower).iloc[0]))(m.predict(below, seed=1))
+         for n, m in (("lfo", f), ("none", plain))}
+    assert w["lfo"] > w["none"]
+    pd.testing.assert_frame_equal(f.predict(inside, seed=1), plain.predict(inside, seed=1))
+    assert ErrorLaw.load(_save(f, tmp_path)).discrepancy_ == f.discrepancy_
+
+
+def _save(law, tmp_path):
+    path = tmp_path / f"{law.law}.nc"
+    law.save(path)
+    return path

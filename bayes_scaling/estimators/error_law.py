@@ -166,6 +166,11 @@ class ErrorLaw(FittedModel):
         loss per run (used only where some run's loss has a measurement error).
     data_dir : str or path-like, optional
         Where to find the ``gadre2024`` metadata (see :func:`gadre2024_tasks`).
+    discrepancy : {"lfo", None}
+        ``"lfo"`` (default): after the fit, learn how far the task's error leaves the law below
+        the fitted losses, by leave-future-out in loss (three refits of the same compiled
+        sampler; :mod:`bayes_scaling.estimators.error_extrapolation`), and add it to the new-run
+        predictive at losses below the smallest fitted one. ``None``: no such term.
 
     Attributes
     ----------
@@ -200,8 +205,12 @@ class ErrorLaw(FittedModel):
         loss_unit: str = "nats/token",
         loss_error: str = "linearised",
         data_dir: str | os.PathLike[str] | None = None,
+        discrepancy: str | None = "lfo",
     ):
         self.spec: ErrorLawSpec = get_error_law(law)
+        if discrepancy not in ("lfo", None):
+            raise ValueError(f"discrepancy must be 'lfo' or None, got {discrepancy!r}")
+        self.discrepancy = discrepancy
         if noise not in ERROR_NOISE_MODELS:
             raise ValueError(f"unknown noise model {noise!r}; use one of {ERROR_NOISE_MODELS}")
         if loss_error not in LOSS_ERROR_MODES:
@@ -297,6 +306,8 @@ class ErrorLaw(FittedModel):
             # scale of the unit-free rates (laws.forms)
             "loss_ref": np.asarray(float(np.median(loss))),
             "error": err,
+            # every run in the likelihood; leave-future-out refits mask some out
+            "mask": np.ones(len(err), dtype=bool),
         }
         if not kw["loss_ref"] > 0:
             raise ValueError(f"the median of {self.loss!r} is {float(kw['loss_ref'])!r}; error "
@@ -447,6 +458,60 @@ class ErrorLaw(FittedModel):
         obj.idata = obj._build_datatree(post, stats, kw, meta, seed=seed, facts=facts)
         return obj
 
+    def fit(self, runs: pd.DataFrame, *, seed: int, progress: bool = False, warn: bool = True):
+        """Sample the posterior given ``runs``, then learn the extrapolation discrepancy.
+
+        Parameters are those of :meth:`FittedModel.fit`; with ``discrepancy="lfo"``
+        ``idata.attrs["discrepancy"]`` holds the learned discrepancy and
+        ``idata.attrs["loss_min_fit"]`` the smallest fitted loss (where it starts).
+        """
+        from bayes_scaling.estimators.error_extrapolation import calibrate_error_discrepancy
+        from bayes_scaling.estimators.extrapolation import Discrepancy
+
+        super().fit(runs, seed=seed, progress=progress, warn=warn)
+        disc = (calibrate_error_discrepancy(self, runs, seed=seed)
+                if self.discrepancy == "lfo" else Discrepancy.none())
+        self.idata.attrs["discrepancy"] = disc.to_json()
+        self.idata.attrs["loss_min_fit"] = float(np.min(runs[self.loss].to_numpy(float)))
+        return self
+
+    @property
+    def discrepancy_(self):
+        """The learned :class:`~bayes_scaling.estimators.extrapolation.Discrepancy` (method
+        ``"none"`` for fits without one)."""
+        from bayes_scaling.estimators.extrapolation import Discrepancy
+
+        self._require_fit()
+        raw = self.idata.attrs.get("discrepancy")
+        return Discrepancy.none() if raw is None else Discrepancy.from_json(raw)
+
+    def _mean_and_scale(self, post: Mapping[str, np.ndarray], loss: np.ndarray, loss_ref,
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Law mean, regular noise scale (scatter and sampling error) and ``nu`` (Student-t;
+        else None) of flat posterior draws ``post`` (sampled parameters) at losses ``loss``:
+        ``(S, n)``, ``(S, n)``, ``(S, 1)``."""
+        import jax.numpy as jnp
+
+        enable_x64()
+        self._require_fit()
+        sampled = {k: jnp.asarray(post[k])[:, None] for k in self.spec.sampled}
+        chance = jnp.asarray(self.chance_error)
+        natural = self.spec.from_sampled(sampled, chance, jnp.asarray(loss_ref))
+        mu = np.asarray(self.spec.error(natural, jnp.asarray(loss)[None, :], chance))
+        scale = self._noise_scale(post, mu, slice(None))
+        nu = np.asarray(post["nu"])[:, None] if self.noise == "student_t" else None
+        return mu, scale, nu
+
+    def _noise_scale(self, post, mu: np.ndarray, idx) -> np.ndarray:
+        """Regular noise scale ``sqrt(sigma^2 + sampling sd^2)`` of draws ``idx`` at means ``mu``."""
+        sigma = np.asarray(post["sigma"]).reshape(-1)[idx][:, None]
+        if "inv_sqrt_items" in post:  # item count unknown: the learned sampling-error scale
+            t = np.asarray(post["inv_sqrt_items"]).reshape(-1)[idx][:, None]
+            samp = np.sqrt(_unit_var(mu)) * t
+        else:
+            samp = _sampling_sd(mu, float(self.idata.attrs["n_items"]))
+        return np.sqrt(sigma**2 + samp**2)
+
     def _diagnostic_names(self) -> list[str]:
         # the latent losses too: a funnel there shows up as poor mixing of loss_z
         return [*self.spec.sampled, "sigma", "nu", "inv_sqrt_items", "loss_z"]
@@ -557,19 +622,22 @@ class ErrorLaw(FittedModel):
         if kind == "law_mean":
             return mu
         rng = np.random.default_rng(check_seed(seed))
-        sigma = post["sigma"].values.reshape(-1)[idx][:, None]
-        if "inv_sqrt_items" in post:  # item count unknown: the learned sampling-error scale
-            t = post["inv_sqrt_items"].values.reshape(-1)[idx][:, None]
-            samp = np.sqrt(_unit_var(mu)) * t
-        else:
-            samp = _sampling_sd(mu, float(self.idata.attrs["n_items"]))
-        scale = np.sqrt(sigma**2 + samp**2)
+        scale = self._noise_scale({k: post[k].values for k in ("sigma", "inv_sqrt_items")
+                                   if k in post}, mu, idx)
         if self.noise == "student_t":
             nu = post["nu"].values.reshape(-1)[idx][:, None]
             eps = rng.standard_t(np.broadcast_to(nu, mu.shape))
         else:
             eps = rng.standard_normal(mu.shape)
-        return np.clip(mu + scale * eps, 0.0, 1.0)
+        out = mu + scale * eps
+        disc = self.discrepancy_
+        if disc.method != "none":
+            from bayes_scaling.estimators.error_extrapolation import loss_distance
+
+            kappa = disc.kappa_draws(n, seed)[idx][:, None]
+            d = loss_distance(loss, float(self.idata.attrs["loss_min_fit"]))
+            out = out + kappa * d * rng.standard_normal(mu.shape)
+        return np.clip(out, 0.0, 1.0)
 
     def predict(self, loss: Sequence[float] | np.ndarray, *, ci_prob: float = 0.9,
                 kind: str = "new_run", seed: int = 0) -> pd.DataFrame:
@@ -610,7 +678,9 @@ class ErrorLaw(FittedModel):
                   sampler=json.loads(dt.attrs["sampler"]), chance=float(dt.attrs["chance"]),
                   n_items=None if learned else n_items,
                   loss_unit=str(dt.attrs.get("loss_unit", "nats/token")),
-                  loss_error=str(dt.attrs.get("loss_error", "latent")))
+                  loss_error=str(dt.attrs.get("loss_error", "latent")),
+                  discrepancy="lfo" if "discrepancy" in dt.attrs
+                  and json.loads(dt.attrs["discrepancy"])["method"] != "none" else None)
         obj._learn_items = learned
         obj._loss_error_used = obj.loss_error
         obj.idata = dt

@@ -81,8 +81,8 @@ from bayes_scaling.inference.config import check_seed
 if TYPE_CHECKING:
     from bayes_scaling.estimators.loss_law import LossLaw
 
-__all__ = ["Discrepancy", "GAMMA_PRIOR_SCALE", "KAPPA_PRIOR_SCALE", "LFO_QUANTILES", "calibrate_discrepancy",
-           "lfo_splits"]
+__all__ = ["Discrepancy", "GAMMA_PRIOR_SCALE", "KAPPA_PRIOR_SCALE", "LFO_QUANTILES",
+           "calibrate_discrepancy", "lfo_splits", "param_factor"]
 
 #: Prior scale of kappa (HalfNormal): log-loss discrepancy per natural-log unit of distance.
 KAPPA_PRIOR_SCALE = 0.01
@@ -144,40 +144,48 @@ class Discrepancy:
 
     @classmethod
     def from_evidence(cls, points: Sequence[dict], cutoffs: Sequence[float], *,
-                      log_c_fit: float | None = None) -> Discrepancy:
+                      log_c_fit: float | None = None, prior_scale: float = KAPPA_PRIOR_SCALE,
+                      trend: bool = True) -> Discrepancy:
         """Grid posterior of ``(kappa_ref, gamma)`` from LFO points (see the module docstring).
 
-        Points of one cut (same ``cutoff_flops``) are scored jointly. A point may carry
-        ``noise_sd`` (its regular scatter and measurement error), ``param_factor`` (its row of
-        the low-rank factor ``U``) and ``log_n``, ``log_m`` (its place in the design, for the
-        correlation kernel); without them its whole ``pred_sd`` is independent noise and the
-        cut shares one discrepancy draw. ``log_c_fit``: log compute of the fit the discrepancy
-        is for (default: the largest cut-off).
+        Points of one cut (same ``cutoff_flops``, or ``cutoff`` for cuts not made in compute)
+        are scored jointly. A point may carry ``noise_sd`` (its regular scatter and measurement
+        error), ``param_factor`` (its row of the low-rank factor ``U``) and ``log_n``, ``log_m``
+        (its place in the design, for the correlation kernel); without them its whole
+        ``pred_sd`` is independent noise and the cut shares one discrepancy draw.
+        ``log_c_fit``: log compute of the fit the discrepancy is for (default: the largest
+        cut-off). ``prior_scale``: of ``kappa_ref``'s half-normal prior (its grid spans 15x
+        that). ``trend=False``: no trend (``gamma = 0``), e.g. for cuts not made in compute.
         """
         cuts: dict[float, list[dict]] = {}
         for p in points:
-            cuts.setdefault(float(p.get("cutoff_flops", 0.0)), []).append(p)
-        k, g = _KAPPA_GRID, _GAMMA_GRID
-        log_prior = (-0.5 * (k[:, None] / KAPPA_PRIOR_SCALE) ** 2
+            key = p["cutoff_flops"] if "cutoff_flops" in p else p.get("cutoff", 0.0)
+            cuts.setdefault(float(key), []).append(p)
+        k = _KAPPA_GRID * (prior_scale / KAPPA_PRIOR_SCALE)
+        g = _GAMMA_GRID if trend else np.zeros(1)
+        log_prior = (-0.5 * (k[:, None] / prior_scale) ** 2
                      - 0.5 * (g[None, :] / GAMMA_PRIOR_SCALE) ** 2)
         if not cuts:
-            p = np.exp(-0.5 * (k / KAPPA_PRIOR_SCALE) ** 2)
+            p = np.exp(-0.5 * (k / prior_scale) ** 2)
             return cls("prior", tuple(map(float, k)), tuple(map(float, p / p.sum())), (),
                        tuple(map(float, cutoffs)))
         log_cuts = np.log(np.array([c for c in cuts if c > 0] or [1.0]))
-        log_c_ref = float(log_cuts.mean())
-        if log_c_fit is None:
-            log_c_fit = float(log_cuts.max())
+        log_c_ref = float(log_cuts.mean()) if trend else 0.0
+        if log_c_fit is None or not trend:
+            log_c_fit = float(log_cuts.max()) if trend else 0.0
+        placed = all("log_n" in p and "log_m" in p for p in points)
         # one correlation length for all cuts, marginalised with equal prior weights
         by_ell = []
-        kc_log = np.log(np.maximum(_KCUT_GRID, _KCUT_GRID[1] / 100.0))
-        for ell in _LENGTH_SCALES:
+        kc_grid = _KCUT_GRID * (prior_scale / KAPPA_PRIOR_SCALE)
+        floor = kc_grid[1] / 100.0
+        kc_log = np.log(np.maximum(kc_grid, floor))
+        for ell in (_LENGTH_SCALES if placed else (np.inf,)):
             lp = log_prior.copy()
             for c, pts in cuts.items():
-                shift = np.log(c) - log_c_ref if c > 0 else 0.0
+                shift = np.log(c) - log_c_ref if (trend and c > 0) else 0.0
                 k_cut = k[:, None] * np.exp(g[None, :] * shift)
-                ll = _cut_log_likelihood(pts, _KCUT_GRID, ell)
-                lp = lp + np.interp(np.log(np.maximum(k_cut, _KCUT_GRID[1] / 100.0)), kc_log, ll)
+                ll = _cut_log_likelihood(pts, kc_grid, ell)
+                lp = lp + np.interp(np.log(np.maximum(k_cut, floor)), kc_log, ll)
             by_ell.append(lp)
         log_post = np.logaddexp.reduce(np.stack(by_ell), axis=0)
         p = np.exp(log_post - log_post.max())
@@ -197,7 +205,7 @@ class Discrepancy:
         if len(gg) > 1:
             gamma = gg[gi] + (gg[1] - gg[0]) * (rng.random(n) - 0.5)
             kappa = kappa * np.exp(gamma * (self.log_c_fit - self.log_c_ref))
-        return np.minimum(kappa, _KAPPA_MAX)
+        return np.minimum(kappa, _KAPPA_MAX * kg[-1] / _KAPPA_GRID[-1])
 
     def quantiles(self, q: Sequence[float] = (0.05, 0.5, 0.95)) -> np.ndarray:
         """Quantiles of the fit's ``kappa`` (zeros for ``method="none"``)."""
@@ -301,6 +309,15 @@ def _cut_log_likelihood(pts: Sequence[dict], kappa: np.ndarray,
     return -0.5 * (len(r) * np.log(2 * np.pi) + logdet + np.sum(z**2, axis=1))
 
 
+def param_factor(draws: np.ndarray) -> np.ndarray:
+    """Rank-6 factor ``U`` (rows: the columns of ``draws``) of the covariance of ``(S, n)``
+    draws across their columns: ``U U^T`` ~ ``cov(draws)``, the parameter uncertainty a refit
+    shares across its held-out runs."""
+    centred = (draws - draws.mean(axis=0)[None, :]) / np.sqrt(draws.shape[0])
+    _, sv, vt = np.linalg.svd(centred, full_matrices=False)
+    return vt[:_FACTOR_RANK].T * sv[:_FACTOR_RANK][None, :]
+
+
 def lfo_splits(runs: pd.DataFrame, min_fit: int,
                quantiles: Sequence[float] = LFO_QUANTILES) -> list[tuple[float, pd.Index, pd.Index]]:
     """``(cutoff_flops, fit_index, held_index)`` per usable cut: at least ``min_fit`` runs at
@@ -385,10 +402,7 @@ def _lfo_points(refit: LossLaw, sub: pd.DataFrame, held: pd.DataFrame,
         nu = np.maximum(post["nu"], 2.5)
         noise_var = np.mean(scale**2 * nu / (nu - 2.0), axis=0)
     var = log_mu.var(axis=0) + noise_var
-    # low-rank factor of the log mean's covariance across the held-out runs (rows: runs)
-    centred = (log_mu - mean[None, :]) / np.sqrt(log_mu.shape[0])
-    _, sv, vt = np.linalg.svd(centred, full_matrices=False)
-    factor = (vt[:_FACTOR_RANK].T * sv[:_FACTOR_RANK][None, :])
+    factor = param_factor(log_mu)
     bounds = DesignBounds.from_sizes(sub["n_params"], sub["n_tokens"])
     dist = bounds.distance(held["n_params"], held["n_tokens"])
     ids = (held["run_id"].astype(str).to_numpy() if "run_id" in held.columns

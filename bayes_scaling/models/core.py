@@ -159,7 +159,9 @@ def make_error_model(law: ErrorLawSpec, priors: Mapping[str, Prior], noise: str 
         ``model(loss_obs, loss_sd, err_sd, err_unit, chance, loss_ref, error=None)``: observed
         losses and their measurement sd (in the loss's unit), the error's known sampling sd,
         ``sqrt(p (1 - p))`` of each observed error (used by ``learn_items``), the chance-level
-        error and the reference loss (scalars), and the observed errors. Natural parameters
+        error and the reference loss (scalars), the observed errors and an optional boolean
+        ``mask`` (runs with ``False`` leave the likelihood: a refit on a subset of the runs with
+        the same array shapes, hence the same compiled sampler). Natural parameters
         (``law.params``) and, for ``"latent"``, the true losses ``loss_true`` are deterministic
         sites.
     """
@@ -175,7 +177,7 @@ def make_error_model(law: ErrorLawSpec, priors: Mapping[str, Prior], noise: str 
     if missing:
         raise ValueError(f"missing priors for {missing}")
 
-    def model(loss_obs, loss_sd, err_sd, err_unit, chance, loss_ref, error=None):
+    def model(loss_obs, loss_sd, err_sd, err_unit, chance, loss_ref, error=None, mask=None):
         ctx: dict = {}
         n = loss_obs.shape[0]
         if loss_error == "latent":
@@ -206,7 +208,7 @@ def make_error_model(law: ErrorLawSpec, priors: Mapping[str, Prior], noise: str 
         else:
             nu = numpyro.sample("nu", prior_to_dist(priors["nu"], ctx))
             likelihood = dist.StudentT(nu, mu, scale)
-        with numpyro.plate("runs", n):
+        with numpyro.plate("runs", n), numpyro.handlers.mask(mask=True if mask is None else mask):
             numpyro.sample("error", likelihood, obs=error)
 
     return model

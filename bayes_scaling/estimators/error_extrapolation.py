@@ -1,0 +1,109 @@
+"""Extrapolation discrepancy of a downstream error law, learned by leave-future-out in loss.
+
+An error law ``Err(L)`` fitted on small runs is used at losses below all of them: the larger the
+step down in loss, the more a task's real curve can leave the fitted one (a ceiling the law did
+not see, a bend, a plateau). The new-run predictive of :class:`~bayes_scaling.ErrorLaw` adds,
+on the error scale,
+
+.. math::
+
+    \\delta \\sim \\mathcal{N}(0, (\\kappa\\, d)^2),\\qquad
+    d = \\max(0, \\log L_{min} - \\log L),
+
+with ``L_min`` the smallest fitted loss and ``kappa`` learned from the fitting runs themselves,
+by the same leave-future-out as the loss law's discrepancy
+(:mod:`bayes_scaling.estimators.extrapolation`), with cuts in loss instead of compute:
+
+1. cut the fitting runs at the 50%, 35% and 20% quantiles of their loss; refit the law on the
+   runs above each cut (the same compiled sampler: the runs below are masked out of the
+   likelihood, so a refit costs one warm fit) and predict the runs below it at their measured
+   losses;
+2. score the held-out runs of one cut jointly,
+   ``r ~ N(0, diag(s^2) + U U^T + kappa^2 d d^T)``: their regular scatter and sampling error
+   ``s``, the refit's parameter uncertainty ``U`` (shared across them) and one discrepancy draw
+   growing with their distance below the refit's smallest loss;
+3. ``kappa ~ HalfNormal(0.5)`` (error per unit of log loss: 0.5 x a 10% step down in loss is
+   ~0.05 error), grid posterior, no trend with scale.
+
+Fits with too few runs above every cut (fewer than the law's sampled parameters + 3 runs) keep
+the prior (``method="prior"``). ``ErrorLaw(discrepancy=None)`` turns the term off.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from bayes_scaling.estimators.extrapolation import Discrepancy, param_factor
+
+if TYPE_CHECKING:
+    from bayes_scaling.estimators.error_law import ErrorLaw
+
+__all__ = ["ERROR_KAPPA_PRIOR_SCALE", "ERROR_LFO_QUANTILES", "calibrate_error_discrepancy",
+           "error_lfo_splits", "loss_distance"]
+
+#: Prior scale of the error law's kappa (HalfNormal): error per natural-log unit of loss.
+ERROR_KAPPA_PRIOR_SCALE = 0.5
+#: Loss quantiles of the fitting runs at which the error law's leave-future-out cuts.
+ERROR_LFO_QUANTILES = (0.5, 0.35, 0.2)
+
+
+def loss_distance(loss: np.ndarray, loss_min_fit: float) -> np.ndarray:
+    """How far (natural-log units) each loss lies below the smallest fitted loss (0 above)."""
+    return np.maximum(0.0, np.log(loss_min_fit) - np.log(np.asarray(loss, dtype=float)))
+
+
+def error_lfo_splits(loss: np.ndarray, min_fit: int,
+                     quantiles=ERROR_LFO_QUANTILES) -> list[tuple[float, np.ndarray]]:
+    """``(cut, fit_mask)`` per usable cut: the runs with loss above the cut are fitted (at
+    least ``min_fit``), at least one run lies at or below it, no repeated split."""
+    loss = np.asarray(loss, dtype=float)
+    out, seen = [], set()
+    for q in quantiles:
+        cut = float(np.quantile(loss, q))
+        fit = loss > cut
+        key = tuple(np.flatnonzero(fit))
+        if fit.sum() < min_fit or fit.all() or key in seen:
+            continue
+        seen.add(key)
+        out.append((cut, fit))
+    return out
+
+
+def calibrate_error_discrepancy(law: ErrorLaw, runs: pd.DataFrame, *,
+                                seed: int) -> Discrepancy:
+    """Learn the fitted error law's discrepancy by leave-future-out in loss (module docstring)."""
+    from bayes_scaling.inference.nuts import sample_nuts
+
+    kw, meta = law._prepare(runs)
+    loss, err = kw["loss_obs"], kw["error"]
+    splits = error_lfo_splits(loss, len(law.spec.sampled) + 3)
+    points: list[dict] = []
+    for i, (cut, fit) in enumerate(splits):
+        kw_i = dict(kw, mask=fit, loss_ref=np.asarray(float(np.median(loss[fit]))))
+        posterior, _, _ = sample_nuts(law._model(), kw_i, config=law.sampler,
+                                      seed=int(seed) + 7919 + i, model_key=law._model_key(),
+                                      progress=False)
+        post = {k: np.reshape(v, (-1, *np.shape(v)[2:])) for k, v in posterior.items()}
+        held = np.flatnonzero(~fit)
+        mu, scale, nu = law._mean_and_scale(post, loss[held], kw_i["loss_ref"])
+        noise_var = np.mean(scale**2, axis=0)
+        if nu is not None:  # a t(nu) with scale s has variance s^2 nu / (nu - 2)
+            nu = np.maximum(nu, 2.5)
+            noise_var = np.mean(scale**2 * nu / (nu - 2.0), axis=0)
+        mean = mu.mean(axis=0)
+        factor = param_factor(mu)
+        dist = loss_distance(loss[held], float(loss[fit].min()))
+        points += [{"run_id": str(meta["run_id"][j]), "cutoff": cut,
+                    "distance": float(dist[a]), "residual": float(err[j] - mean[a]),
+                    "pred_sd": float(np.sqrt(mu[:, a].var() + noise_var[a])),
+                    "noise_sd": float(np.sqrt(noise_var[a])),
+                    "param_factor": [float(x) for x in factor[a]]}
+                   for a, j in enumerate(held)]
+    counts = pd.Series([p["run_id"] for p in points], dtype=object).value_counts()
+    for p in points:
+        p["weight"] = 1.0 / float(counts[p["run_id"]])
+    return Discrepancy.from_evidence(points, [c for c, _ in splits],
+                                     prior_scale=ERROR_KAPPA_PRIOR_SCALE, trend=False)
