@@ -116,6 +116,7 @@ def _fit_and_score(runs_fit, runs_new, *, error, loss, laws, chance, n_items, se
     rows: dict = {}
     diags = {}
     fitted_chance = chance
+    elpd = {}
     for law_name in laws:
         el = ErrorLaw(law_name, error=error, loss=loss, chance=chance, n_items=n_items,
                       sampler=SAMPLER).fit(runs_fit, seed=seed, warn=False)
@@ -124,11 +125,21 @@ def _fit_and_score(runs_fit, runs_new, *, error, loss, laws, chance, n_items, se
         draws = el.error_draws(x_new, kind="new_run", seed=seed)
         rows[law_name] = [_score_draws(draws[:, j], truth[j]) for j in range(len(truth))]
         fitted_chance = el.chance_error  # the metadata the law resolved
+        pts = el.discrepancy_.lfo_log_density()
+        elpd[law_name] = float(pts.sum()) if len(pts) else np.nan
+    if len(elpd) > 1 and all(np.isfinite(v) for v in elpd.values()):
+        # "lfo_choice": per column, the law whose leave-future-out refits (inside the fitting
+        # runs) predicted the held-out lower-loss runs best
+        best = max(elpd, key=elpd.get)
+        rows["lfo_choice"] = rows[best]
+        choice = best
+    else:
+        choice = None
     base = _ls_baselines(runs_fit[loss].to_numpy(float), runs_fit[error].to_numpy(float),
                          x_new, fitted_chance)
     for name, (pred, sd) in base.items():
         rows[name] = [_score_normal(float(pred[j]), sd, truth[j]) for j in range(len(truth))]
-    return {"rows": rows, "diag": diags}
+    return {"rows": rows, "diag": diags, "lfo_choice": choice}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -239,3 +239,18 @@ def test_discrepancy_that_follows_m_within_a_cut_is_not_read_as_small():
     k_kernel = Discrepancy.from_evidence(pts, list(cuts)).quantiles([0.5])[0]
     k_blind = Discrepancy.from_evidence(blind, list(cuts)).quantiles([0.5])[0]
     assert k_kernel > 1.5 * k_blind and 0.003 < k_kernel < 0.012
+
+
+def test_discrepancy_saved_before_the_trend_still_loads_as_it_was():
+    # a fit saved before 2026-12-02 has a 1-D kappa posterior and no gamma grid: it loads with
+    # gamma = 0, and its draws and quantiles are those of the stored kappa posterior
+    grid = np.linspace(0.0, 0.15, 601)
+    w = stats.halfnorm(scale=0.004).pdf(grid)
+    old = json.dumps({"method": "lfo", "kappa_grid": list(grid), "weights": list(w / w.sum()),
+                      "points": [], "cutoffs": [1e20]})
+    d = Discrepancy.from_json(old)
+    assert d.gamma_grid == (0.0,) and d.trend().tolist() == [0.0, 0.0, 0.0]
+    np.testing.assert_allclose(d.quantiles([0.5]), stats.halfnorm(scale=0.004).ppf([0.5]),
+                               rtol=0.05)  # grid step 2.5e-4 against a median of 2.7e-3
+    k = d.kappa_draws(20000, seed=0)
+    assert abs(np.median(k) / stats.halfnorm(scale=0.004).median() - 1) < 0.1
