@@ -146,6 +146,10 @@ def test_constructor_rejects_bad_arguments():
         ErrorLaw(priors={"eps_frac": {"dist": "beta", "a": 1, "b": 1}})
     with pytest.raises(NotFittedError):
         ErrorLaw().predict([2.5])
+    with pytest.raises(ValueError, match="needs discrepancy='lfo'"):
+        ErrorLaw("auto", discrepancy=None)
+    with pytest.raises(ValueError, match="takes no priors"):
+        ErrorLaw("auto", priors={"sigma": {"dist": "halfnormal", "scale": 0.1}})
 
 
 def test_fabricated_predictions_bounded_and_kinds():
@@ -435,6 +439,20 @@ def test_lfo_discrepancy_is_larger_for_the_law_that_misses_below_the_fitted_loss
     assert w["lfo"] > w["none"]
     pd.testing.assert_frame_equal(f.predict(inside, seed=1), plain.predict(inside, seed=1))
     assert ErrorLaw.load(_save(f, tmp_path)).discrepancy_ == f.discrepancy_
+    # law="auto" fits both and keeps the one whose refits predicted the lower losses best: the
+    # sigmoid here (the truth has a ceiling); same seed, same draws, so the same scores
+    from bayes_scaling.estimators.error_extrapolation import compare_lfo
+
+    auto = ErrorLaw("auto", error="err_sim", loss="loss_sim", chance=0.75, n_items=2000,
+                    sampler=FAST_SAMPLER)
+    assert auto.law == "auto"
+    auto.fit(runs, seed=0, warn=False)
+    want = compare_lfo({n: m.discrepancy_ for n, m in fits.items()})
+    assert auto.law == "sigmoid" and auto.law_choice["chosen"] == "sigmoid"
+    assert auto.law_choice["lfo_elpd"] == pytest.approx(want, rel=1e-9)
+    assert want["sigmoid"] > want["exponential"]
+    back = ErrorLaw.load(_save(auto, tmp_path))
+    assert back.law == "sigmoid" and back.law_choice == auto.law_choice
 
 
 def _save(law, tmp_path):

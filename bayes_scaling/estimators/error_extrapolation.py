@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from bayes_scaling.estimators.error_law import ErrorLaw
 
 __all__ = ["ERROR_KAPPA_PRIOR_SCALE", "ERROR_LFO_QUANTILES", "calibrate_error_discrepancy",
-           "error_lfo_splits", "loss_distance"]
+           "compare_lfo", "error_lfo_splits", "loss_distance"]
 
 #: Prior scale of the error law's kappa (HalfNormal): error per natural-log unit of loss.
 ERROR_KAPPA_PRIOR_SCALE = 0.5
@@ -107,3 +107,18 @@ def calibrate_error_discrepancy(law: ErrorLaw, runs: pd.DataFrame, *,
         p["weight"] = 1.0 / float(counts[p["run_id"]])
     return Discrepancy.from_evidence(points, [c for c, _ in splits],
                                      prior_scale=ERROR_KAPPA_PRIOR_SCALE, trend=False)
+
+
+def compare_lfo(discrepancies: dict[str, Discrepancy]) -> dict[str, float]:
+    """Leave-future-out log score of each law (sum of its held-out points' log densities, no
+    discrepancy), over the ``(run, cut)`` points every law scored; ``{}`` when there are none.
+    The laws must come from the same runs (the same cuts in loss)."""
+    keyed = {}
+    for name, disc in discrepancies.items():
+        dens = disc.lfo_log_density()
+        keyed[name] = {(p["run_id"], float(p.get("cutoff", p.get("cutoff_flops", 0.0)))): float(v)
+                       for p, v in zip(disc.points, dens, strict=True)}
+    common = set.intersection(*(set(k) for k in keyed.values())) if keyed else set()
+    if not common:
+        return {}
+    return {name: float(sum(k[key] for key in common)) for name, k in keyed.items()}

@@ -63,7 +63,7 @@ from bayes_scaling.estimators.tasks import (
 )
 from bayes_scaling.inference.config import SamplerConfig, check_seed, enable_x64
 from bayes_scaling.inference.diagnostics import Diagnostics
-from bayes_scaling.laws.forms import ErrorLawSpec, get_error_law
+from bayes_scaling.laws.forms import ERROR_LAWS, ErrorLawSpec, get_error_law
 from bayes_scaling.laws.priors import (
     Prior,
     default_error_priors,
@@ -125,13 +125,21 @@ def paper_error_runs(runs: pd.DataFrame, dataset: str) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------
 
 
+#: Laws that ``ErrorLaw("auto")`` chooses between, by leave-future-out (the first without data
+#: to cut): the sigmoid saturates at chance and at a learned ceiling, the exponential only at
+#: chance.
+AUTO_LAWS = ("sigmoid", "exponential")
+
+
 class ErrorLaw(FittedModel):
     """Bayesian downstream error law ``Err(L)`` with errors in the loss and a NUTS posterior.
 
     Parameters
     ----------
-    law : {"exponential", "sigmoid"}
-        The law's form (see :data:`bayes_scaling.laws.forms.ERROR_LAWS`).
+    law : {"exponential", "sigmoid", "auto"}
+        The law's form (see :data:`bayes_scaling.laws.forms.ERROR_LAWS`). ``"auto"``: fit each
+        of :data:`AUTO_LAWS` and keep the one whose leave-future-out refits predicted the
+        fitting runs' lower losses best (:attr:`law_choice` records the scores).
     error : str
         Error column to model: ``err_avg17``, ``err_avg46`` or ``err_<task>``.
     loss : str
@@ -207,9 +215,19 @@ class ErrorLaw(FittedModel):
         data_dir: str | os.PathLike[str] | None = None,
         discrepancy: str | None = "lfo",
     ):
-        self.spec: ErrorLawSpec = get_error_law(law)
         if discrepancy not in ("lfo", None):
             raise ValueError(f"discrepancy must be 'lfo' or None, got {discrepancy!r}")
+        self._auto = law == "auto"
+        if self._auto:
+            if discrepancy is None:
+                raise ValueError("law='auto' chooses the law by leave-future-out, which needs "
+                                 "discrepancy='lfo'; with discrepancy=None name the law "
+                                 f"(one of {sorted(ERROR_LAWS)})")
+            if priors:
+                raise ValueError("law='auto' takes no priors= (each law has its own); name the "
+                                 f"law (one of {sorted(ERROR_LAWS)}) to set priors")
+            law = AUTO_LAWS[0]
+        self.spec: ErrorLawSpec = get_error_law(law)
         self.discrepancy = discrepancy
         if noise not in ERROR_NOISE_MODELS:
             raise ValueError(f"unknown noise model {noise!r}; use one of {ERROR_NOISE_MODELS}")
@@ -243,7 +261,14 @@ class ErrorLaw(FittedModel):
 
     @property
     def law(self) -> str:
-        return self.spec.name
+        """The law's name (``"auto"`` until an ``"auto"`` law is fitted, then the chosen one)."""
+        return "auto" if self._auto and self.idata is None else self.spec.name
+
+    def _init_kwargs(self) -> dict[str, Any]:
+        return {"error": self.error, "loss": self.loss, "noise": self.noise,
+                "sampler": self.sampler, "chance": self.chance, "n_items": self.n_items,
+                "tasks": self.tasks, "loss_unit": self.loss_unit, "loss_error": self.loss_error,
+                "data_dir": self.data_dir, "discrepancy": self.discrepancy}
 
     def __repr__(self) -> str:
         state = "fitted" if self.idata is not None else "not fitted"
@@ -468,12 +493,43 @@ class ErrorLaw(FittedModel):
         from bayes_scaling.estimators.error_extrapolation import calibrate_error_discrepancy
         from bayes_scaling.estimators.extrapolation import Discrepancy
 
+        if self._auto:
+            return self._fit_auto(runs, seed=seed, progress=progress, warn=warn)
         super().fit(runs, seed=seed, progress=progress, warn=warn)
         disc = (calibrate_error_discrepancy(self, runs, seed=seed)
                 if self.discrepancy == "lfo" else Discrepancy.none())
         self.idata.attrs["discrepancy"] = disc.to_json()
         self.idata.attrs["loss_min_fit"] = float(np.min(runs[self.loss].to_numpy(float)))
         return self
+
+    def _fit_auto(self, runs: pd.DataFrame, *, seed: int, progress: bool, warn: bool):
+        """Fit every law of :data:`AUTO_LAWS`; keep the one whose leave-future-out refits
+        predicted the held-out lower-loss runs best (log density summed over the points both
+        laws scored); without any such point, the first (``"sigmoid"``)."""
+        from bayes_scaling.estimators.error_extrapolation import compare_lfo
+
+        fits = {name: ErrorLaw(name, **self._init_kwargs()).fit(runs, seed=seed,
+                                                                progress=progress, warn=False)
+                for name in AUTO_LAWS}
+        elpd = compare_lfo({name: f.discrepancy_ for name, f in fits.items()})
+        best = max(elpd, key=elpd.get) if elpd else AUTO_LAWS[0]
+        chosen = fits[best]
+        self.spec, self.priors = chosen.spec, chosen.priors
+        self._learn_items, self._loss_error_used = chosen._learn_items, chosen._loss_error_used
+        self.idata = chosen.idata
+        self.idata.attrs["law_choice"] = json.dumps(
+            {"method": "lfo" if elpd else "default", "chosen": best, "lfo_elpd": elpd})
+        self._diagnostics = None
+        self.diagnostics(warn=warn)
+        return self
+
+    @property
+    def law_choice(self) -> dict[str, Any] | None:
+        """For a fit of ``law="auto"``: ``method`` (``"lfo"``, or ``"default"`` when too few
+        runs to cut), ``chosen`` and each law's ``lfo_elpd``; ``None`` for a named law."""
+        self._require_fit()
+        raw = self.idata.attrs.get("law_choice")
+        return None if raw is None else json.loads(raw)
 
     @property
     def discrepancy_(self):
