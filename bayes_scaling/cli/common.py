@@ -335,3 +335,11 @@ def check_diagnostics(label: str, diag: Any, args: argparse.Namespace) -> int:
           "(--warmup/--draws), raise --target-accept, or pass --allow-warnings to accept",
           file=sys.stderr)
     return EXIT_DIAGNOSTICS
+
+
+def add_error_law_option(group) -> None:
+    """``--error-law``: the error law's form (fit and report)."""
+    group.add_argument("--error-law", choices=("sigmoid", "exponential", "auto"), default=None,
+                       help="error law's form (default: exponential for gadre2024's err_avg17, "
+                            "which it extrapolated best; sigmoid otherwise; auto: chosen per "
+                            "fit by leave-future-out)")

@@ -15,6 +15,7 @@ from bayes_scaling.cli.common import (
     EXIT_CODES_EPILOG,
     PROG,
     CliInputError,
+    add_error_law_option,
     add_law_options,
     add_source_options,
     check_diagnostics,
@@ -101,8 +102,9 @@ def _cmd_fit(args: argparse.Namespace) -> int:
                                   "sampler": sampler_overrides(args), "data_dir": args.data_dir}
         if args.error_chance is not None:
             err_kw["chance"] = args.error_chance
-        err = ErrorLaw("exponential", **err_kw).fit(err_runs, seed=args.seed + 1,
-                                                     progress=not args.no_progress, warn=False)
+        form = args.error_law or (preset.error_law if args.error == preset.error else None)
+        err = ErrorLaw(form or "sigmoid", **err_kw).fit(err_runs, seed=args.seed + 1,
+                                                        progress=not args.no_progress, warn=False)
 
     # --- outputs: both files or neither
     with staged_outputs() as stage:
@@ -139,4 +141,5 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     err.add_argument("--error-out", metavar="FILE.nc", help="error-law posterior file")
     err.add_argument("--error-chance", type=probability_arg,
                      help="chance-level error of a column that is not Gadre et al.'s")
+    add_error_law_option(err)
     parser.set_defaults(handler=_cmd_fit)

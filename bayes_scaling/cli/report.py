@@ -17,6 +17,7 @@ from bayes_scaling.cli.common import (
     EXIT_DIAGNOSTICS,
     PROG,
     CliInputError,
+    add_error_law_option,
     add_law_options,
     add_source_options,
     add_target_options,
@@ -118,7 +119,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     data = make_report(
         args.source, targets=targets, thresholds=args.threshold or (),
         dataset_filter=args.dataset_filter, max_params=args.max_params, query=args.query,
-        law=args.law, loss=loss, error=error, error_chance=args.error_chance, noise=args.noise,
+        law=args.law, loss=loss, error=error, error_chance=args.error_chance,
+        error_law=args.error_law, noise=args.noise,
         seed=args.seed, sampler=sampler_overrides(args), budgets=args.budget,
         allocation_constraints=constraints, backtest=backtest, data_dir=args.data_dir,
         offline=args.offline, mapping=mapping, progress=not args.no_progress,
@@ -196,4 +198,5 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     err.add_argument("--no-error", action="store_true", help="no downstream error law")
     err.add_argument("--error-chance", type=probability_arg,
                      help="chance-level error of a column that is not Gadre et al.'s")
+    add_error_law_option(err)
     parser.set_defaults(handler=_cmd_report, command_line=None)

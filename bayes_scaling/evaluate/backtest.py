@@ -93,7 +93,7 @@ def backtest(
     sampler: SamplerConfig | Mapping[str, Any] | None = None,
     ci_probs: Sequence[float] = CI_PROBS,
     kind: str = "new_run",
-    error_law: str = "exponential",
+    error_law: str = "sigmoid",
     error_options: Mapping[str, Any] | None = None,
     fit_filter: str | None = None,
     kernel: str = "auto",
@@ -135,7 +135,7 @@ def backtest(
         ``"new_run"`` (default) scores the predictive of a *new run's* measurement (law mean,
         run-to-run scatter and the target's measurement error), which is what the truth is.
         ``"law_mean"`` scores the law's mean only (parameter uncertainty), expected to under-cover.
-    error_law : {"exponential", "sigmoid"}
+    error_law : {"sigmoid", "exponential", "auto"}
         Error law form.
     error_options : mapping, optional
         Keyword arguments for :class:`~bayes_scaling.estimators.error_law.ErrorLaw` (``priors``,
