@@ -258,16 +258,23 @@ def main() -> None:
     ap.add_argument("--sim-tasks", type=int, default=24)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--from-json", type=Path, metavar="OUT.json",
+                    help="no fitting: render the tables and --doc from an earlier run's --out")
     args = ap.parse_args()
 
-    t0 = time.time()
-    runs = bs.load_dataset("gadre2024", data_dir=args.data_dir)
-    tasks = gadre2024_tasks(data_dir=args.data_dir)
-    results = gadre_suite(runs, tasks, cutoff=args.cutoff, laws=args.laws, quick=args.quick,
-                          seed=args.seed)
-    results += sim_suite(n_tasks=6 if args.quick else args.sim_tasks, laws=args.laws,
-                         seed=args.seed)
-    seconds = time.time() - t0
+    if args.from_json is not None:
+        saved = json.loads(args.from_json.read_text())
+        results, seconds = saved["results"], saved["meta"]["seconds"]
+        args.laws, args.cutoff = saved["meta"]["laws"], saved["meta"]["cutoff"]
+    else:
+        t0 = time.time()
+        runs = bs.load_dataset("gadre2024", data_dir=args.data_dir)
+        tasks = gadre2024_tasks(data_dir=args.data_dir)
+        results = gadre_suite(runs, tasks, cutoff=args.cutoff, laws=args.laws,
+                              quick=args.quick, seed=args.seed)
+        results += sim_suite(n_tasks=6 if args.quick else args.sim_tasks, laws=args.laws,
+                             seed=args.seed)
+        seconds = time.time() - t0
     df = _flat(results)
     df["kind"] = np.where(df.task.isin(["err_avg17", "err_avg46"]), "average", "task")
     tables = {
@@ -290,11 +297,18 @@ def main() -> None:
             "fits_with_divergences": divergent, "cutoff": args.cutoff, "sampler": SAMPLER,
             "version": bs.__version__, "laws": args.laws, "sim_cut": SIM_CUT,
             "n_fit_runs": {r["group"]: r["n_fit"] for r in results if r["suite"] == "gadre"},
-            "n_new_runs": {r["group"]: r["n_new"] for r in results if r["suite"] == "gadre"}}
+            "n_new_runs": {r["group"]: r["n_new"] for r in results if r["suite"] == "gadre"},
+            "lfo_choice_counts": {
+                kind: pd.Series([r.get("lfo_choice") for r in results
+                                 if (r["suite"], r["task"] in ("err_avg17", "err_avg46"))
+                                 == key]).value_counts().to_dict()
+                for kind, key in (("gadre tasks", ("gadre", False)),
+                                  ("gadre averages", ("gadre", True)),
+                                  ("simulated", ("simulated", False)))}}
     for name, t in tables.items():
         print(f"\n## {name}\n\n{_md(t)}")
     print(json.dumps(meta, default=str))
-    if args.out:
+    if args.out and args.from_json is None:
         args.out.write_text(json.dumps({"meta": meta, "results": results}, indent=1,
                                        default=float))
     if args.doc:
