@@ -16,8 +16,8 @@ by the same leave-future-out as the loss law's discrepancy
 
 1. cut the fitting runs at the 50%, 35% and 20% quantiles of their loss; refit the law on the
    runs above each cut (the same compiled sampler: the runs below are masked out of the
-   likelihood, so a refit costs one warm fit) and predict the runs below it at their measured
-   losses;
+   likelihood, so a refit costs one warm fit; always the linearised model, also for
+   ``loss_error="latent"`` fits) and predict the runs below it at their measured losses;
 2. score the held-out runs of one cut jointly,
    ``r ~ N(0, diag(s^2) + U U^T + kappa^2 d d^T)``: their regular scatter and sampling error
    ``s``, the refit's parameter uncertainty ``U`` (shared across them) and one discrepancy draw
@@ -31,6 +31,7 @@ the prior (``method="prior"``). ``ErrorLaw(discrepancy=None)`` turns the term of
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -78,13 +79,17 @@ def calibrate_error_discrepancy(law: ErrorLaw, runs: pd.DataFrame, *,
     from bayes_scaling.inference.nuts import sample_nuts
 
     kw, meta = law._prepare(runs)
+    # the refits only need predictive means and variances: the linearised model (no latent
+    # loss per run) gives them at a fraction of the latent model's cost
+    lin = copy.copy(law)
+    lin._loss_error_used = "linearised"
     loss, err = kw["loss_obs"], kw["error"]
     splits = error_lfo_splits(loss, len(law.spec.sampled) + 3)
     points: list[dict] = []
     for i, (cut, fit) in enumerate(splits):
         kw_i = dict(kw, mask=fit, loss_ref=np.asarray(float(np.median(loss[fit]))))
-        posterior, _, _ = sample_nuts(law._model(), kw_i, config=law.sampler,
-                                      seed=int(seed) + 7919 + i, model_key=law._model_key(),
+        posterior, _, _ = sample_nuts(lin._model(), kw_i, config=law.sampler,
+                                      seed=int(seed) + 7919 + i, model_key=lin._model_key(),
                                       progress=False)
         post = {k: np.reshape(v, (-1, *np.shape(v)[2:])) for k, v in posterior.items()}
         held = np.flatnonzero(~fit)
