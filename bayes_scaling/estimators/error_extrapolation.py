@@ -16,8 +16,9 @@ by the same leave-future-out as the loss law's discrepancy
 
 1. cut the fitting runs at the 50%, 35% and 20% quantiles of their loss; refit the law on the
    runs above each cut (the same compiled sampler: the runs below are masked out of the
-   likelihood, so a refit costs one warm fit; always the linearised model, also for
-   ``loss_error="latent"`` fits) and predict the runs below it at their measured losses;
+   likelihood, so the three refits share one compiled sampler; always the linearised model,
+   also for ``loss_error="latent"`` fits, and at most 2 chains x (500 + 500) draws) and
+   predict the runs below it at their measured losses;
 2. score the held-out runs of one cut jointly,
    ``r ~ N(0, diag(s^2) + U U^T + kappa^2 d d^T)``: their regular scatter and sampling error
    ``s``, the refit's parameter uncertainty ``U`` (shared across them) and one discrepancy draw
@@ -38,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_scaling.estimators.extrapolation import Discrepancy, param_factor
+from bayes_scaling.inference.config import SamplerConfig
 
 if TYPE_CHECKING:
     from bayes_scaling.estimators.error_law import ErrorLaw
@@ -49,6 +51,8 @@ __all__ = ["ERROR_KAPPA_PRIOR_SCALE", "ERROR_LFO_QUANTILES", "calibrate_error_di
 ERROR_KAPPA_PRIOR_SCALE = 0.5
 #: Loss quantiles of the fitting runs at which the error law's leave-future-out cuts.
 ERROR_LFO_QUANTILES = (0.5, 0.35, 0.2)
+# the refits only need predictive means and variances: fewer, shorter chains suffice
+_LFO_SAMPLER = {"num_warmup": 500, "num_samples": 500, "num_chains": 2}
 
 
 def loss_distance(loss: np.ndarray, loss_min_fit: float) -> np.ndarray:
@@ -83,12 +87,16 @@ def calibrate_error_discrepancy(law: ErrorLaw, runs: pd.DataFrame, *,
     # loss per run) gives them at a fraction of the latent model's cost
     lin = copy.copy(law)
     lin._loss_error_used = "linearised"
+    base = law.sampler.to_dict()
+    # never heavier than the main fit's own settings (the same program when they are lighter)
+    config = SamplerConfig.coerce(
+        base | {k: min(int(v), int(base[k])) for k, v in _LFO_SAMPLER.items()}, base)
     loss, err = kw["loss_obs"], kw["error"]
     splits = error_lfo_splits(loss, len(law.spec.sampled) + 3)
     points: list[dict] = []
     for i, (cut, fit) in enumerate(splits):
         kw_i = dict(kw, mask=fit, loss_ref=np.asarray(float(np.median(loss[fit]))))
-        posterior, _, _ = sample_nuts(lin._model(), kw_i, config=law.sampler,
+        posterior, _, _ = sample_nuts(lin._model(), kw_i, config=config,
                                       seed=int(seed) + 7919 + i, model_key=lin._model_key(),
                                       progress=False)
         post = {k: np.reshape(v, (-1, *np.shape(v)[2:])) for k, v in posterior.items()}
