@@ -104,3 +104,15 @@ def test_property_integer_seeds(seed):
             check_seed(seed)
 
 
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=0, max_value=MAX_SEED), st.integers(min_value=0, max_value=10**6))
+def test_derived_seeds_stay_valid_for_every_valid_seed(seed, offset):
+    # refits and the error law use seed + offset: at the top of the range that must wrap, not
+    # fail inside the fit with a seed the user never passed
+    from bayes_scaling.inference.config import derive_seed
+
+    d = derive_seed(seed, offset)
+    assert check_seed(d) == d and d == (seed + offset) % (MAX_SEED + 1)
+    assert derive_seed(MAX_SEED, 1) == 0

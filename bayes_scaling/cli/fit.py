@@ -96,6 +96,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     err = None
     if args.error is not None:
         from bayes_scaling.estimators.error_law import ErrorLaw
+        from bayes_scaling.inference.config import derive_seed
 
         err_runs = fit_runs[fit_runs[args.error].notna()]
         err_kw: dict[str, Any] = {"error": args.error, "loss": loss,
@@ -103,7 +104,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         if args.error_chance is not None:
             err_kw["chance"] = args.error_chance
         form = args.error_law or (preset.error_law if args.error == preset.error else None)
-        err = ErrorLaw(form or "sigmoid", **err_kw).fit(err_runs, seed=args.seed + 1,
+        err = ErrorLaw(form or "sigmoid", **err_kw).fit(err_runs, seed=derive_seed(args.seed, 1),
                                                         progress=not args.no_progress, warn=False)
 
     # --- outputs: both files or neither

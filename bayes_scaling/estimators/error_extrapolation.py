@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_scaling.estimators.extrapolation import Discrepancy, param_factor
-from bayes_scaling.inference.config import SamplerConfig
+from bayes_scaling.inference.config import SamplerConfig, derive_seed
 
 if TYPE_CHECKING:
     from bayes_scaling.estimators.error_law import ErrorLaw
@@ -97,7 +97,7 @@ def calibrate_error_discrepancy(law: ErrorLaw, runs: pd.DataFrame, *,
     for i, (cut, fit) in enumerate(splits):
         kw_i = dict(kw, mask=fit, loss_ref=np.asarray(float(np.median(loss[fit]))))
         posterior, _, _ = sample_nuts(lin._model(), kw_i, config=config,
-                                      seed=int(seed) + 7919 + i, model_key=lin._model_key(),
+                                      seed=derive_seed(seed, 7919 + i), model_key=lin._model_key(),
                                       progress=False)
         post = {k: np.reshape(v, (-1, *np.shape(v)[2:])) for k, v in posterior.items()}
         held = np.flatnonzero(~fit)

@@ -76,7 +76,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_scaling.data.design import DesignBounds
-from bayes_scaling.inference.config import check_seed
+from bayes_scaling.inference.config import check_seed, derive_seed
 
 if TYPE_CHECKING:
     from bayes_scaling.estimators.loss_law import LossLaw
@@ -375,7 +375,7 @@ def calibrate_discrepancy(laws: Sequence[LossLaw], runs_list: Sequence[pd.DataFr
             cutoffs[i].append(cut)
     points: list[list[dict]] = [[] for _ in laws]
     if subsets:
-        refits = fit_many(template, subsets, seed=int(seed) + 7919, warn=False)
+        refits = fit_many(template, subsets, seed=derive_seed(seed, 7919), warn=False)
         for (i, cut, held), sub, refit in zip(jobs, subsets, refits, strict=True):
             points[i] += _lfo_points(refit, sub, held, cut)
     out = []

@@ -27,6 +27,7 @@ __all__ = [
     "SamplerConfig",
     "MAX_SEED",
     "check_seed",
+    "derive_seed",
     "set_cpu_devices",
     "enable_compilation_cache",
     "default_compilation_cache",
@@ -86,6 +87,12 @@ def check_seed(seed: Any, *, name: str = "seed") -> int:
         raise ValueError(f"{name} must lie in [0, 2**63 - 1], got {value}. Fix: pass a smaller "
                          "non-negative int.")
     return value
+
+
+def derive_seed(seed: int, offset: int) -> int:
+    """The seed of a sub-task (a refit, the error law of a fit): ``seed + offset``, wrapped into
+    ``[0, MAX_SEED]`` so that any valid seed gives valid sub-seeds (``MAX_SEED + 1`` is ``0``)."""
+    return (check_seed(seed) + int(offset)) % (MAX_SEED + 1)
 
 
 def enable_x64() -> None:

@@ -60,7 +60,7 @@ import pandas as pd
 from bayes_scaling.data.design import DesignBounds
 from bayes_scaling.data.targets import resolve_targets
 from bayes_scaling.estimators.loss_law import LossLaw
-from bayes_scaling.inference.config import check_seed
+from bayes_scaling.inference.config import check_seed, derive_seed
 
 __all__ = ["FITTED_DATASET", "RunPlan", "candidate_grid", "fit_runs_table", "plan_runs",
            "weighted_quantile_width"]
@@ -411,7 +411,7 @@ def _refit_widths(law, fitted, cand, idx, y_sim, t, kappa, new_dist, ci_prob, n_
             owners.append(c)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # refits on simulated data: diagnostics are not the point
-        fits = fit_many(template, tables, seed=seed + 104729, warn=False)
+        fits = fit_many(template, tables, seed=derive_seed(seed, 104729), warn=False)
     out = np.zeros((len(idx), len(t)))
     counts = np.zeros(len(idx))
     pos = {c: i for i, c in enumerate(idx)}

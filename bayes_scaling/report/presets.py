@@ -302,6 +302,7 @@ def make_report(
     predictor = None
     if err_col is not None:
         from bayes_scaling.estimators.error_law import ErrorLaw
+        from bayes_scaling.inference.config import derive_seed
         from bayes_scaling.predict.predictor import ScalingPredictor
 
         if err_col not in fit_runs.columns:
@@ -318,7 +319,7 @@ def make_report(
                        else ErrorLaw.load(error_fit))
         else:
             form = error_law or (preset.error_law if err_col == preset.error else None)
-            err_law = ErrorLaw(form or "sigmoid", **err_kw).fit(err_runs, seed=seed + 1,
+            err_law = ErrorLaw(form or "sigmoid", **err_kw).fit(err_runs, seed=derive_seed(seed, 1),
                                                                 progress=progress, warn=False)
         predictor = ScalingPredictor(loss_law, err_law)
 
