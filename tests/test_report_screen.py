@@ -36,7 +36,9 @@ window.addEventListener('load', () => {
   });
   const pre = document.createElement('pre'); pre.id = 'probe';
   pre.textContent = JSON.stringify({cards: out, width: window.innerWidth,
-                                    height: window.innerHeight});
+                                    height: window.innerHeight,
+                                    page_width: document.documentElement.scrollWidth,
+                                    client_width: document.documentElement.clientWidth});
   document.body.appendChild(pre);
 });
 </script>"""
@@ -114,6 +116,9 @@ def test_answer_cards_fit_a_phone_width(data, tmp_path):
     for c in layout["cards"]:
         for key in ("run", "loss", "error", "extrapolation"):
             assert c[key]["right"] <= width + 1, f"{key} cut off at phone width ({width} px)"
+    # wide tables scroll inside their own box: the page itself never scrolls sideways (the
+    # priors table once made it 599 px wide at 485)
+    assert layout["page_width"] <= layout["client_width"], layout
 
 
 def test_answer_section_comes_before_the_evidence(data):

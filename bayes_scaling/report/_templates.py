@@ -33,7 +33,7 @@ HTML_TEMPLATE = r"""<!DOCTYPE html>
   .target-card .extrapolation { margin-top: 4px; font-size: 13.5px; }
   .target-card .extrapolation.warn { color: var(--bad); font-weight: 600; }
   .target-card.far { border-color: var(--bad); }
-  .scroll { overflow-x: auto; }
+  .scroll { overflow-x: auto; max-width: 100%; }  /* every table: wide ones scroll, the page does not */
   table { border-collapse: collapse; margin: 6px 0 12px; font-size: 12.5px; }
   th, td { border-bottom: 1px solid var(--line); padding: 4px 8px; text-align: right; white-space: nowrap; }
   th { background: var(--soft); font-weight: 600; }
@@ -49,11 +49,11 @@ HTML_TEMPLATE = r"""<!DOCTYPE html>
 </head>
 <body>
 {% macro table(t) %}
-<table><thead><tr>{% for h in t.headers %}<th>{{ h }}</th>{% endfor %}</tr></thead>
+<div class="scroll"><table><thead><tr>{% for h in t.headers %}<th>{{ h }}</th>{% endfor %}</tr></thead>
 <tbody>
 {% for row in t.rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>
 {% endfor %}
-</tbody></table>
+</tbody></table></div>
 {% endmacro %}
 {% macro figure(f) %}
 <figure id="fig-{{ f.key }}">
@@ -99,7 +99,7 @@ Distance: how far the target lies outside the fitted runs in log compute and log
 <h3>Compute to reach each threshold</h3>
 <p class="muted">Training compute at which the mean law reaches the loss, per token multiplier M (∞: some
 draws put the irreducible loss above the threshold).</p>
-<div class="scroll">{{ table(ctt) }}</div>
+{{ table(ctt) }}
 {% endif %}
 {% if d.findings %}
 <h3>What the model found</h3>
@@ -116,7 +116,7 @@ is read off (preposterior analysis, <code>bs.plan_runs</code>; <code>bayes-scali
 Ranked by the mean relative width reduction over the targets per FLOP (cost 6ND). {{ d.plan_note }}.
 <span class="muted">Update: <code>reweight</code> = importance reweighting of the posterior draws;
 <code>refit</code> = refits on simulated outcomes where the weights' effective sample size was below 10%.</span></p>
-<div class="scroll">{{ table(plan) }}</div>
+{{ table(plan) }}
 {% else %}
 <p class="notrun">Not computed.</p>
 {% endif %}
@@ -127,9 +127,7 @@ Ranked by the mean relative width reduction over the targets per FLOP (cost 6ND)
 <section id="data">
 <h2>Data</h2>
 <p>Fitted on {{ d.law.n_runs }} runs: {{ d.selection }}.</p>
-<div class="scroll">
 {{ table(data_summary) }}
-</div>
 </section>
 
 <section id="law">
@@ -138,9 +136,7 @@ Ranked by the mean relative width reduction over the targets per FLOP (cost 6ND)
 <code>{{ d.law.noise }}</code> on log loss; extrapolation discrepancy <code>{{ d.law.discrepancy }}</code>
 (kappa {{ d.law.kappa }}).</p>
 <h3>Posterior (natural units, 90% intervals)</h3>
-<div class="scroll">
 {{ table(posterior) }}
-</div>
 <h3>Sampler diagnostics: {% if diag_ok %}passed{% else %}<span style="color: var(--bad)">FAILED</span>{% endif %}</h3>
 {{ table(diagnostics) }}
 {% if d.diagnostics.problems %}<ul>{% for p in d.diagnostics.problems %}<li>{{ p }}</li>{% endfor %}</ul>{% endif %}
@@ -156,9 +152,7 @@ Ranked by the mean relative width reduction over the targets per FLOP (cost 6ND)
 <p>Loss (nats/token) at each target: median and {{ ci_text }} intervals of a new run{% if d.thresholds %},
 and the probability that the run's loss lands below each threshold (± its Monte Carlo standard error){% endif %}.
 <span class="muted">C / fitted max: the target's compute over the largest fitted run's; rel. error: median / observed − 1.</span></p>
-<div class="scroll">
 {{ table(targets) }}
-</div>
 {% if "overtraining" in figures %}{% set f = figures["overtraining"] %}
 {{ figure(f) }}
 {% endif %}
@@ -169,9 +163,7 @@ and the probability that the run's loss lands below each threshold (± its Monte
 {% if d.error_law %}
 <p>Error law <code>{{ d.error_law.formula }}</code> on <code>{{ d.error_law.error }}</code>{% if d.error_law.n_runs %}, fitted on {{ d.error_law.n_runs }} runs{% endif %};
 each loss draw is carried through the error law draw by draw.</p>
-<div class="scroll">
 {{ table(error_targets) }}
-</div>
 {% if error_posterior %}
 <h3>Error-law posterior</h3>
 {{ table(error_posterior) }}
@@ -191,17 +183,13 @@ each loss draw is carried through the error law draw by draw.</p>
 (one exponent for N and D) the optimal M = D / N is the same at every budget: the rows differ in size,
 not in M. {% if "P(constraint binds)" in allocation.headers %}P(constraint binds): the share of posterior draws whose
 optimum sits on the size or token constraint.{% endif %}</p>
-<div class="scroll">
 {{ table(allocation) }}
-</div>
 </section>
 
 <section id="backtest">
 <h2>Backtest calibration</h2>
 {% if backtest %}
-<div class="scroll">
 {{ table(backtest) }}
-</div>
 {% if "calibration" in figures %}{% set f = figures["calibration"] %}
 {{ figure(f) }}
 {% endif %}
