@@ -69,7 +69,10 @@ class FittedModel:
             Emit :class:`~bayes_scaling.inference.diagnostics.DiagnosticsWarning` when a check fails.
         """
         seed = check_seed(seed)  # before any work: 1.7 or 2**64 fail here, by name
-        kw, meta = self._prepare(runs)
+        return self._fit_prepared(*self._prepare(runs), seed=seed, progress=progress, warn=warn)
+
+    def _fit_prepared(self, kw, meta, *, seed: int, progress: bool, warn: bool):
+        """Sample given the model arrays of :meth:`_prepare` (a checked seed); returns ``self``."""
         posterior, stats, facts = sample_nuts(
             self._model(), kw, config=self.sampler, seed=seed, model_key=self._model_key(),
             progress=progress,
@@ -98,6 +101,17 @@ class FittedModel:
             warnings.warn("sampler diagnostics failed:\n" + str(self._diagnostics),
                           DiagnosticsWarning, stacklevel=2)
         return self._diagnostics
+
+    @property
+    def discrepancy_(self):
+        """The learned extrapolation
+        :class:`~bayes_scaling.estimators.extrapolation.Discrepancy` in ``idata.attrs``
+        (method ``"none"`` for fits without one)."""
+        from bayes_scaling.estimators.extrapolation import Discrepancy
+
+        self._require_fit()
+        raw = self.idata.attrs.get("discrepancy")
+        return Discrepancy.none() if raw is None else Discrepancy.from_json(raw)
 
     def draws(self) -> dict[str, np.ndarray]:
         """Scalar posterior draws flattened over (chain, draw)."""

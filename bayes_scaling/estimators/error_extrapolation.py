@@ -33,12 +33,18 @@ the prior (``method="prior"``). ``ErrorLaw(discrepancy=None)`` turns the term of
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
-from bayes_scaling.estimators.extrapolation import Discrepancy, param_factor
+from bayes_scaling.estimators.extrapolation import (
+    Discrepancy,
+    cut_key,
+    noise_variance,
+    param_factor,
+    weigh_by_run,
+)
 from bayes_scaling.inference.config import SamplerConfig, derive_seed
 
 if TYPE_CHECKING:
@@ -77,12 +83,12 @@ def error_lfo_splits(loss: np.ndarray, min_fit: int,
     return out
 
 
-def calibrate_error_discrepancy(law: ErrorLaw, runs: pd.DataFrame, *,
-                                seed: int) -> Discrepancy:
-    """Learn the fitted error law's discrepancy by leave-future-out in loss (module docstring)."""
+def calibrate_error_discrepancy(law: ErrorLaw, kw: Mapping[str, Any], meta: Mapping[str, Any],
+                                *, seed: int) -> Discrepancy:
+    """Learn the fitted error law's discrepancy by leave-future-out in loss (module docstring),
+    from the model arrays ``kw, meta = law._prepare(runs)`` of its fit."""
     from bayes_scaling.inference.nuts import sample_nuts
 
-    kw, meta = law._prepare(runs)
     # the refits only need predictive means and variances: the linearised model (no latent
     # loss per run) gives them at a fraction of the latent model's cost
     lin = copy.copy(law)
@@ -102,10 +108,7 @@ def calibrate_error_discrepancy(law: ErrorLaw, runs: pd.DataFrame, *,
         post = {k: np.reshape(v, (-1, *np.shape(v)[2:])) for k, v in posterior.items()}
         held = np.flatnonzero(~fit)
         mu, scale, nu = law._mean_and_scale(post, loss[held], kw_i["loss_ref"])
-        noise_var = np.mean(scale**2, axis=0)
-        if nu is not None:  # a t(nu) with scale s has variance s^2 nu / (nu - 2)
-            nu = np.maximum(nu, 2.5)
-            noise_var = np.mean(scale**2 * nu / (nu - 2.0), axis=0)
+        noise_var = noise_variance(scale, nu)
         mean = mu.mean(axis=0)
         factor = param_factor(mu)
         dist = loss_distance(loss[held], float(loss[fit].min()))
@@ -115,9 +118,7 @@ def calibrate_error_discrepancy(law: ErrorLaw, runs: pd.DataFrame, *,
                     "noise_sd": float(np.sqrt(noise_var[a])),
                     "param_factor": [float(x) for x in factor[a]]}
                    for a, j in enumerate(held)]
-    counts = pd.Series([p["run_id"] for p in points], dtype=object).value_counts()
-    for p in points:
-        p["weight"] = 1.0 / float(counts[p["run_id"]])
+    weigh_by_run(points)
     return Discrepancy.from_evidence(points, [c for c, _ in splits],
                                      prior_scale=ERROR_KAPPA_PRIOR_SCALE, trend=False)
 
@@ -129,7 +130,7 @@ def compare_lfo(discrepancies: dict[str, Discrepancy]) -> dict[str, float]:
     keyed = {}
     for name, disc in discrepancies.items():
         dens = disc.lfo_log_density()
-        keyed[name] = {(p["run_id"], float(p.get("cutoff", p.get("cutoff_flops", 0.0)))): float(v)
+        keyed[name] = {(p["run_id"], cut_key(p)): float(v)
                        for p, v in zip(disc.points, dens, strict=True)}
     common = set.intersection(*(set(k) for k in keyed.values())) if keyed else set()
     if not common:

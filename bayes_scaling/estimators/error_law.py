@@ -499,11 +499,13 @@ class ErrorLaw(ErrorPredictiveMixin, FittedModel):
 
         if self._auto:
             return self._fit_auto(runs, seed=seed, progress=progress, warn=warn)
-        super().fit(runs, seed=seed, progress=progress, warn=warn)
-        disc = (calibrate_error_discrepancy(self, runs, seed=seed)
+        seed = check_seed(seed)  # before any work: 1.7 or 2**64 fail here, by name
+        kw, meta = self._prepare(runs)
+        self._fit_prepared(kw, meta, seed=seed, progress=progress, warn=warn)
+        disc = (calibrate_error_discrepancy(self, kw, meta, seed=seed)
                 if self.discrepancy == "lfo" else Discrepancy.none())
         self.idata.attrs["discrepancy"] = disc.to_json()
-        self.idata.attrs["loss_min_fit"] = float(np.min(runs[self.loss].to_numpy(float)))
+        self.idata.attrs["loss_min_fit"] = float(np.min(kw["loss_obs"]))
         return self
 
     def _fit_auto(self, runs: pd.DataFrame, *, seed: int, progress: bool, warn: bool):
@@ -534,16 +536,6 @@ class ErrorLaw(ErrorPredictiveMixin, FittedModel):
         self._require_fit()
         raw = self.idata.attrs.get("law_choice")
         return None if raw is None else json.loads(raw)
-
-    @property
-    def discrepancy_(self):
-        """The learned :class:`~bayes_scaling.estimators.extrapolation.Discrepancy` (method
-        ``"none"`` for fits without one)."""
-        from bayes_scaling.estimators.extrapolation import Discrepancy
-
-        self._require_fit()
-        raw = self.idata.attrs.get("discrepancy")
-        return Discrepancy.none() if raw is None else Discrepancy.from_json(raw)
 
     def _diagnostic_names(self) -> list[str]:
         # the latent losses too: a funnel there shows up as poor mixing of loss_z

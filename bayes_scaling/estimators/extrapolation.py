@@ -68,7 +68,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -82,7 +82,8 @@ if TYPE_CHECKING:
     from bayes_scaling.estimators.loss_law import LossLaw
 
 __all__ = ["Discrepancy", "GAMMA_PRIOR_SCALE", "KAPPA_PRIOR_SCALE", "LFO_QUANTILES",
-           "calibrate_discrepancy", "lfo_splits", "param_factor"]
+           "calibrate_discrepancy", "cut_key", "lfo_splits", "noise_variance", "param_factor",
+           "weigh_by_run"]
 
 #: Prior scale of kappa (HalfNormal): log-loss discrepancy per natural-log unit of distance.
 KAPPA_PRIOR_SCALE = 0.01
@@ -159,8 +160,7 @@ class Discrepancy:
         """
         cuts: dict[float, list[dict]] = {}
         for p in points:
-            key = p["cutoff_flops"] if "cutoff_flops" in p else p.get("cutoff", 0.0)
-            cuts.setdefault(float(key), []).append(p)
+            cuts.setdefault(cut_key(p), []).append(p)
         k = _KAPPA_GRID * (prior_scale / KAPPA_PRIOR_SCALE)
         g = _GAMMA_GRID if trend else np.zeros(1)
         log_prior = (-0.5 * (k[:, None] / prior_scale) ** 2
@@ -309,6 +309,30 @@ def _cut_log_likelihood(pts: Sequence[dict], kappa: np.ndarray,
     return -0.5 * (len(r) * np.log(2 * np.pi) + logdet + np.sum(z**2, axis=1))
 
 
+def cut_key(point: Mapping[str, Any]) -> float:
+    """The cut an LFO point belongs to: ``cutoff_flops`` (loss laws) or ``cutoff`` (cuts not
+    made in compute, e.g. the error law's in loss)."""
+    return float(point["cutoff_flops"] if "cutoff_flops" in point else point.get("cutoff", 0.0))
+
+
+def weigh_by_run(points: Sequence[dict]) -> None:
+    """Set each point's ``weight`` to 1 / (number of cuts that held its run out), in place: a run
+    counts once in the LFO log score however many refits predicted it."""
+    counts = pd.Series([p["run_id"] for p in points], dtype=object).value_counts()
+    for p in points:
+        p["weight"] = 1.0 / float(counts[p["run_id"]])
+
+
+def noise_variance(scale: np.ndarray, nu: np.ndarray | None = None) -> np.ndarray:
+    """Mean over draws (axis 0) of the regular noise variance with scale ``scale``: ``scale^2``,
+    or for a Student-t with ``nu`` degrees of freedom ``scale^2 nu / (nu - 2)``, ``nu`` capped
+    at 2.5 (near 2 the variance diverges)."""
+    if nu is None:
+        return np.mean(scale**2, axis=0)
+    nu = np.maximum(nu, 2.5)
+    return np.mean(scale**2 * nu / (nu - 2.0), axis=0)
+
+
 def param_factor(draws: np.ndarray) -> np.ndarray:
     """Rank-6 factor ``U`` (rows: the columns of ``draws``) of the covariance of ``(S, n)``
     draws across their columns: ``U U^T`` ~ ``cov(draws)``, the parameter uncertainty a refit
@@ -381,9 +405,7 @@ def calibrate_discrepancy(laws: Sequence[LossLaw], runs_list: Sequence[pd.DataFr
     out = []
     for i in range(len(laws)):
         pts = points[i]
-        counts = pd.Series([p["run_id"] for p in pts]).value_counts()
-        for p in pts:
-            p["weight"] = 1.0 / float(counts[p["run_id"]])
+        weigh_by_run(pts)
         log_c = np.log(6.0 * runs_list[i]["n_params"].to_numpy(float)
                        * runs_list[i]["n_tokens"].to_numpy(float))
         out.append(Discrepancy.from_evidence(pts, cutoffs[i], log_c_fit=float(log_c.max())))
@@ -396,11 +418,7 @@ def _lfo_points(refit: LossLaw, sub: pd.DataFrame, held: pd.DataFrame,
     log_mu, scale, post = refit._regular_predictive(held)
     y = np.log(held[refit.loss].to_numpy(float))
     mean = log_mu.mean(axis=0)
-    noise_var = np.mean(scale**2, axis=0)
-    if refit.noise == "student_t":
-        # a t(nu) with scale s has variance s^2 nu / (nu - 2); cap nu near 2, where it diverges
-        nu = np.maximum(post["nu"], 2.5)
-        noise_var = np.mean(scale**2 * nu / (nu - 2.0), axis=0)
+    noise_var = noise_variance(scale, post["nu"] if refit.noise == "student_t" else None)
     var = log_mu.var(axis=0) + noise_var
     factor = param_factor(log_mu)
     bounds = DesignBounds.from_sizes(sub["n_params"], sub["n_tokens"])

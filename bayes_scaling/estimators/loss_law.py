@@ -309,15 +309,6 @@ class LossLaw(FittedModel):
         c = self.idata.constant_data
         return DesignBounds.from_sizes(c["n_params"].values, c["n_tokens"].values)
 
-    @property
-    def discrepancy_(self):
-        """The learned :class:`~bayes_scaling.estimators.extrapolation.Discrepancy`."""
-        from bayes_scaling.estimators.extrapolation import Discrepancy
-
-        self._require_fit()
-        raw = self.idata.attrs.get("discrepancy")
-        return Discrepancy.none() if raw is None else Discrepancy.from_json(raw)
-
     def _regular_predictive(self, targets: pd.DataFrame):
         """Per posterior draw at ``targets``: the law's log mean ``(S, T)``, the regular new-run
         scale ``(S, T)`` (run-to-run scatter plus the target's measurement error where
