@@ -103,9 +103,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
                                   "sampler": sampler_overrides(args), "data_dir": args.data_dir}
         if args.error_chance is not None:
             err_kw["chance"] = args.error_chance
-        form = args.error_law or (preset.error_law if args.error == preset.error else None)
-        err = ErrorLaw(form or "sigmoid", **err_kw).fit(err_runs, seed=derive_seed(args.seed, 1),
-                                                        progress=not args.no_progress, warn=False)
+        err = ErrorLaw(preset.error_law_for(args.error, args.error_law), **err_kw).fit(
+            err_runs, seed=derive_seed(args.seed, 1), progress=not args.no_progress, warn=False)
 
     # --- outputs: both files or neither
     with staged_outputs() as stage:

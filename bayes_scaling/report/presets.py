@@ -62,6 +62,11 @@ class ReportDefaults:
     error_law: str | None = None
     description: str = ""
 
+    def error_law_for(self, column: str, asked: str | None = None) -> str:
+        """The error law's form for ``column``: ``asked`` if given, else the preset's for its own
+        error column, else :class:`~bayes_scaling.ErrorLaw`'s default ``"sigmoid"``."""
+        return asked or (self.error_law if column == self.error else None) or "sigmoid"
+
 
 PRESETS: dict[str, ReportDefaults] = {
     "gadre2024": ReportDefaults(
@@ -318,9 +323,8 @@ def make_report(
             err_law = (error_fit if isinstance(error_fit, ErrorLaw)
                        else ErrorLaw.load(error_fit))
         else:
-            form = error_law or (preset.error_law if err_col == preset.error else None)
-            err_law = ErrorLaw(form or "sigmoid", **err_kw).fit(err_runs, seed=derive_seed(seed, 1),
-                                                                progress=progress, warn=False)
+            err_law = ErrorLaw(preset.error_law_for(err_col, error_law), **err_kw).fit(
+                err_runs, seed=derive_seed(seed, 1), progress=progress, warn=False)
         predictor = ScalingPredictor(loss_law, err_law)
 
     prov = {"source": str(source)}
