@@ -36,11 +36,14 @@ def test_weighted_quantile_width_matches_numpy_unweighted():
     assert w == pytest.approx(hi - lo, rel=0.01)  # mid-point vs linear interpolation: < 1%
 
 
-def test_a_run_at_the_target_leaves_the_closed_form_width(law):
+def test_a_run_at_the_target_leaves_the_closed_form_width(sim_runs):
     """Observing one run at the target itself with run scatter sigma, where the prior on the
     law's mean there is much broader than sigma: the law's mean is then known to ~sigma, so a new
     run's log loss has sd ~ sqrt(2) sigma and the 90% width ~ 2 * 1.645 * sqrt(2) * sigma * L.
-    Tolerance 10%: 64 simulated outcomes, ESS ~ 120 draws each (measured 0.5% off)."""
+    Normal noise (no outlier component, which would leave some outcomes uninformative).
+    Tolerance 10%: 64 simulated outcomes, ESS ~ 120 draws each."""
+    law = fabricated_loss_law(sim_runs, TRUE_GADRE, loss="loss_sim", sigma=0.005, noise="normal",
+                              num_draws=1000, seed=0)
     plan = plan_runs(law, TARGET, pd.DataFrame(TARGET), n_sims=64, refit=False, seed=0)
     row = plan.candidates.iloc[0]
     median = law.predict(pd.DataFrame(TARGET))["median"].iloc[0]
@@ -121,3 +124,58 @@ def test_low_ess_falls_back_to_refits(law):
     row = plan.candidates.iloc[0]
     assert row["method"] == "refit"
     assert 0 < row["width_after_t0"] < row["width_now_t0"]
+
+
+def test_fitted_run_noise_is_the_fit_likelihood():
+    """The planner's outcome model is the fit's likelihood: the mixture density in closed form,
+    and outlier draws as broad as the outlier component. Tolerance 3%: 200k draws put the sd's
+    Monte Carlo error near 0.2%."""
+    from scipy import stats
+
+    from bayes_scaling.models.noise import fitted_run_draws, fitted_run_log_likelihood
+
+    post = {"outlier_prob": np.array([[0.2]]), "outlier_scale": np.array([[0.3]])}
+    y, loc, sc = np.array([[0.5]]), np.zeros((1, 1)), np.full((1, 1), 0.1)
+    got = fitted_run_log_likelihood("mixture", y, loc, sc, post)
+    want = np.log(0.8 * stats.norm.pdf(0.5, 0, 0.1) + 0.2 * stats.norm.pdf(0.5, 0, np.hypot(0.1, 0.3)))
+    assert got[0, 0] == pytest.approx(want, rel=1e-12)
+    assert fitted_run_log_likelihood("normal", y, loc, sc, post)[0, 0] == pytest.approx(
+        stats.norm.logpdf(0.5, 0, 0.1), rel=1e-12)
+    rng = np.random.default_rng(0)
+    shape = (200_000, 1)
+    always = {"outlier_prob": np.ones((1, 1)), "outlier_scale": np.full((1, 1), 0.3)}
+    draws = fitted_run_draws("mixture", always, np.zeros(shape), np.full(shape, 0.1), rng)
+    assert draws.std() == pytest.approx(np.hypot(0.1, 0.3), rel=0.03)
+    regular = fitted_run_draws("normal", {}, np.zeros(shape), np.full(shape, 0.1), rng)
+    assert regular.std() == pytest.approx(0.1, rel=0.03)
+
+
+def test_a_run_likely_to_be_an_outlier_narrows_less(sim_runs):
+    """With half the runs outliers (broad scale 0.2), a run at the target is a coin flip between
+    pinning the law's mean and saying little: its expected width after is well above that of
+    the same run under a clean fit (outlier_prob 0.001). Margin 1.3x: the clean case is ~sqrt(2)
+    sigma wide, the contaminated one mixes that with the current width (> 4x wider)."""
+    kw = dict(loss="loss_sim", sigma=0.005, num_draws=1000, seed=0, outlier_scale=0.2)
+    clean = fabricated_loss_law(sim_runs, TRUE_GADRE, outlier_prob=0.001, **kw)
+    dirty = fabricated_loss_law(sim_runs, TRUE_GADRE, outlier_prob=0.5, **kw)
+    a = plan_runs(clean, TARGET, pd.DataFrame(TARGET), n_sims=64, refit=False, seed=0)
+    b = plan_runs(dirty, TARGET, pd.DataFrame(TARGET), n_sims=64, refit=False, seed=0)
+    wa = a.candidates["width_after_t0"].iloc[0]
+    wb = b.candidates["width_after_t0"].iloc[0]
+    assert wb > 1.3 * wa
+    assert wb < b.candidates["width_now_t0"].iloc[0]
+
+
+def test_outcome_widths_and_attainable_rank_correlation(law):
+    cands = pd.concat([CANDS, pd.DataFrame(TARGET)], ignore_index=True)
+    plan = plan_runs(law, TARGET, cands, n_sims=16, refit=False, seed=0)
+    assert plan.outcome_widths.shape == (4, 16, 1)
+    assert np.allclose(np.nanmean(plan.outcome_widths, axis=1)[:, 0],
+                       plan.candidates.sort_index()["width_after_t0"])
+    rc = plan.attainable_rank_correlation(n_rep=300, seed=1)
+    assert -1 <= rc["q05"] <= rc["median"] <= rc["q95"] <= 1
+    # the run at the target is far better than the rest whatever its outcome: never ranked last
+    assert rc["q95"] > 0
+    assert rc == plan.attainable_rank_correlation(n_rep=300, seed=1)
+    with pytest.raises(ValueError, match="not a target label"):
+        plan.attainable_rank_correlation("nope")

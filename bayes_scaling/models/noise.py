@@ -20,7 +20,8 @@ from collections.abc import Mapping
 import numpy as np
 
 __all__ = ["NOISE_MODELS", "NOISE_SITES", "INIT_SITES", "noise_likelihood",
-           "regular_noise_draws", "regular_log_density", "outlier_responsibility"]
+           "regular_noise_draws", "regular_log_density", "outlier_responsibility",
+           "fitted_run_draws", "fitted_run_log_likelihood"]
 
 NOISE_MODELS = ("mixture", "student_t", "normal")
 
@@ -107,6 +108,50 @@ def regular_log_density(noise: str, y: np.ndarray, loc: np.ndarray, scale: np.nd
     else:
         lp = stats.norm.logpdf(z) - np.log(scale)
     return logsumexp(lp, axis=0) - np.log(loc.shape[0])
+
+
+def fitted_run_draws(noise: str, post: Mapping[str, np.ndarray], loc: np.ndarray,
+                     scale: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Log losses a run *added to the fitted runs* would measure, one per row of ``loc``.
+
+    Unlike a new run's predictive (a regular run), a run that joins the fit is drawn from the
+    whole likelihood: under ``"mixture"`` it is an outlier with probability ``outlier_prob``
+    (scattering with the broader scale), under ``"student_t"`` a t(``nu``) draw. ``loc`` and
+    ``scale`` are ``(J, C)`` (one posterior draw per row), ``post`` maps names to ``(J, 1)``.
+    The planner simulates candidate runs with this, so it expects of a candidate what the refit
+    would make of it.
+    """
+    shape = np.shape(loc)
+    if noise == "student_t":
+        return loc + scale * rng.standard_t(np.broadcast_to(post["nu"], shape))
+    eps = rng.standard_normal(shape)
+    if noise == "mixture":
+        out = rng.random(shape) < np.broadcast_to(post["outlier_prob"], shape)
+        scale = np.where(out, np.sqrt(scale**2 + np.asarray(post["outlier_scale"]) ** 2), scale)
+    return loc + scale * eps
+
+
+def fitted_run_log_likelihood(noise: str, y: np.ndarray, loc: np.ndarray, scale: np.ndarray,
+                              post: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Log likelihood of observed log losses ``y`` of fitted runs, per posterior draw.
+
+    The fit's own likelihood (the mixture of both components, or the t), evaluated by
+    broadcasting: e.g. ``y`` ``(J, 1)`` against ``loc``/``scale`` ``(1, S)`` and ``post`` values
+    ``(1, S)`` gives ``(J, S)``, the importance log weights of draw ``s`` had ``y_j`` been
+    observed.
+    """
+    from scipy import stats
+
+    z = (y - loc) / scale
+    if noise == "student_t":
+        return stats.t.logpdf(z, df=post["nu"]) - np.log(scale)
+    lp_reg = stats.norm.logpdf(z) - np.log(scale)
+    if noise != "mixture":
+        return lp_reg
+    pi = post["outlier_prob"]
+    wide = np.sqrt(scale**2 + np.asarray(post["outlier_scale"]) ** 2)
+    lp_out = stats.norm.logpdf(y, loc, wide)
+    return np.logaddexp(np.log1p(-pi) + lp_reg, np.log(pi) + lp_out)
 
 
 def outlier_responsibility(y: np.ndarray, loc: np.ndarray, scale: np.ndarray,

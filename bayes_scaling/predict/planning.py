@@ -5,17 +5,23 @@ Preposterior analysis. Before a candidate run ``c`` (size ``N_c``, tokens ``D_c`
 it would likely be. For each of ``n_sims`` simulated outcomes ``y_j`` (a posterior draw ``s_j``,
 then a regular new run's log loss at the candidate under that draw), the posterior is updated to
 what it would be had ``y_j`` been observed, and the target's new-run 90% interval width is read
-off the updated posterior. The expected width after the run is the mean over the ``y_j``:
+off the updated posterior. A simulated outcome is drawn from the fit's whole likelihood, as the
+refit would see it (:func:`~bayes_scaling.models.noise.fitted_run_draws`): under the default
+mixture noise a candidate is an outlier with the learned ``outlier_prob``, and an outcome that
+looks like one moves the posterior as little as it would in a refit. The expected width after the run is the mean over the ``y_j``:
 
 .. math::
 
     \\mathbb{E}[W_t \\mid c] = \\frac1J \\sum_j W_t\\bigl(p(\\theta \\mid \\text{runs}, y_j)\\bigr).
 
 The update is, where it is reliable, **importance reweighting** of the existing draws:
-``w_s \\propto N(y_j; \\log\\mu_c(\\theta_s), \\sigma_s^2 + m_c^2 + (\\kappa_s d_c)^2)`` (the mixture
-noise's regular component, the candidate's measurement error ``m_c`` when its ``<loss>_ci`` is
-given, and the discrepancy at the candidate, zero inside the design), and the width is the
-weighted-quantile width of the target's new-run draws. Where the weights' effective sample size is
+``w_s \\propto p(y_j \\mid \\theta_s)``, the fit's likelihood of a run at the candidate
+(:func:`~bayes_scaling.models.noise.fitted_run_log_likelihood`: for the mixture
+``(1 - \\pi_s) N(y_j; \\log\\mu_c, s_c^2) + \\pi_s N(y_j; \\log\\mu_c, s_c^2 + \\tau_s^2)`` with
+``s_c^2 = \\sigma_s^2 + m_c^2 + (\\kappa_s d_c)^2``: the run-to-run scatter, the candidate's
+measurement error ``m_c`` when its ``<loss>_ci`` is given, and the discrepancy at the candidate,
+zero inside the design), and the width is the weighted-quantile width of the target's new-run
+draws. Where the weights' effective sample size is
 below ``min_ess_frac`` of the draws for most simulated outcomes (a run that would move the
 posterior far), the candidate is evaluated by **refits** instead: ``n_refit_sims`` simulated
 outcomes, each refitted with the candidate added (one :func:`~bayes_scaling.fit_many` batch over
@@ -61,6 +67,7 @@ from bayes_scaling.data.design import DesignBounds
 from bayes_scaling.data.targets import resolve_targets
 from bayes_scaling.estimators.loss_law import LossLaw
 from bayes_scaling.inference.config import check_seed, derive_seed
+from bayes_scaling.models.noise import fitted_run_draws, fitted_run_log_likelihood
 
 __all__ = ["FITTED_DATASET", "RunPlan", "candidate_grid", "fit_runs_table", "plan_runs",
            "weighted_quantile_width"]
@@ -98,6 +105,10 @@ class RunPlan:
     ci_prob : float
     n_sims : int
     seed : int
+    outcome_widths : ndarray, shape (n_candidates, n_sims, n_targets)
+        The target's width after each simulated outcome of each candidate (candidates in their
+        input order, i.e. ``candidates.sort_index()``); ``width_after_<t>`` is its mean over
+        outcomes. Refitted candidates fill their first ``n_refit_sims`` outcomes, NaN after.
     """
 
     candidates: pd.DataFrame
@@ -106,10 +117,52 @@ class RunPlan:
     ci_prob: float
     n_sims: int
     seed: int
+    outcome_widths: np.ndarray
 
     def best(self, n: int = 3) -> pd.DataFrame:
         """The ``n`` candidates with the largest expected width reduction per FLOP."""
         return self.candidates.head(n)
+
+    def attainable_rank_correlation(self, target: str | None = None, *, n_rep: int = 2000,
+                                    seed: int = 0) -> dict[str, float]:
+        """How well the expected widths can rank what one real run per candidate will give.
+
+        A candidate's realised width depends on the outcome the run will measure, which no plan
+        knows; ``width_after`` is its expectation. This draws, ``n_rep`` times, one simulated
+        outcome per candidate and takes the Spearman rank correlation between the expected
+        widths and those outcome widths: the correlation a check of the plan against real
+        results should expect *if the fitted model were true* (its median and 5%/95% quantiles).
+        A real check scoring well below it says the model misjudges the candidates; one near it
+        says the plan is as good as the outcomes allow.
+
+        Parameters
+        ----------
+        target : str, optional
+            A target label (default: the first target).
+        n_rep : int
+        seed : int
+
+        Returns
+        -------
+        dict with ``median``, ``q05``, ``q95``.
+        """
+        labels = self.targets["label"].tolist()
+        if target is not None and target not in labels:
+            raise ValueError(f"target={target!r} is not a target label; use one of {labels}")
+        ti = labels.index(target) if target is not None else 0
+        w = self.outcome_widths[:, :, ti]
+        expected = self.candidates.sort_index()[f"width_after_{labels[ti]}"].to_numpy(float)
+        if len(expected) < 3:
+            raise ValueError("a rank correlation needs at least 3 candidates")
+        rng = np.random.default_rng(check_seed(seed))
+        n_ok = np.sum(np.isfinite(w), axis=1)
+        rank_e = pd.Series(expected).rank().to_numpy()
+        rho = np.empty(n_rep)
+        for r in range(n_rep):
+            pick = w[np.arange(len(w)), (rng.random(len(w)) * n_ok).astype(int)]
+            rho[r] = np.corrcoef(rank_e, pd.Series(pick).rank().to_numpy())[0, 1]
+        q05, med, q95 = np.quantile(rho, [0.05, 0.5, 0.95])
+        return {"median": float(med), "q05": float(q05), "q95": float(q95)}
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -299,7 +352,8 @@ def plan_runs(law: LossLaw, targets: pd.DataFrame | Mapping[str, Any],
                           for i in range(len(t))])
 
     # --- simulated outcomes at every candidate, from the same posterior draws
-    log_mu_c, scale_c, _ = law._regular_predictive(cand.drop(columns=[law.loss], errors="ignore"))
+    log_mu_c, scale_c, noise_c = law._regular_predictive(
+        cand.drop(columns=[law.loss], errors="ignore"))
     meas_c = np.zeros(len(cand))
     ci_col = f"{law.loss}_ci"
     if ci_col in cand.columns:
@@ -308,36 +362,44 @@ def plan_runs(law: LossLaw, targets: pd.DataFrame | Mapping[str, Any],
     d_c = bounds.distance(cand["n_params"], cand["n_tokens"])
     sd_c = np.sqrt(scale_c**2 + meas_c[None, :] ** 2 + (kappa[:, None] * d_c[None, :]) ** 2)
     s_idx = rng.integers(0, n_draws, size=n_sims)
-    y_sim = (log_mu_c[s_idx] + sd_c[s_idx] * rng.standard_normal((n_sims, len(cand))))  # (J, C)
+    y_sim = fitted_run_draws(law.noise, {k: v[s_idx] for k, v in noise_c.items()},
+                             log_mu_c[s_idx], sd_c[s_idx], rng)  # (J, C)
+    noise_row = {k: v[:, 0][None, :] for k, v in noise_c.items()}  # (1, S)
 
     def log_lik(c: int) -> np.ndarray:  # (J, S) log weights of outcome j under draw s
-        z = (y_sim[:, c][:, None] - log_mu_c[None, :, c]) / sd_c[None, :, c]
-        return -0.5 * z**2 - np.log(sd_c[None, :, c])
+        return fitted_run_log_likelihood(law.noise, y_sim[:, c][:, None], log_mu_c[None, :, c],
+                                         sd_c[None, :, c], noise_row)
 
     def new_dist(idx: Sequence[int]) -> np.ndarray:
         n = np.concatenate([fitted["n_params"], cand["n_params"].to_numpy(float)[list(idx)]])
         d = np.concatenate([fitted["n_tokens"], cand["n_tokens"].to_numpy(float)[list(idx)]])
         return DesignBounds.from_sizes(n, d).distance(t["n_params"], t["n_tokens"])
 
-    def widths_after(log_w: np.ndarray, dist: np.ndarray) -> np.ndarray:
+    def outcome_widths(log_w: np.ndarray, dist: np.ndarray) -> np.ndarray:  # (J, T)
         w = np.exp(log_w - log_w.max(axis=1, keepdims=True))
         after = target_draws(dist)
-        return np.array([weighted_quantile_width(after[:, i], w, ci_prob).mean()
-                         for i in range(len(t))])
+        return np.stack([weighted_quantile_width(after[:, i], w, ci_prob)
+                         for i in range(len(t))], axis=1)
+
+    def widths_after(log_w: np.ndarray, dist: np.ndarray) -> np.ndarray:
+        return outcome_widths(log_w, dist).mean(axis=0)
 
     n_c = len(cand)
-    after = np.zeros((n_c, len(t)))
+    per_outcome = np.full((n_c, n_sims, len(t)), np.nan)
     ess = np.zeros(n_c)
     method = np.array(["reweight"] * n_c, dtype=object)
     lls = [log_lik(c) for c in range(n_c)]
     for c in range(n_c):
         ess[c] = float(np.median(_ess_frac(lls[c])))
-        after[c] = widths_after(lls[c], new_dist([c]))
+        per_outcome[c] = outcome_widths(lls[c], new_dist([c]))
     low = np.flatnonzero(ess < min_ess_frac) if refit else np.array([], int)
     if low.size:
-        after[low] = _refit_widths(law, fitted, cand, low, y_sim, t, kappa, new_dist,
-                                   ci_prob, n_refit_sims, seed)
+        per_outcome[low] = np.nan
+        refitted = _refit_widths(law, fitted, cand, low, y_sim, t, kappa, new_dist, ci_prob,
+                                 n_refit_sims, seed)
+        per_outcome[low, : refitted.shape[1]] = refitted
         method[low] = "refit"
+    after = np.nanmean(per_outcome, axis=1)
 
     out = cand.copy()
     out["method"] = method
@@ -358,7 +420,7 @@ def plan_runs(law: LossLaw, targets: pd.DataFrame | Mapping[str, Any],
                     labels, rank_by, new_dist, widths_after)
     tinfo = t.assign(label=labels, width_now=width_now, distance=dist_now)
     return RunPlan(candidates=out, batch=batch, targets=tinfo, ci_prob=float(ci_prob),
-                   n_sims=int(n_sims), seed=seed)
+                   n_sims=int(n_sims), seed=seed, outcome_widths=per_outcome)
 
 
 def _greedy(lls, cand, k, first, first_after, width_now, labels, rank_by, new_dist,
@@ -395,7 +457,8 @@ def _greedy(lls, cand, k, first, first_after, width_now, labels, rank_by, new_di
 
 def _refit_widths(law, fitted, cand, idx, y_sim, t, kappa, new_dist, ci_prob, n_refit_sims,
                   seed) -> np.ndarray:
-    """Expected widths by refitting on simulated outcomes (one batch for all candidates)."""
+    """Widths after refitting on simulated outcomes (one batch for all candidates):
+    ``(len(idx), n_refits, n_targets)``, one row of outcomes per candidate."""
     from bayes_scaling.estimators.batch import fit_many
 
     template = law._lfo_template(REFIT_SAMPLER)
@@ -412,8 +475,9 @@ def _refit_widths(law, fitted, cand, idx, y_sim, t, kappa, new_dist, ci_prob, n_
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # refits on simulated data: diagnostics are not the point
         fits = fit_many(template, tables, seed=derive_seed(seed, 104729), warn=False)
-    out = np.zeros((len(idx), len(t)))
-    counts = np.zeros(len(idx))
+    n_rep = min(n_refit_sims, y_sim.shape[0])
+    out = np.zeros((len(idx), n_rep, len(t)))
+    counts = np.zeros(len(idx), int)
     pos = {c: i for i, c in enumerate(idx)}
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x2EF1]))
     for c, f in zip(owners, fits, strict=True):
@@ -423,6 +487,6 @@ def _refit_widths(law, fitted, cand, idx, y_sim, t, kappa, new_dist, ci_prob, n_
         draws = np.exp(log_mu + scale * rng.standard_normal(log_mu.shape)
                        + kap[:, None] * dist[None, :] * rng.standard_normal(log_mu.shape))
         lo, hi = np.quantile(draws, [(1 - ci_prob) / 2, (1 + ci_prob) / 2], axis=0)
-        out[pos[c]] += hi - lo
+        out[pos[c], counts[pos[c]]] = hi - lo
         counts[pos[c]] += 1
-    return out / counts[:, None]
+    return out
