@@ -103,9 +103,12 @@ def sbc_check(args):
     secs = time.perf_counter() - t
     u = res.uniformity(bins=10)
     print(u.to_string())
+    r = res.ranks
     print(f"# SBC {args.sims} simulations, kernel {args.kernel}: {secs:.1f} s (compile "
-          f"included); fits ok {res.ranks['fit_ok'].mean():.1%}; min chi2 p "
-          f"{u['chi2_p'].min():.3f}")
+          f"included); fits ok {r['fit_ok'].mean():.1%} (R-hat > 1.01: "
+          f"{(r['max_rhat'] > 1.01).mean():.1%}, > 1.1: {(r['max_rhat'] > 1.1).mean():.1%}; "
+          f"min ESS < 400: {(r['min_ess'] < 400).mean():.1%}; with divergences: "
+          f"{(r['divergences'] > 0).mean():.1%}); min chi2 p {u['chi2_p'].min():.3f}")
 
 
 def backtest_suite(args):
