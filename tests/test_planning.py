@@ -179,3 +179,24 @@ def test_outcome_widths_and_attainable_rank_correlation(law):
     assert rc == plan.attainable_rank_correlation(n_rep=300, seed=1)
     with pytest.raises(ValueError, match="not a target label"):
         plan.attainable_rank_correlation("nope")
+
+
+def test_evaluate_given_batches(law):
+    plan = plan_runs(law, TARGET, CANDS, n_sims=16, k=2, refit=False, seed=3,
+                     evaluate=[[int(i) for i in plan_first_two(law)], [0]])
+    ev = plan.evaluated
+    assert list(ev.columns) == ["candidates", "cost_flops", "ess_frac", "width_after_t0"]
+    # the greedy batch scored again through evaluate= gives the greedy batch's own width
+    assert ev["width_after_t0"].iloc[0] == pytest.approx(plan.batch["width_after_t0"].iloc[1])
+    # one run alone: its row of the candidates table
+    assert ev["width_after_t0"].iloc[1] == pytest.approx(
+        plan.candidates.loc[0, "width_after_t0"])
+    assert ev["cost_flops"].iloc[1] == pytest.approx(6 * 1e7 * 2e8)
+    with pytest.raises(ValueError, match=r"evaluate\[0\]"):
+        plan_runs(law, TARGET, CANDS, n_sims=4, refit=False, evaluate=[[0, 0]])
+    with pytest.raises(ValueError, match=r"evaluate\[1\]"):
+        plan_runs(law, TARGET, CANDS, n_sims=4, refit=False, evaluate=[[0], [7]])
+
+
+def plan_first_two(law):
+    return plan_runs(law, TARGET, CANDS, n_sims=16, k=2, refit=False, seed=3).batch["candidate"]

@@ -109,6 +109,10 @@ class RunPlan:
         The target's width after each simulated outcome of each candidate (candidates in their
         input order, i.e. ``candidates.sort_index()``); ``width_after_<t>`` is its mean over
         outcomes. Refitted candidates fill their first ``n_refit_sims`` outcomes, NaN after.
+    evaluated : DataFrame or None
+        The batches given as ``evaluate=``, one row each: ``candidates`` (the row positions),
+        ``cost_flops``, ``ess_frac`` (median ESS / draws of the joint weights) and per target
+        the expected ``width_after_<t>``.
     """
 
     candidates: pd.DataFrame
@@ -118,6 +122,7 @@ class RunPlan:
     n_sims: int
     seed: int
     outcome_widths: np.ndarray
+    evaluated: pd.DataFrame | None = None
 
     def best(self, n: int = 3) -> pd.DataFrame:
         """The ``n`` candidates with the largest expected width reduction per FLOP."""
@@ -282,7 +287,8 @@ def plan_runs(law: LossLaw, targets: pd.DataFrame | Mapping[str, Any],
               candidates: pd.DataFrame | Mapping[str, Any], *, ci_prob: float = 0.9,
               n_sims: int = 64, k: int = 1, seed: int = 0, min_ess_frac: float = 0.1,
               n_refit_sims: int = 4, rank_by: str | None = None,
-              refit: bool = True) -> RunPlan:
+              refit: bool = True,
+              evaluate: Sequence[Sequence[int]] | None = None) -> RunPlan:
     """Expected new-run interval width at ``targets`` after adding each candidate run.
 
     Parameters
@@ -312,6 +318,10 @@ def plan_runs(law: LossLaw, targets: pd.DataFrame | Mapping[str, Any],
         Rank by one target's relative reduction (its label) instead of the mean over targets.
     refit : bool
         ``False``: never refit (reweighting everywhere, the ESS still reported).
+    evaluate : list of lists of int, optional
+        Batches of your own to score the same way as the greedy one: each a list of candidate
+        row positions (0-based, input order). Their expected widths, by joint importance
+        reweighting, are in ``RunPlan.evaluated``.
 
     Returns
     -------
@@ -418,9 +428,31 @@ def plan_runs(law: LossLaw, targets: pd.DataFrame | Mapping[str, Any],
 
     batch = _greedy(lls, cand, k, int(out.index[0]), after[int(out.index[0])], width_now,
                     labels, rank_by, new_dist, widths_after)
+    evaluated = _evaluate_batches(evaluate, lls, cand, labels, new_dist, widths_after)
     tinfo = t.assign(label=labels, width_now=width_now, distance=dist_now)
     return RunPlan(candidates=out, batch=batch, targets=tinfo, ci_prob=float(ci_prob),
-                   n_sims=int(n_sims), seed=seed, outcome_widths=per_outcome)
+                   n_sims=int(n_sims), seed=seed, outcome_widths=per_outcome,
+                   evaluated=evaluated)
+
+
+def _evaluate_batches(batches, lls, cand, labels, new_dist, widths_after) -> pd.DataFrame | None:
+    """Expected widths after each given batch of candidates (joint importance weights)."""
+    if batches is None:
+        return None
+    cost = cand["cost_flops"].to_numpy(float)
+    rows = []
+    for b, batch in enumerate(batches):
+        idx = [int(i) for i in batch]
+        if not idx or len(set(idx)) != len(idx) or any(not 0 <= i < len(cand) for i in idx):
+            raise ValueError(f"evaluate[{b}] = {list(batch)!r}: give distinct candidate row "
+                             f"positions in [0, {len(cand) - 1}]")
+        log_w = np.sum([lls[i] for i in idx], axis=0)
+        row = {"candidates": idx, "cost_flops": float(cost[idx].sum()),
+               "ess_frac": float(np.median(_ess_frac(log_w)))}
+        for lab, w in zip(labels, widths_after(log_w, new_dist(idx)), strict=True):
+            row[f"width_after_{lab}"] = float(w)
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def _greedy(lls, cand, k, first, first_after, width_now, labels, rank_by, new_dist,
