@@ -27,8 +27,11 @@ def test_plan_ranks_candidates_and_writes_csv(saved, tmp_path, capsys):
             "--candidates-csv", str(cands), "--candidate", "100M:2B", "--k", "2",
             "--n-sims", "8", "--rank-by", "2", "--out", str(out)]
     assert main(argv) == 0
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
+    text = captured.out
     assert "greedy batch of 2 run(s)" in text and "reweight" in text
+    # ranked by the second target, so the firmness line speaks of it
+    assert "how firm the ranking is (6.9B:138B)" in captured.err
     table = pd.read_csv(out)
     assert len(table) == 3 and table["rank"].tolist() == [1, 2, 3]
     assert {"width_after_1.4B:28B", "width_after_6.9B:138B"} <= set(table.columns)

@@ -116,6 +116,13 @@ def _cmd_plan(args: argparse.Namespace) -> int:
                 f"{min(args.show, len(c))} of {len(c)}, by width reduction per FLOP; "
                 f"{args.n_sims} simulated outcomes each):")
     print_table(plan.batch, f"greedy batch of {args.k} run(s):")
+    if len(c) >= 3:
+        first = str(targets["label"].iloc[0] if rank_by is None else rank_by)
+        rc = plan.attainable_rank_correlation(first, n_rep=500, seed=args.seed)
+        print(f"how firm the ranking is ({first}): one real run per candidate would rank them "
+              f"with Spearman {rc['median']:.2f} [{rc['q05']:.2f}, {rc['q95']:.2f}] (5-95%) "
+              "against the expected widths, if the fitted model is right; near 1 the order is "
+              "decided, near 0 the outcomes decide it", file=sys.stderr)
     write_csv(c, args.out)
     print(f"planned in {time.perf_counter() - start:.1f} s", file=sys.stderr)
     return code
