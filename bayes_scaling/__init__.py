@@ -64,6 +64,7 @@ _EXPORTS: dict[str, str] = {
     "sbc": "bayes_scaling.evaluate.sbc",
     "sbc_uniformity": "bayes_scaling.evaluate.sbc",
     "SBCResult": "bayes_scaling.evaluate.sbc",
+    "PooledErrorLaw": "bayes_scaling.estimators.pooled_error",
     "PooledLossLaw": "bayes_scaling.estimators.pooled",
     "StackedPredictor": "bayes_scaling.evaluate.compare",
     "compare_models": "bayes_scaling.evaluate.compare",
@@ -140,6 +141,7 @@ if TYPE_CHECKING:  # pragma: no cover - static analysers see the eager imports
         PooledLossLaw,
         long_format,
     )
+    from bayes_scaling.estimators.pooled_error import PooledErrorLaw  # noqa: F401
     from bayes_scaling.evaluate.backtest import (  # noqa: F401
         backtest,
     )

@@ -82,8 +82,9 @@ REQUIRED_ATTRS: dict[str, tuple[str, ...]] = {
     "ErrorLaw": ("law", "error", "loss", "noise", "priors", "sampler", "chance", "n_items"),
     "PooledLossLaw": ("law", "loss", "group_column", "noise", "priors", "sampler", "log_n0",
                       "log_d0"),
+    "PooledErrorLaw": ("law", "errors", "loss", "noise", "priors", "sampler", "loss_ref"),
 }
-_NUMERIC_ATTRS = ("log_n0", "log_d0", "chance", "n_items")
+_NUMERIC_ATTRS = ("log_n0", "log_d0", "chance", "n_items", "loss_ref")
 _REFIT = "refit and save again (the file was edited or written by something else)"
 
 

@@ -54,7 +54,9 @@ from bayes_scaling.laws.priors import MIN_OBSERVED_LOSS, Prior
 from bayes_scaling.models.noise import INIT_SITES, NOISE_MODELS, NOISE_SITES, noise_likelihood
 
 __all__ = ["ERROR_NOISE_MODELS", "LOSS_ERROR_MODES", "NOISE_MODELS", "NOISE_SITES", "make_error_model",
-           "make_loss_model", "noise_likelihood", "prior_to_dist"]
+           "make_loss_model", "noise_likelihood", "prior_to_dist", "ERROR_FRACTIONS",
+           "DEFAULT_POOLED", "make_pooled_error_model",
+           "pooled_error_site_names"]
 
 #: Noise models of the downstream error law (the error's own scatter).
 ERROR_NOISE_MODELS = ("normal", "student_t")
@@ -308,4 +310,118 @@ def make_pooled_loss_model(law: LawSpec, priors: Mapping[str, Prior],
             numpyro.sample("log_loss", likelihood, obs=log_loss)
 
     model.init_sites = INIT_SITES.get(noise, {})
+    return model
+
+
+# ---------------------------------------------------------------------------------------------
+# Partial pooling of error laws across tasks: see bayes_scaling.estimators.pooled_error
+# ---------------------------------------------------------------------------------------------
+
+#: Sampled error-law parameters that are fractions in (0, 1) (pooled on the logit scale); the
+#: others (the unit-free rates ``*_rel``) are positive and pooled on the log scale.
+ERROR_FRACTIONS = frozenset({"err_ref_frac", "floor_frac", "eps_gap"})
+#: Sampled error-law parameters pooled by default: the rates only (measured on Gadre et al.'s
+#: tasks, see :mod:`bayes_scaling.estimators.pooled_error`: a pooled ``err_ref_frac`` made the
+#: 46-task posterior multimodal, R-hat 3.9, and a pooled ``floor_frac`` drove its population sd
+#: to 7.6-11.7 logit units, i.e. no pooling, at ~900 leapfrog steps per draw).
+DEFAULT_POOLED = {"sigmoid": ("slope_rel",), "exponential": ("gamma_rel",)}
+
+
+def pooled_error_site_names(law: ErrorLawSpec, noise: str = "normal",
+                            learn_items: bool = False,
+                            pooled: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """Prior names of the pooled error model: ``<p>_loc`` and ``<p>_scale`` per pooled sampled
+    parameter of ``law`` (``pooled``, default :data:`DEFAULT_POOLED`; the others: their own
+    prior, per task), then ``sigma`` (one per
+    task), ``nu`` and ``inv_sqrt_items``."""
+    pooled = DEFAULT_POOLED[law.name] if pooled is None else pooled
+    names: list[str] = []
+    for p in law.sampled:
+        names += [p] if p not in pooled else [f"{p}_loc", f"{p}_scale"]
+    return tuple(names + ["sigma"] + (["nu"] if noise == "student_t" else [])
+                 + (["inv_sqrt_items"] if learn_items else []))
+
+
+def make_pooled_error_model(law: ErrorLawSpec, priors: Mapping[str, Prior],
+                            noise: str = "normal", *, learn_items: bool = False,
+                            pooled: tuple[str, ...] | None = None) -> Callable:
+    """Build the NumPyro model of one error law per task, partially pooled across tasks.
+
+    Each pooled sampled parameter of the law (the centred form of :func:`make_error_model`;
+    ``pooled``, default :data:`DEFAULT_POOLED`: the rate) gets one value per task, drawn from a
+    population distribution on an unbounded scale and written non-centred:
+    ``u_t = <p>_loc + <p>_scale z_t``, ``z_t ~ N(0, 1)``, then ``sigmoid(u_t)`` for the
+    fractions (:data:`ERROR_FRACTIONS`) and ``exp(u_t)`` for the rates. The other parameters
+    are drawn per task from their single-law priors. All tasks share one reference loss.
+
+    The likelihood is that of :func:`make_error_model` with ``loss_error="linearised"``, per
+    task: each task's chance level, its known sampling sd (or, for tasks whose item count is
+    unknown, ``err_unit * inv_sqrt_items_t``), and its own learned scatter ``sigma_t``
+    (independent draws from the ``sigma`` prior); ``nu`` (``"student_t"``) is shared.
+
+    Returns
+    -------
+    callable
+        ``model(loss_obs, loss_sd, err_sd, err_unit, task, chance, learn, loss_ref,
+        error=None, mask=None)``: per observation (one task's error on one run) its loss and
+        loss sd, sampling sd, ``sqrt(p (1 - p))``, task index; per task its chance level and a
+        0/1 ``learn`` flag (item count unknown); the shared reference loss. Per-task sampled and
+        natural parameters are deterministic sites of shape ``(n_tasks,)``.
+    """
+    import jax
+
+    if noise not in ERROR_NOISE_MODELS:
+        raise ValueError(f"unknown noise model {noise!r}; use one of {ERROR_NOISE_MODELS}")
+    pooled = DEFAULT_POOLED[law.name] if pooled is None else tuple(pooled)
+    bad = sorted(set(pooled) - set(law.sampled))
+    if bad:
+        raise ValueError(f"cannot pool {bad}: the {law.name!r} law samples {list(law.sampled)}")
+    needed = pooled_error_site_names(law, noise, learn_items, pooled)
+    missing = [k for k in needed if k not in priors]
+    if missing:
+        raise ValueError(f"missing priors for {missing}")
+
+    from jax.nn import sigmoid
+
+    def model(loss_obs, loss_sd, err_sd, err_unit, task, chance, learn, loss_ref, error=None,
+              mask=None):
+        ctx: dict = {}
+        n_tasks = chance.shape[0]
+        hyper = {k: (numpyro.sample(f"{k}_loc", prior_to_dist(priors[f"{k}_loc"], ctx)),
+                     numpyro.sample(f"{k}_scale", prior_to_dist(priors[f"{k}_scale"], ctx)))
+                 for k in law.sampled if k in pooled}
+        p = {}
+        with numpyro.plate("tasks", n_tasks):
+            for k in law.sampled:
+                if k not in pooled:
+                    p[k] = numpyro.sample(k, prior_to_dist(priors[k], ctx))
+                    continue
+                z = numpyro.sample(f"{k}_z", dist.Normal(0.0, 1.0))
+                u = hyper[k][0] + hyper[k][1] * z
+                p[k] = numpyro.deterministic(k, sigmoid(u) if k in ERROR_FRACTIONS
+                                             else jnp.exp(u))
+            sigma = numpyro.sample("sigma", prior_to_dist(priors["sigma"], ctx))
+            if learn_items:
+                t = numpyro.sample("inv_sqrt_items", prior_to_dist(priors["inv_sqrt_items"],
+                                                                   ctx))
+        natural = law.from_sampled(p, chance, loss_ref)
+        for k, v in natural.items():
+            numpyro.deterministic(k, v)
+        rows = {k: v[task] for k, v in natural.items()}
+        c = chance[task]
+        mu, slope = jax.jvp(lambda x: law.error(rows, x, c), (loss_obs,),
+                            (jnp.ones_like(loss_obs),))
+        var = err_sd**2 + (slope * loss_sd) ** 2 + sigma[task] ** 2
+        if learn_items:
+            var = var + learn[task] * (err_unit * t[task]) ** 2
+        scale = jnp.sqrt(var)
+        if noise == "normal":
+            likelihood = dist.Normal(mu, scale)
+        else:
+            nu = numpyro.sample("nu", prior_to_dist(priors["nu"], ctx))
+            likelihood = dist.StudentT(nu, mu, scale)
+        with numpyro.plate("obs", loss_obs.shape[0]), \
+                numpyro.handlers.mask(mask=True if mask is None else mask):
+            numpyro.sample("error", likelihood, obs=error)
+
     return model
