@@ -22,6 +22,16 @@ be asked for: batched and unbatched XLA kernels round differently, so its draws 
 vectorised ones in the last digits, and NUTS trajectories then drift apart (0.33 in E over 1000
 draws was measured). The method used is recorded in every fit (``idata.attrs["backend"]``).
 
+Programs on disk
+----------------
+Every runner but ``"parallel"`` chains (and batches sharded over several devices) runs
+*exported* programs (:mod:`jax.export`): ``init``, one ``step`` per chunk length and
+``finish``, stored next to the persistent compilation cache by
+:mod:`bayes_scaling.inference.exported`, so that a fresh process loads and compiles them (a
+compilation cache hit) instead of tracing the vectorised NUTS program again. The same exported
+programs run whether just traced or loaded: a seed gives the same draws in every process. A
+missing, damaged or stale entry means tracing, as before.
+
 Float64
 -------
 Fits run in float64: :func:`~bayes_scaling.inference.config.enable_x64` is called by the fitting
@@ -114,16 +124,14 @@ def init_strategy(model: Callable, radius: float) -> Callable:
     return init
 
 
-def _build_runner(model: Callable, model_kwargs: Mapping[str, Any], config: SamplerConfig,
-                  method: str, batched: bool = False) -> _Runner:
-    """Compile init / step / finish for ``num_chains`` chains (and, when ``batched``, a leading
-    axis of independent fits: every lane of the (fit, chain) grid has its own adaptation)."""
+def _kernels(model: Callable, example: Mapping[str, Any], config: SamplerConfig):
+    """``init_one(key, kw)``, ``steps_one(state, kw, length)`` and ``finish_one(z, kw)`` of one
+    chain (NumPyro's NUTS kernel on the model's potential; ``example``: one fit's arrays)."""
     import jax
     from jax import lax, random
     from numpyro.infer.hmc import hmc
     from numpyro.infer.util import find_valid_initial_params, initialize_model
 
-    example = ({k: v[0] for k, v in model_kwargs.items()} if batched else dict(model_kwargs))
     info = initialize_model(random.PRNGKey(0), model, model_kwargs=example, dynamic_args=True)
     prototype = info.param_info.z
     init_kernel, sample_kernel = hmc(potential_fn_gen=info.potential_fn, algo="NUTS")
@@ -152,6 +160,29 @@ def _build_runner(model: Callable, model_kwargs: Mapping[str, Any], config: Samp
     def finish_one(z, kw):
         return jax.vmap(postprocess_gen(**kw))(z)
 
+    return init_one, steps_one, finish_one
+
+
+def _mapper(method: str) -> Callable:
+    """How chains (or lanes) are mapped: ``vmap``, or ``lax.map`` for ``"sequential"``."""
+    import jax
+    from jax import lax
+
+    if method in ("vectorized", "batch"):
+        return jax.vmap
+    return lambda f, in_axes: lambda *a: lax.map(lambda x: f(x, *a[1:]), a[0])
+
+
+def _build_runner(model: Callable, model_kwargs: Mapping[str, Any], config: SamplerConfig,
+                  method: str, batched: bool = False) -> _Runner:
+    """Traced (not exported) init / step / finish for ``num_chains`` chains (and, when
+    ``batched``, a leading axis of independent fits: every lane of the (fit, chain) grid has its
+    own adaptation). Used for ``"parallel"`` chains and for batches sharded over devices; every
+    other runner is :func:`_exported_runner`."""
+    import jax
+
+    example = ({k: v[0] for k, v in model_kwargs.items()} if batched else dict(model_kwargs))
+    init_one, steps_one, finish_one = _kernels(model, example, config)
     if batched:
         # one flat axis of (fit x chain) lanes, each with its own copy of its fit's data: a
         # single vmap compiles like a single vectorised fit (a nested vmap took minutes)
@@ -164,13 +195,115 @@ def _build_runner(model: Callable, model_kwargs: Mapping[str, Any], config: Samp
         step = jax.pmap(steps_one, in_axes=(0, None, None), static_broadcasted_argnums=2)
         finish = jax.pmap(finish_one, in_axes=(0, None))
     else:
-        mapper = jax.vmap if method == "vectorized" else (
-            lambda f, in_axes: lambda *a: lax.map(lambda x: f(x, *a[1:]), a[0]))
+        mapper = _mapper(method)
         init = jax.jit(mapper(init_one, in_axes=(0, None)))
         step = jax.jit(lambda s, kw, n: mapper(
             lambda st, k: steps_one(st, k, n), in_axes=(0, None))(s, kw), static_argnums=2)
         finish = jax.jit(mapper(finish_one, in_axes=(0, None)))
     return _Runner(init=init, step=step, finish=finish)
+
+
+def _chunk_plan(config: SamplerConfig) -> list[int]:
+    """Iterations per compiled call, in order: chunks of at most ``_CHUNK`` that never straddle
+    the warm-up/sampling boundary."""
+    plan, done, total = [], 0, config.num_warmup + config.num_samples
+    while done < total:
+        boundary = config.num_warmup if done < config.num_warmup else total
+        n = min(_CHUNK, boundary - done)
+        plan.append(n)
+        done += n
+    return plan
+
+
+def _export_programs(model: Callable, kw: Mapping[str, Any], keys, config: SamplerConfig,
+                     method: str, lengths: list[int]) -> dict[str, Any]:
+    """Trace and export the runner's programs (:mod:`jax.export`): ``init(keys, kw) -> state``,
+    ``step<n>(state, kw) -> (state, traces)`` per chunk length and ``finish(z, kw)``. The
+    sampler state crosses the program boundary as a flat list of arrays, so that no NumPyro
+    type needs to be serialised."""
+    import jax
+    from jax import export
+
+    batched = method == "batch"
+    example = {k: v[0] for k, v in kw.items()} if batched else dict(kw)
+    init_one, steps_one, finish_one = _kernels(model, example, config)
+    mapper, kw_axis = _mapper(method), (0 if batched else None)
+    treedef = []
+
+    def init_flat(keys, kw):
+        leaves, tree = jax.tree_util.tree_flatten(mapper(init_one, in_axes=(0, kw_axis))(keys, kw))
+        treedef.append(tree)
+        return leaves
+
+    programs = {"init": export.export(jax.jit(init_flat))(keys, kw)}
+    state = [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in programs["init"].out_avals]
+    for n in lengths:
+        def step_flat(leaves, kw, n=n):
+            s = jax.tree_util.tree_unflatten(treedef[0], leaves)
+            s, traces = mapper(lambda st, k: steps_one(st, k, n), in_axes=(0, kw_axis))(s, kw)
+            return jax.tree_util.tree_leaves(s), traces
+
+        programs[f"step{n}"] = export.export(jax.jit(step_flat))(state, kw)
+    programs["finish"] = export.export(jax.jit(mapper(finish_one, in_axes=(0, kw_axis))))(
+        _draws_spec(programs[f"step{lengths[0]}"], config.num_samples), kw)
+    return programs
+
+
+def _draws_spec(step, num_samples: int) -> dict[str, Any]:
+    """Shapes of the kept draws ``z`` (``(lanes, num_samples, ...)``) from a step program's
+    traces (``(lanes, n, ...)``)."""
+    import jax
+
+    _, (z, *_) = jax.tree_util.tree_unflatten(step.out_tree, step.out_avals)
+    return {k: jax.ShapeDtypeStruct((a.shape[0], num_samples, *a.shape[2:]), a.dtype)
+            for k, a in z.items()}
+
+
+def _compile_programs(programs: Mapping[str, Any], keys, kw: Mapping[str, Any],
+                      config: SamplerConfig, lengths: list[int]) -> _Runner:
+    """Compile exported programs for these arguments (a persistent compilation cache hit after
+    the first process); raises if they do not take them."""
+    import jax
+
+    init = jax.jit(programs["init"].call).lower(keys, kw).compile()
+    state = [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in programs["init"].out_avals]
+    steps = {n: jax.jit(programs[f"step{n}"].call).lower(state, kw).compile() for n in lengths}
+    finish = jax.jit(programs["finish"].call).lower(
+        _draws_spec(programs[f"step{lengths[0]}"], config.num_samples), kw).compile()
+    return _Runner(init=init, step=lambda s, kw, n: steps[n](s, kw), finish=finish)
+
+
+def _exported_runner(model: Callable, model_key: Any, kw: Mapping[str, Any], keys,
+                     config: SamplerConfig, method: str) -> _Runner:
+    """A runner whose programs are exported (:mod:`jax.export`) and stored on disk
+    (:mod:`bayes_scaling.inference.exported`), so a fresh process loads them instead of tracing.
+
+    The same exported programs run whether they were just traced or loaded, so a seed gives
+    the same draws in the process that traced them and in every later one. A stored bundle that
+    is absent, damaged, stale or does not take these arguments is ignored: the programs are
+    traced again and the bundle rewritten.
+    """
+    from bayes_scaling.inference import exported
+
+    lengths = sorted(set(_chunk_plan(config)))
+    names = ["init", *(f"step{n}" for n in lengths), "finish"]
+    folder = exported.store_dir()
+    key = None
+    if folder is not None:
+        shapes = (_shape_key(kw), tuple(keys.shape), _dtype_name(keys))
+        key = exported.bundle_key(model, model_key, config.to_dict(), method, shapes, names)
+    if key is not None:
+        programs = exported.load_bundle(folder, key)
+        if programs is not None and sorted(programs) == sorted(names):
+            try:
+                return _compile_programs(programs, keys, kw, config, lengths)
+            except Exception:  # noqa: BLE001 - a stored program that does not fit: retrace
+                pass
+    programs = _export_programs(model, kw, keys, config, method, lengths)
+    runner = _compile_programs(programs, keys, kw, config, lengths)
+    if key is not None:
+        exported.save_bundle(folder, key, programs)
+    return runner
 
 
 def _run_chunks(runner: _Runner, state, kw, config: SamplerConfig, progress: bool, axis: int):
@@ -189,11 +322,9 @@ def _run_chunks(runner: _Runner, state, kw, config: SamplerConfig, progress: boo
     traces = []
     warm_steps = []
     done = 0
-    while done < total:
-        # chunks never straddle the warm-up/sampling boundary: warm-up traces are dropped
-        # (but for their leapfrog counts: the lock-step efficiency of warm-up)
-        boundary = config.num_warmup if done < config.num_warmup else total
-        n = min(_CHUNK, boundary - done)
+    # chunks never straddle the warm-up/sampling boundary: warm-up traces are dropped (but for
+    # their leapfrog counts: the lock-step efficiency of warm-up)
+    for n in _chunk_plan(config):
         state, tr = runner.step(state, kw, n)
         if done >= config.num_warmup:
             traces.append(jax.device_get(tr))
@@ -267,12 +398,13 @@ def sample_nuts(
     default_compilation_cache()
     method = resolve_chain_method(config)
     kw = {k: jnp.asarray(v) for k, v in model_kwargs.items()}
+    keys = random.split(random.PRNGKey(check_seed(seed)), config.num_chains)
     key = (model_key, config, method, _shape_key(kw))
     runner = _RUNNERS.get(key)
     if runner is None:
-        runner = _RUNNERS[key] = _build_runner(model, kw, config, method)
-
-    keys = random.split(random.PRNGKey(check_seed(seed)), config.num_chains)
+        runner = _RUNNERS[key] = (
+            _build_runner(model, kw, config, method) if method == "parallel"
+            else _exported_runner(model, model_key, kw, keys, config, method))
     state = runner.init(keys, kw)
     z, stats, _ = _run_chunks(runner, state, kw, config, progress, axis=1)
     posterior = {k: np.asarray(v) for k, v in jax.device_get(runner.finish(z, kw)).items()}
@@ -337,7 +469,9 @@ def sample_nuts_batch(
     key = (model_key, config, "batch", n_dev, _shape_key(kw))
     runner = _RUNNERS.get(key)
     if runner is None:
-        runner = _RUNNERS[key] = _build_runner(model, kw, config, "batch", batched=True)
+        runner = _RUNNERS[key] = (
+            _build_runner(model, kw, config, "batch", batched=True) if n_dev > 1
+            else _exported_runner(model, model_key, kw, keys, config, "batch"))
     state = runner.init(keys, kw)
     z, stats, warm_steps = _run_chunks(runner, state, kw, config, progress, axis=1)
     posterior = jax.device_get(runner.finish(z, kw))
