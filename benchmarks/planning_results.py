@@ -76,6 +76,10 @@ def random_batch(cost: np.ndarray, budget: float, rng: np.random.Generator) -> l
     return chosen
 
 
+def _att(a: dict) -> str:
+    return f"{a['median']:.2f} [{a['q05']:.2f}, {a['q95']:.2f}]"
+
+
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
     ra = pd.Series(a).rank().to_numpy()
     rb = pd.Series(b).rank().to_numpy()
@@ -141,6 +145,17 @@ def main() -> None:
             pick = random_batch(cost, budget, rng)
             tables.append(pd.concat([base_runs, real.iloc[pick]], ignore_index=True))
             jobs.append((ci, "random", pick))
+    # --- the model's own expectation for the same top-3 and random batches
+    t0 = time.perf_counter()
+    expected_ratio = []
+    for ci, (_ds, _fit, targets, cand) in enumerate(setups):
+        mine = [pick for (cj, kind, pick) in jobs if cj == ci and kind in ("top3", "random")]
+        ev = plan_runs(bases[ci], targets, cand[["run_id", "n_params", "n_tokens"]], ci_prob=CI,
+                       n_sims=args.n_sims, seed=args.seed, refit=False, evaluate=mine).evaluated
+        now = plans[ci].targets["width_now"].iloc[1]
+        per_flop = (1 - ev["width_after_6.9B"] / now) / ev["cost_flops"]
+        expected_ratio.append(float(per_flop.iloc[0] / np.median(per_flop.iloc[1:])))
+    t_plan += time.perf_counter() - t0
     t0 = time.perf_counter()
     refit_template = bs.LossLaw("gadre", loss=LOSS, discrepancy=None, sampler=REFIT_SAMPLER)
     refits = bs.fit_many(refit_template, tables, seed=args.seed + 2, warn=False)
@@ -175,8 +190,11 @@ def main() -> None:
         ratio = top_red[1] / rand_red[1] if rand_red[1] > 0 else np.inf
         chosen = ", ".join(cand["run_id"].iloc[plan.batch["candidate"]].tolist())
         exp_top = plan.batch[[f"width_after_{lab}" for lab in ("1.4B", "6.9B")]].iloc[-1].to_numpy()
+        att = {lab: plan.attainable_rank_correlation(lab, seed=args.seed)
+               for lab in ("1.4B", "6.9B")}
         summary.append({"corpus": ds, "rho_1.4B": rho["1.4B"], "rho_6.9B": rho["6.9B"],
-                        "ratio_6.9B": ratio})
+                        "att_1.4B": att["1.4B"], "att_6.9B": att["6.9B"], "ratio_6.9B": ratio,
+                        "expected_ratio": expected_ratio[ci]})
         methods = pc["method"].value_counts().to_dict()
         lines += [
             f"### {ds}",
@@ -188,14 +206,18 @@ def main() -> None:
             f"{pc['ess_frac'].median():.2f}).",
             "",
             f"- Spearman rank correlation, planner's expected width vs realised width after adding "
-            f"each candidate alone: **1.4B {rho['1.4B']:.2f}, 6.9B {rho['6.9B']:.2f}**.",
+            f"each candidate alone: **1.4B {rho['1.4B']:.2f}, 6.9B {rho['6.9B']:.2f}**. Attainable "
+            f"if the starting fit's model were true (`RunPlan.attainable_rank_correlation`: one "
+            f"simulated outcome per candidate, median [5%, 95%] of 2000 draws): 1.4B "
+            f"{_att(att['1.4B'])}, 6.9B {_att(att['6.9B'])}.",
             f"- Top-3 batch (greedy, for 6.9B): {chosen}; {top_cost:.3g} FLOPs. Expected width "
             f"after: 1.4B {exp_top[0]:.3f}, 6.9B {exp_top[1]:.3f}; realised: 1.4B {top_w[0]:.3f}, "
             f"6.9B {top_w[1]:.3f}.",
             f"- Relative width reduction per FLOP at 6.9B: top-3 {top_red[1]:.3g}, cost-matched "
             f"random batches (median of {len(rand)}; median {np.median([r[2] for r in rand]):.0f} "
             f"runs, median cost {np.median([r[1] for r in rand]):.3g} FLOPs) {rand_red[1]:.3g}: "
-            f"**ratio {ratio:.2f}x** (1.4B: {top_red[0]:.3g} vs {rand_red[0]:.3g}).",
+            f"**ratio {ratio:.2f}x** (1.4B: {top_red[0]:.3g} vs {rand_red[0]:.3g}). The "
+            f"planner's own expectation for the same batches: {expected_ratio[ci]:.2f}x.",
             "",
         ]
     total = time.perf_counter() - t_start
@@ -219,10 +241,21 @@ def main() -> None:
         "the real runs and refit. Widths are of the 90% new-run interval in nats, with the "
         "starting fit's extrapolation discrepancy applied at the enlarged design's distance.",
         "",
-        "| corpus | Spearman 1.4B | Spearman 6.9B | top-3 vs random, per FLOP at 6.9B |",
+        "| corpus | Spearman 1.4B (attainable) | Spearman 6.9B (attainable) | top-3 vs random, "
+        "per FLOP at 6.9B: realised (expected) |",
         "|---|---|---|---|",
-        *[f"| {r['corpus']} | {r['rho_1.4B']:.2f} | {r['rho_6.9B']:.2f} | {r['ratio_6.9B']:.2f}x |"
+        *[f"| {r['corpus']} | {r['rho_1.4B']:.2f} ({_att(r['att_1.4B'])}) | {r['rho_6.9B']:.2f} "
+          f"({_att(r['att_6.9B'])}) | {r['ratio_6.9B']:.2f}x ({r['expected_ratio']:.2f}x) |"
           for r in summary],
+        "",
+        "\"Attainable\" is the rank correlation between the planner's expected widths and the "
+        "widths after one outcome per candidate drawn from the starting fit's own posterior "
+        "predictive: what a perfect check of this plan against one real run per candidate "
+        "would score if the model were true. A realised correlation near it means the ranking is "
+        "as good as the unknown outcomes allow; the target of 0.6 cannot be met where the "
+        "attainable range itself lies below it. \"Expected\" top-3 vs random is the same "
+        "ratio from the planner's expected widths of the same batches (`plan_runs(..., "
+        "evaluate=...)`): what the planner itself promises against these random draws.",
         "",
         f"Targets of issue 14: rank correlation >= 0.6 over the candidates: "
         f"**{'met' if met_rho else 'not met'}**; top-3 >= 2x per FLOP against cost-matched "
