@@ -168,3 +168,12 @@ def test_keys_follow_the_model_and_refuse_foreign_code():
     assert exported.model_fingerprint(functools.partial(law._model(), x=1)) is not None
     assert key(user_model) is None
     assert exported.bundle_key(law._model(), (object(),), {}, "vectorized", (), []) is None
+
+
+def test_without_flatbuffers_nothing_is_stored(tmp_path):
+    class NoSerialiser:
+        def serialize(self):
+            raise ImportError("Please install 'flatbuffers' in order to use Exported serialization")
+
+    assert exported.save_bundle(str(tmp_path), "k", {"init": NoSerialiser()}) is False
+    assert list(tmp_path.iterdir()) == []
