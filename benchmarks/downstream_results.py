@@ -24,7 +24,15 @@ Usage::
     BAYES_SCALING_DATA_DIR=../shared/data .venv/bin/python benchmarks/downstream_results.py \\
         [--out benchmarks/downstream_results.json] [--doc docs/downstream.md]
 
-``--quick`` fits the two averages and 6 simulated tasks only (smoke test).
+``--quick`` fits the two averages and 6 simulated tasks only (smoke test). ``--pooled`` adds
+``pooled_sigmoid`` rows: one :class:`~bayes_scaling.estimators.pooled_error.PooledErrorLaw` per
+corpus over the 17 tasks of ``err_avg17`` (the sigmoid's rate pooled across them), scored at the
+same held-out runs. ``--pooled-only`` runs just that comparison (those 17 tasks, the unpooled
+``sigmoid`` and the plug-in baselines, no simulated suite) and ``--doc docs/downstream_pooling.md``
+writes its page::
+
+    BAYES_SCALING_DATA_DIR=../shared/data .venv/bin/python benchmarks/downstream_results.py \\
+        --pooled-only --out /tmp/downstream_pooling.json --doc docs/downstream_pooling.md
 """
 
 from __future__ import annotations
@@ -40,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 import bayes_scaling as bs
-from bayes_scaling.data import GADRE2024_TASKS_46
+from bayes_scaling.data import GADRE2024_TASKS_17, GADRE2024_TASKS_46
 from bayes_scaling.estimators.error_law import ErrorLaw
 from bayes_scaling.estimators.tasks import chance_level, effective_items, gadre2024_tasks
 from bayes_scaling.evaluate.simulate import simulate_error_runs
@@ -66,6 +74,7 @@ def _kde_logpdf(draws: np.ndarray, x: float) -> float:
 def _score_draws(draws: np.ndarray, truth: float) -> dict:
     q = np.quantile(draws, [0.05, 0.25, 0.5, 0.75, 0.95])
     return {"median": float(q[2]), "abs_err": abs(float(q[2]) - truth),
+            "signed_err": float(q[2]) - truth,
             "cov50": bool(q[1] <= truth <= q[3]), "cov90": bool(q[0] <= truth <= q[4]),
             "width90": float(q[4] - q[0]), "log_score": _kde_logpdf(draws, truth)}
 
@@ -74,7 +83,7 @@ def _score_normal(mu: float, sd: float, truth: float) -> dict:
     from scipy.stats import norm
 
     sd = max(sd, 1e-4)
-    return {"median": mu, "abs_err": abs(mu - truth),
+    return {"median": mu, "abs_err": abs(mu - truth), "signed_err": mu - truth,
             "cov50": bool(abs(truth - mu) <= norm.ppf(0.75) * sd),
             "cov90": bool(abs(truth - mu) <= norm.ppf(0.95) * sd),
             "width90": float(2 * norm.ppf(0.95) * sd),
@@ -147,22 +156,53 @@ def _fit_and_score(runs_fit, runs_new, *, error, loss, laws, chance, n_items, se
 # ---------------------------------------------------------------------------------------------
 
 
+def _pooled_rows(fit, new, out, *, cols, tasks, seed) -> dict:
+    """Fit ``PooledErrorLaw`` (default: the sigmoid's rate pooled) jointly on ``cols`` and add
+    its per-column scores as ``pooled_sigmoid`` rows of the matching entries of ``out``."""
+    from bayes_scaling.estimators.pooled_error import PooledErrorLaw
+
+    t0 = time.time()
+    pe = PooledErrorLaw("sigmoid", errors=cols, loss=LOSS,
+                        chance={c: chance_level(c, tasks) for c in cols},
+                        n_items={c: effective_items(c, tasks) for c in cols},
+                        sampler=SAMPLER).fit(fit, seed=seed, warn=False)
+    x_new, by_task = new[LOSS].to_numpy(float), {r["task"]: r for r in out}
+    for col in cols:
+        truth = new[col].to_numpy(float)
+        draws = pe.error_draws(x_new, error=col, kind="new_run", seed=seed)
+        by_task[col]["rows"]["pooled_sigmoid"] = [_score_draws(draws[:, j], truth[j])
+                                                  for j in range(len(truth))]
+    d = pe.diagnostics(warn=False)
+    pop = pe.summary().loc["(population)"]["median"].to_dict()
+    return {"ok": d.ok, "max_rhat": d.max_rhat, "divergences": d.divergences,
+            "seconds": time.time() - t0, "population_median": pop}
+
+
 def gadre_suite(runs: pd.DataFrame, tasks: pd.DataFrame, *, cutoff: float, laws, quick: bool,
-                seed: int) -> list[dict]:
-    cols = ["err_avg17", "err_avg46"] + ([] if quick else
-                                         [f"err_{t}" for t in GADRE2024_TASKS_46])
+                seed: int, pooled: bool = False, pooled_only: bool = False) -> list[dict]:
+    pool_cols = [f"err_{t}" for t in GADRE2024_TASKS_17]
+    cols = (pool_cols if pooled_only else ["err_avg17", "err_avg46"] + (
+        [] if quick else [f"err_{t}" for t in GADRE2024_TASKS_46]))
     out = []
     for ds in DATASETS:
         r = runs[runs.dataset == ds]
         fit, new = r[r.compute_flops < cutoff], r[r.compute_flops >= cutoff]
+        part = []
         for col in cols:
             # Gadre et al.'s metadata (these are their runs), resolved once per column rather
             # than by every fit (the look-up verifies the dataset's files)
             res = _fit_and_score(fit, new, error=col, loss=LOSS, laws=laws,
                                  chance=chance_level(col, tasks),
                                  n_items=effective_items(col, tasks), seed=seed)
-            out.append({"suite": "gadre", "group": ds, "task": col, "n_fit": len(fit),
-                        "n_new": len(new), **res})
+            part.append({"suite": "gadre", "group": ds, "task": col, "n_fit": len(fit),
+                         "n_new": len(new), **res})
+        if pooled and set(pool_cols) <= set(cols):
+            diag = _pooled_rows(fit, new, part, cols=pool_cols, tasks=tasks, seed=seed)
+            for p in part:
+                if p["task"] in pool_cols:
+                    p["pooled_diag"] = diag
+            print(f"gadre {ds}: pooled fit of {len(pool_cols)} tasks {diag}", flush=True)
+        out += part
         print(f"gadre {ds}: {len(cols)} columns done", flush=True)
     return out
 
@@ -229,6 +269,8 @@ def _summary(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
         "mean 90% width": g["width90"].mean(),
         "mean log score": g["log_score"].mean(),
     })
+    if "signed_err" in df:  # runs saved before the signed error was recorded lack it
+        s["median above truth %"] = 100 * g["signed_err"].apply(lambda v: float((v > 0).mean()))
     return s.reset_index()
 
 
@@ -257,6 +299,11 @@ def main() -> None:
     ap.add_argument("--laws", nargs="+", default=["sigmoid", "exponential"])
     ap.add_argument("--sim-tasks", type=int, default=24)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--pooled", action="store_true",
+                    help="add PooledErrorLaw rows (pooled_sigmoid) for the 17 tasks of err_avg17")
+    ap.add_argument("--pooled-only", action="store_true",
+                    help="only the pooling comparison: the 17 tasks, --laws sigmoid, pooled rows, "
+                         "no simulated suite; --doc then writes the pooling page")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--from-json", type=Path, metavar="OUT.json",
                     help="no fitting: render the tables and --doc from an earlier run's --out")
@@ -265,16 +312,25 @@ def main() -> None:
     if args.from_json is not None:
         saved = json.loads(args.from_json.read_text())
         results, seconds = saved["results"], saved["meta"]["seconds"]
-        args.laws, args.cutoff = saved["meta"]["laws"], saved["meta"]["cutoff"]
+        args.laws, args.cutoff = saved["meta"].get("laws", ["sigmoid"]), saved["meta"]["cutoff"]
     else:
         t0 = time.time()
+        if args.pooled_only:
+            args.laws, args.pooled = ["sigmoid"], True
         runs = bs.load_dataset("gadre2024", data_dir=args.data_dir)
         tasks = gadre2024_tasks(data_dir=args.data_dir)
         results = gadre_suite(runs, tasks, cutoff=args.cutoff, laws=args.laws,
-                              quick=args.quick, seed=args.seed)
-        results += sim_suite(n_tasks=6 if args.quick else args.sim_tasks, laws=args.laws,
-                             seed=args.seed)
+                              quick=args.quick, seed=args.seed, pooled=args.pooled,
+                              pooled_only=args.pooled_only)
+        if not args.pooled_only:
+            results += sim_suite(n_tasks=6 if args.quick else args.sim_tasks, laws=args.laws,
+                                 seed=args.seed)
         seconds = time.time() - t0
+    if args.from_json is not None or args.pooled_only:
+        args.pooled_only = all(r["suite"] == "gadre" for r in results) and any(
+            "pooled_diag" in r for r in results)
+    if args.pooled_only:
+        return _pooling_main(results, seconds, args)
     df = _flat(results)
     df["kind"] = np.where(df.task.isin(["err_avg17", "err_avg46"]), "average", "task")
     tables = {
@@ -315,6 +371,31 @@ def main() -> None:
         from downstream_page import render  # noqa: PLC0415 - sibling script module
 
         args.doc.write_text(render(tables, per_task, meta, args))
+
+
+def _pooling_main(results: list[dict], seconds: float, args) -> None:
+    """Tables and page of the pooling comparison (``--pooled-only``)."""
+    df = _flat(results)
+    pooled_tasks = {r["task"] for r in results if "pooled_diag" in r}
+    df = df[df.task.isin(pooled_tasks)]
+    tables = {"overall": _summary(df, ["method"]), "corpus": _summary(df, ["group", "method"])}
+    per_task = df.groupby(["task", "method"])[["cov90", "abs_err", "log_score"]].mean()
+    diags = {r["group"]: r["pooled_diag"] for r in results if "pooled_diag" in r}
+    meta = {"seconds": seconds, "cutoff": args.cutoff, "sampler": SAMPLER,
+            "version": bs.__version__, "tasks": sorted(pooled_tasks), "pooled_fits": diags,
+            "single_fits": sum(len(r["diag"]) for r in results),
+            "single_fits_failing": sum(1 for r in results for d in r["diag"].values()
+                                       if not d["ok"])}
+    for name, t in tables.items():
+        print(f"\n## {name}\n\n{_md(t)}")
+    print(json.dumps(meta, default=str))
+    if args.out and args.from_json is None:
+        args.out.write_text(json.dumps({"meta": meta, "results": results}, indent=1,
+                                       default=float))
+    if args.doc:
+        from downstream_page import render_pooling  # noqa: PLC0415 - sibling script module
+
+        args.doc.write_text(render_pooling(tables, per_task, meta))
 
 
 if __name__ == "__main__":
