@@ -20,6 +20,8 @@ from bayes_scaling.data.bundle import BUNDLED_DATASETS, gadre2024_task_metadata
 from bayes_scaling.data.chinchilla_epoch import CHINCHILLA_LOSS, load_chinchilla_epoch
 from bayes_scaling.data.filters import Filter, FilterError, filter_runs, parse_filter
 from bayes_scaling.data.gadre2024 import load_gadre2024, load_gadre2024_tasks
+from bayes_scaling.data.hashing import data_hash
+from bayes_scaling.data.identifiability import IdentifiabilityWarning, check_design
 from bayes_scaling.data.registry import (
     CACHE_DIR_ENV,
     DATA_DIR_ENV,
@@ -49,13 +51,7 @@ from bayes_scaling.data.schema import (
     order_columns,
 )
 from bayes_scaling.data.tables import load_runs
-from bayes_scaling.data.validation import (
-    IdentifiabilityWarning,
-    RunsError,
-    check_design,
-    data_hash,
-    validate_runs,
-)
+from bayes_scaling.data.validation import RunsError, validate_runs
 
 __all__ = [
     "BUNDLED_DATASETS",

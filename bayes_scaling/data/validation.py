@@ -1,12 +1,10 @@
-"""Checks on runs tables: errors that name the row and the fix, design warnings, a content hash."""
+"""Checks on runs tables: errors that name the row and the fix (design warnings:
+:mod:`bayes_scaling.data.identifiability`; the content hash: :mod:`bayes_scaling.data.hashing`)."""
 
 from __future__ import annotations
 
 import difflib
-import hashlib
-import json
 import math
-import warnings
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -30,11 +28,8 @@ from bayes_scaling.data.schema import (
 )
 
 __all__ = [
-    "IdentifiabilityWarning",
     "RunsError",
-    "check_design",
     "check_fit_runs",
-    "data_hash",
     "validate_runs",
 ]
 
@@ -74,17 +69,6 @@ class RunsError(ValueError):
         super().__init__(message)
         self.column = column
         self.rows = tuple(rows)
-
-
-class IdentifiabilityWarning(UserWarning):
-    """The runs cannot pin down a parameter of the law; its posterior will mostly be the prior.
-
-    Examples
-    --------
-    >>> import warnings
-    >>> issubclass(IdentifiabilityWarning, UserWarning)
-    True
-    """
 
 
 def _label(column: str, labels: Mapping[str, str]) -> str:
@@ -509,144 +493,3 @@ def check_fit_runs(
             f"'{corpora[0]}'\"), or fit all of them together with PooledLossLaw.",
             column="dataset",
         )
-
-
-def _distinct(values: np.ndarray) -> int:
-    """Number of distinct positive values, up to a relative tolerance."""
-    x = np.sort(np.log(values[np.isfinite(values) & (values > 0)]))
-    if x.size == 0:
-        return 0
-    return 1 + int(np.count_nonzero(np.diff(x) > _RTOL))
-
-
-def check_design(runs: pd.DataFrame, *, data_term: bool = True) -> tuple[str, ...]:
-    """Warn when the runs cannot identify a scaling exponent.
-
-    A power law in model size needs at least two distinct ``n_params`` to fix its exponent
-    ``alpha``. A separate data term ``B D^-beta`` also needs at least two distinct token ratios
-    ``tokens_per_param``: with a single ratio, D = M N is a fixed multiple of N and the data term
-    is confounded with the size term, so ``beta`` is set by the prior alone.
-
-    Parameters
-    ----------
-    runs : pandas.DataFrame
-        Needs ``n_params`` and, when ``data_term``, ``n_tokens`` (or ``tokens_per_param``).
-    data_term : bool, default True
-        Whether the law has a data term with its own exponent ``beta``.
-
-    Returns
-    -------
-    tuple of str
-        Names of the parameters that cannot be identified (empty when all can be).
-
-    Warns
-    -----
-    IdentifiabilityWarning
-        One per parameter that cannot be identified, naming it.
-
-    Examples
-    --------
-    >>> import pandas as pd, warnings
-    >>> runs = pd.DataFrame({"n_params": [1e8, 1e8], "n_tokens": [2e9, 8e9]})
-    >>> with warnings.catch_warnings():
-    ...     warnings.simplefilter("ignore", IdentifiabilityWarning)
-    ...     check_design(runs)
-    ('alpha',)
-    """
-    has_ratio = isinstance(runs, pd.DataFrame) and "tokens_per_param" in runs.columns
-    if not data_term:
-        needed: tuple[str, ...] = ("n_params",)
-    elif has_ratio:
-        needed = ("n_params", "tokens_per_param")
-    else:
-        needed = ("n_params", "n_tokens")
-    _validate(runs, required=needed, integral_params=False)
-    problems: list[str] = []
-    n = runs["n_params"].to_numpy(dtype=np.float64)
-    sizes = _distinct(n)
-    if sizes < 2:
-        problems.append("alpha")
-        warnings.warn(
-            f"only {sizes} distinct model size (n_params): the size exponent 'alpha' cannot be "
-            "identified and its posterior will follow the prior. Add runs at other sizes.",
-            IdentifiabilityWarning,
-            stacklevel=2,
-        )
-    if data_term:
-        if "tokens_per_param" in runs.columns:
-            ratio = runs["tokens_per_param"].to_numpy(dtype=np.float64)
-        else:
-            ratio = runs["n_tokens"].to_numpy(dtype=np.float64) / n
-        ratios = _distinct(ratio)
-        if ratios < 2:
-            problems.append("beta")
-            warnings.warn(
-                f"only {ratios} distinct token ratio (tokens_per_param): the data exponent "
-                "'beta' cannot be identified (D is a fixed multiple of N) and its posterior will "
-                "follow the prior. Add runs at other tokens-per-parameter ratios, or use a law "
-                "without a separate data term.",
-                IdentifiabilityWarning,
-                stacklevel=2,
-            )
-    return tuple(problems)
-
-
-_HASH_VERSION = "bayes_scaling.data_hash.v1"
-
-
-def _canonical_column(series: pd.Series) -> bytes:
-    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(
-        series.dtype
-    ):
-        x = series.to_numpy(dtype=np.float64, na_value=np.nan)
-        # One NaN bit pattern and +0.0 for -0.0, so equal tables hash equal; ints and floats of
-        # the same value (1e9 vs 1000000000) hash the same.
-        x = np.where(np.isnan(x), np.nan, x + 0.0)
-        return b"f8:" + x.astype("<f8").tobytes()
-
-    def plain(v: Any) -> Any:
-        if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
-            return None
-        if isinstance(v, np.generic):
-            return v.item()
-        return v if isinstance(v, (str, bool, int, float)) else str(v)
-
-    return b"json:" + json.dumps([plain(v) for v in series.tolist()]).encode()
-
-
-def data_hash(runs: pd.DataFrame) -> str:
-    """SHA-256 of a canonical serialisation of a runs table, for provenance records.
-
-    The hash ignores the index, the column order and, when a ``run_id`` column exists, the row
-    order (rows are sorted by ``run_id``); numbers hash by float64 value, so an ``int64``
-    ``n_params`` and the same values as floats agree. Any change to a value changes it.
-
-    Parameters
-    ----------
-    runs : pandas.DataFrame
-
-    Returns
-    -------
-    str
-        64 hex digits.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> a = pd.DataFrame({"run_id": ["x", "y"], "n_params": [10**8, 4 * 10**8]})
-    >>> b = a.iloc[::-1][["n_params", "run_id"]].astype({"n_params": float})
-    >>> data_hash(a) == data_hash(b)
-    True
-    """
-    if not isinstance(runs, pd.DataFrame):
-        raise RunsError(f"runs must be a pandas DataFrame, got {type(runs).__name__}.")
-    table = runs
-    if "run_id" in table.columns and table["run_id"].is_unique:
-        table = table.sort_values("run_id", kind="stable")
-    digest = hashlib.sha256(_HASH_VERSION.encode())
-    for column in sorted(table.columns, key=str):
-        name = str(column).encode()
-        body = _canonical_column(table[column])
-        digest.update(len(name).to_bytes(8, "little") + name)
-        digest.update(len(body).to_bytes(8, "little") + body)
-    return digest.hexdigest()
