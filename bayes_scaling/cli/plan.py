@@ -96,7 +96,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         raise CliInputError("--k", args.k, f"exceeds the {len(candidates)} candidates",
                             f"give --k at most {len(candidates)}")
     from bayes_scaling.predict.planning import plan_runs
-    from bayes_scaling.report.data import si
+    from bayes_scaling.report.tables import si
 
     targets = targets.assign(label=[f"{si(n)}:{si(d)}" for n, d in
                                     zip(targets["n_params"], targets["n_tokens"], strict=True)])

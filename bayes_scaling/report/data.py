@@ -1,14 +1,12 @@
 """The report's data: computed once from a fitted law, frozen, then rendered to any format.
 
 Nothing here formats text for a reader or knows HTML: :func:`build_report_data` computes every
-table (raw numbers) and figure (PNG bytes, base64) a report shows; :mod:`.render` turns a
-:class:`ReportData` into HTML, Markdown and CSV files.
+table (raw numbers, :mod:`.tables`) and figure (PNG bytes, base64, :mod:`.figures`) a report
+shows; :mod:`.render` turns a :class:`ReportData` into HTML, Markdown and CSV files.
 """
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import platform
 import time
@@ -27,32 +25,21 @@ from bayes_scaling.data.design import FAR_EXTRAPOLATION_RATIO, ExtrapolationWarn
 from bayes_scaling.data.targets import resolve_targets
 from bayes_scaling.estimators.loss_law import LossLaw
 from bayes_scaling.evaluate.misfit import misfit_check
-from bayes_scaling.predict.queries import (
-    DrawsModel,
-    compute_to_target,
-    optimal_allocation,
-    predictive_draws,
-    probability,
+from bayes_scaling.predict.queries import DrawsModel, compute_to_target, optimal_allocation
+from bayes_scaling.report.figures import ReportFigure, _error_law_of, _make_figures
+from bayes_scaling.report.tables import (
+    _diagnostics_table,
+    _priors_table,
+    _target_labels,
+    summarize_datasets,
+    target_table,
 )
+from bayes_scaling.report.tables import si as si  # re-exported: render, presets and the CLI use it
 
 __all__ = ["ReportData", "ReportFigure", "build_report_data", "REPORT_CI_PROBS"]
 
 #: Interval probabilities of the target tables (the 50% and the 90% interval).
 REPORT_CI_PROBS: tuple[float, ...] = (0.5, 0.9)
-
-
-@dataclass(frozen=True)
-class ReportFigure:
-    """One embedded figure: a key (file stem), a title, a caption and the PNG as base64."""
-
-    key: str
-    title: str
-    caption: str
-    png_base64: str
-
-    @property
-    def png_bytes(self) -> bytes:
-        return base64.b64decode(self.png_base64)
 
 
 @dataclass(frozen=True)
@@ -180,199 +167,6 @@ class ReportData:
         if self.plan is not None:
             out["plan"] = self.plan
         return out
-
-
-# ------------------------------------------------------------------------------------ pieces
-def _diagnostics_table(diag: Mapping[str, Any]) -> pd.DataFrame:
-    rows = [
-        ("max R-hat", diag.get("max_rhat"), "<= 1.01"),
-        ("min bulk ESS", diag.get("min_ess_bulk"), ">= 100 per chain"),
-        ("min tail ESS", diag.get("min_ess_tail"), ">= 100 per chain"),
-        ("divergent transitions", diag.get("divergences"), "0"),
-        ("min BFMI", diag.get("min_bfmi"), ">= 0.3"),
-        ("draws", diag.get("n_draws"), ""),
-    ]
-    return pd.DataFrame(rows, columns=["check", "value", "target"])
-
-
-def summarize_datasets(runs: pd.DataFrame, fit_ids: Sequence[str] = ()) -> pd.DataFrame:
-    """Per training corpus: runs, distinct sizes, size / token-ratio / compute ranges and how
-    many runs the fit used."""
-    fit = set(map(str, fit_ids))
-    rows = []
-    for name, g in runs.groupby("dataset", sort=True):
-        rows.append({
-            "dataset": str(name),
-            "runs": len(g),
-            "sizes": int(g["n_params"].nunique()),
-            "n_params_min": float(g["n_params"].min()),
-            "n_params_max": float(g["n_params"].max()),
-            "tokens_per_param_min": float(g["tokens_per_param"].min()),
-            "tokens_per_param_max": float(g["tokens_per_param"].max()),
-            "compute_flops_min": float(g["compute_flops"].min()),
-            "compute_flops_max": float(g["compute_flops"].max()),
-            "runs_in_fit": int(g["run_id"].astype(str).isin(fit).sum()),
-        })
-    return pd.DataFrame(rows)
-
-
-def _target_labels(t: pd.DataFrame) -> list[str]:
-    if "run_id" in t.columns:
-        return t["run_id"].astype(str).tolist()
-    if "label" in t.columns:
-        return t["label"].astype(str).tolist()
-    return [f"N={si(n)}, D={si(d)}" for n, d in zip(t["n_params"], t["n_tokens"], strict=True)]
-
-
-def si(x: float) -> str:
-    """Compact count with an SI-style suffix: 1.44e9 -> '1.44B', 2.9e10 -> '29B'.
-
-    Examples
-    --------
-    >>> si(1439795200), si(2.88e10), si(1.4e12), si(1.1e7)
-    ('1.44B', '28.8B', '1.4T', '11M')
-    """
-    x = float(x)
-    for div, suf in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if abs(x) >= div:
-            return f"{x / div:.3g}{suf}"
-    return f"{x:.3g}"
-
-
-def _threshold_key(x: float) -> str:
-    return f"{x:g}"
-
-
-def target_table(model: LossLaw | DrawsModel, targets: pd.DataFrame, *, target: str,
-                 observed: str | None, ci_probs: Sequence[float], thresholds: Sequence[float],
-                 max_fit_compute: float, seed: int) -> pd.DataFrame:
-    """Predictive table of loss or error at ``targets`` (new-run predictive, noise included)."""
-    t = resolve_targets(targets).reset_index(drop=True)
-    draws = predictive_draws(model, t, target=target, kind="new_run", seed=seed)
-    out = pd.DataFrame({
-        "target": _target_labels(t),
-        "n_params": t["n_params"].to_numpy(float),
-        "n_tokens": t["n_tokens"].to_numpy(float),
-        "tokens_per_param": t["tokens_per_param"].to_numpy(float),
-        "compute_flops": t["compute_flops"].to_numpy(float),
-        # how far the target lies beyond the largest fitted run, in compute
-        "extrapolation": t["compute_flops"].to_numpy(float) / max_fit_compute,
-    })
-    obs = None
-    if observed is not None and observed in t.columns:
-        obs = t[observed].to_numpy(float)
-        out["observed"] = obs
-    out["median"] = np.median(draws, axis=0)
-    for p in ci_probs:
-        lo, hi = np.quantile(draws, [(1 - p) / 2, (1 + p) / 2], axis=0)
-        out[f"lower_{p:.0%}"] = lo
-        out[f"upper_{p:.0%}"] = hi
-    if obs is not None:
-        out["rel_error"] = out["median"] / obs - 1.0
-        wide = max(ci_probs)
-        inside = (out[f"lower_{wide:.0%}"] <= obs) & (obs <= out[f"upper_{wide:.0%}"])
-        out[f"in_{wide:.0%}"] = np.where(np.isfinite(obs), inside, np.nan)
-    for x in thresholds:
-        pr = probability(model, t, below=x, target=target, kind="new_run", seed=seed)
-        out[f"p_below_{_threshold_key(x)}"] = pr["p"].to_numpy()
-        out[f"mcse_below_{_threshold_key(x)}"] = pr["mcse"].to_numpy()
-    out.attrs.update({"target": target, "kind": "new_run", "ci_probs": tuple(ci_probs)})
-    return out
-
-
-def _png(fig: Any, dpi: int = 110) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _figure(figsize: tuple[float, float]):
-    # a bare Figure, not pyplot: no global state, no GUI backend, freed with the object
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=figsize, layout="constrained")
-
-
-def _make_figures(law: LossLaw, model: LossLaw | DrawsModel, fit_runs: pd.DataFrame,
-                  all_runs: pd.DataFrame, targets: pd.DataFrame,
-                  backtest: pd.DataFrame | None, seed: int,
-                  prior_predictive: bool) -> tuple[ReportFigure, ...]:
-    from bayes_scaling import plots
-
-    figs = []
-    fig = _figure((8.0, 5.0))
-    plots.plot_fit(model, fit_runs, targets=targets, ax=fig.add_subplot(), seed=seed)
-    figs.append(ReportFigure(
-        "fit", "Fit and extrapolation",
-        "Posterior median of the mean law (lines) with 50% and 90% bands, one curve per token "
-        "multiplier M, over the fitted runs (dots) and out to the targets (stars: 90% interval "
-        "of a new run; crosses: observed loss where known).", _png(fig)))
-    sizes = sorted(set(np.round(resolve_targets(targets)["n_params"].to_numpy(float), -3))
-                   | {float(fit_runs["n_params"].max())})[-5:]  # a readable number of curves
-    fig = _figure((8.0, 4.6))
-    plots.plot_overtraining(model, n_params=sizes, runs=all_runs.loc[
-        all_runs["dataset"].isin(fit_runs["dataset"].unique())], ax=fig.add_subplot(), seed=seed)
-    figs.append(ReportFigure(
-        "overtraining", "Over-training at fixed model size",
-        "Loss against tokens per parameter for the target sizes and the largest fitted size, "
-        "with 50% and 90% bands of the mean law; dots are runs of that size from the same "
-        "corpus (including held-out ones).", _png(fig)))
-    params = plots.posterior_params(law)
-    ncol = min(len(params), 3)
-    nrow = -(-len(params) // ncol)
-    fig = _figure((3.6 * ncol, 2.9 * nrow))
-    grid = fig.subplots(nrow, ncol, squeeze=False).ravel()
-    for extra in grid[len(params):]:
-        extra.set_visible(False)
-    plots.plot_posteriors(law, params, axes=grid[: len(params)])
-    figs.append(ReportFigure(
-        "posterior", "Parameter posteriors",
-        "Marginal posterior of each natural-unit parameter (histogram), its median and 90% "
-        "interval; dashed: the prior where the parameter is sampled directly.", _png(fig, 90)))
-    if prior_predictive:
-        fig = _figure((8.0, 4.4))
-        plots.plot_prior_predictive(law, fit_runs, ax=fig.add_subplot(), seed=seed)
-        figs.append(ReportFigure(
-            "prior_predictive", "Prior predictive check",
-            "50% and 90% prior predictive intervals of each fitted run's loss against the observed "
-            "loss: the priors must allow the data without being absurdly wide.", _png(fig)))
-    err_law = _error_law_of(model)
-    if err_law is not None:
-        fig = _figure((6.4, 4.4))
-        plots.plot_error_law(err_law, runs=fit_runs, ax=fig.add_subplot(), seed=seed)
-        figs.append(ReportFigure(
-            "error_law", "Loss-to-error law",
-            "Average top-1 error against eval loss: posterior median of the fitted error law "
-            "with 50% and 90% bands of its mean, the chance level, and the runs it was "
-            "fitted on.", _png(fig)))
-        fig = _figure((8.0, 5.0))
-        plots.plot_fit(model, fit_runs, targets=targets, target="error", ax=fig.add_subplot(),
-                       seed=seed)
-        figs.append(ReportFigure(
-            "downstream", "Downstream error",
-            "Average top-1 error through the fitted loss-to-error law, draw by draw, against "
-            "compute: 50% and 90% bands of the mean law; stars: 90% interval of the error a "
-            "new run would measure; crosses: observed error where known.", _png(fig)))
-    if backtest is not None and {"ci_prob", "coverage"} <= set(backtest.columns):
-        fig = _figure((4.6, 4.4))
-        group = "target" if "target" in backtest.columns else None
-        plots.plot_calibration(backtest, group=group, ax=fig.add_subplot())
-        figs.append(ReportFigure(
-            "calibration", "Backtest calibration",
-            "Nominal interval probability against the share of held-out runs inside the "
-            "interval.", _png(fig)))
-    return tuple(figs)
-
-
-def _priors_table(law: LossLaw) -> pd.DataFrame:
-    from bayes_scaling.report.decision import readable_prior
-
-    return pd.DataFrame({"parameter": list(law.priors),
-                         "prior": [readable_prior(p) for p in law.priors.values()]})
-
-
-def _error_law_of(model: Any) -> Any:
-    return getattr(model, "error_law", None)
 
 
 # ------------------------------------------------------------------------------------ builder

@@ -93,7 +93,7 @@ def decision_table(loss: pd.DataFrame, error: pd.DataFrame | None, reach: pd.Dat
     """One row per target: the run in words, loss and error (median and ``wide`` interval),
     observed values where known, P(loss < x) per threshold, and how far it is extrapolated.
 
-    ``loss`` / ``error`` are :func:`~bayes_scaling.report.data.target_table` outputs (same
+    ``loss`` / ``error`` are :func:`~bayes_scaling.report.tables.target_table` outputs (same
     target order), ``reach`` is :meth:`DesignBounds.describe` of the targets.
     """
     w = f"{wide:.0%}"

@@ -24,7 +24,8 @@ from bayes_scaling.data import (
     loss_columns,
 )
 from bayes_scaling.estimators.loss_law import LossLaw
-from bayes_scaling.report.data import REPORT_CI_PROBS, ReportData, build_report_data, si
+from bayes_scaling.report.data import REPORT_CI_PROBS, ReportData, build_report_data
+from bayes_scaling.report.tables import si
 
 __all__ = ["ReportDefaults", "PRESETS", "load_source", "select_runs", "make_report", "AUTO"]
 

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from bayes_scaling.report._templates import HTML_TEMPLATE, MARKDOWN_TEMPLATE
-from bayes_scaling.report.data import ReportData, si
+from bayes_scaling.report.data import ReportData
+from bayes_scaling.report.tables import si
 
 __all__ = ["render_html", "render_markdown", "write_tables", "write_report", "display_table",
            "md_escape"]
