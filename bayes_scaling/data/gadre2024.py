@@ -47,7 +47,7 @@ from bayes_scaling.data.schema import (
 )
 from bayes_scaling.data.validation import RunsError, _validate
 
-__all__ = ["load_gadre2024", "load_gadre2024_tasks"]
+__all__ = ["load_gadre2024", "load_gadre2024_tasks", "paper_error_runs"]
 
 _FIX = (
     "Fix: restore the file from the pinned source (delete the dataset folder and call "
@@ -300,3 +300,31 @@ def load_gadre2024_tasks(root: str | os.PathLike[str]) -> pd.DataFrame:
     tasks = pd.DataFrame(records)
     tasks.insert(1, "chance_error", 1.0 - tasks["random_baseline"] / 100.0)
     return tasks
+
+
+#: The 6 runs per corpus of Gadre et al.'s downstream fit: (n_params, tokens_per_param).
+_PAPER_ERROR_DESIGN = ((10569312, 20), (78914048, 20), (153677376, 20), (411616256, 20),
+                       (10569312, 320), (1439795200, 20))
+
+
+def paper_error_runs(runs: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """The 6 runs of one corpus that Gadre et al. (2024) fit their error law on.
+
+    The four small models (0.011B, 0.079B, 0.154B, 0.411B) at M = 20, 0.011B at M = 320 and
+    1.4B at M = 20.
+
+    Examples
+    --------
+    >>> six = paper_error_runs(runs, "rpj")               # doctest: +SKIP
+    >>> len(six)                                          # doctest: +SKIP
+    6
+    """
+    r = runs[runs["dataset"] == dataset]
+    m = np.rint(r["tokens_per_param"].to_numpy(float))
+    keep = np.zeros(len(r), bool)
+    for n, mult in _PAPER_ERROR_DESIGN:
+        keep |= (r["n_params"].to_numpy() == n) & (m == mult)
+    if keep.sum() != len(_PAPER_ERROR_DESIGN):
+        raise ValueError(f"dataset {dataset!r} has {int(keep.sum())} of the paper's 6 error-fit "
+                         "runs; is this the gadre2024 runs table?")
+    return r[keep]

@@ -40,7 +40,6 @@ Examples
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -49,10 +48,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayes_scaling._version import __version__
+from bayes_scaling.data.gadre2024 import paper_error_runs
 from bayes_scaling.estimators.base import FittedModel
-from bayes_scaling.estimators.error_predictive import ErrorPredictiveMixin, _sampling_sd, _unit_var
-from bayes_scaling.estimators.io import FILE_FORMAT
+from bayes_scaling.estimators.error_law_data import (
+    error_law_data_hash,
+    error_law_datatree,
+    error_law_from_draws,
+    prepare_error_law,
+)
+from bayes_scaling.estimators.error_predictive import ErrorPredictiveMixin
 from bayes_scaling.estimators.tasks import (
     TaskInfo,
     TaskMetadataWarning,
@@ -61,7 +65,7 @@ from bayes_scaling.estimators.tasks import (
     gadre2024_tasks,
     task_metadata,
 )
-from bayes_scaling.inference.config import SamplerConfig, check_seed, enable_x64
+from bayes_scaling.inference.config import SamplerConfig, check_seed
 from bayes_scaling.inference.diagnostics import Diagnostics
 from bayes_scaling.laws.forms import ERROR_LAWS, ErrorLawSpec, get_error_law
 from bayes_scaling.laws.priors import (
@@ -82,42 +86,11 @@ __all__ = [
     "paper_error_runs",
 ]
 
-_Z95 = 1.959964  # 95% two-sided normal quantile: CI half-width -> sd
-
 #: NUTS defaults of error-law fits: the loss law's, with target_accept_prob 0.99. Per-task fits
 #: on 6 runs put mass against the law's bounds (tasks at chance: k -> 0; tasks that take off
 #: late: gamma ~ 6, where the clip at 0 is flat); at 0.95, 43 of 138 per-task fits on the
 #: paper's runs had 1-25 divergences, at 0.99 none did, for ~1 s per fit (docs/downstream.md).
 ERROR_SAMPLER_DEFAULTS: dict[str, Any] = {"target_accept_prob": 0.99}
-
-
-
-#: The 6 runs per corpus of Gadre et al.'s downstream fit: (n_params, tokens_per_param).
-_PAPER_ERROR_DESIGN = ((10569312, 20), (78914048, 20), (153677376, 20), (411616256, 20),
-                       (10569312, 320), (1439795200, 20))
-
-
-def paper_error_runs(runs: pd.DataFrame, dataset: str) -> pd.DataFrame:
-    """The 6 runs of one corpus that Gadre et al. (2024) fit their error law on.
-
-    The four small models (0.011B, 0.079B, 0.154B, 0.411B) at M = 20, 0.011B at M = 320 and
-    1.4B at M = 20.
-
-    Examples
-    --------
-    >>> six = paper_error_runs(runs, "rpj")               # doctest: +SKIP
-    >>> len(six)                                          # doctest: +SKIP
-    6
-    """
-    r = runs[runs["dataset"] == dataset]
-    m = np.rint(r["tokens_per_param"].to_numpy(float))
-    keep = np.zeros(len(r), bool)
-    for n, mult in _PAPER_ERROR_DESIGN:
-        keep |= (r["n_params"].to_numpy() == n) & (m == mult)
-    if keep.sum() != len(_PAPER_ERROR_DESIGN):
-        raise ValueError(f"dataset {dataset!r} has {int(keep.sum())} of the paper's 6 error-fit "
-                         "runs; is this the gadre2024 runs table?")
-    return r[keep]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -293,126 +266,15 @@ class ErrorLaw(ErrorPredictiveMixin, FittedModel):
                              n_items=self.n_items, data_dir=self.data_dir)
 
     def _prepare(self, runs: pd.DataFrame) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        from bayes_scaling.data import validate_runs
-
-        if not isinstance(runs, pd.DataFrame):
-            raise TypeError(f"runs must be a pandas DataFrame, got {type(runs).__name__}")
-        for col, what in ((self.error, "error"), (self.loss, "loss")):
-            if col not in runs.columns:
-                prefix = "err_" if what == "error" else "loss_"
-                have = [c for c in runs.columns if c.startswith(prefix) and not c.endswith("_ci")]
-                raise ValueError(f"runs have no column {col!r}; pass {what}= one of {have[:8]}"
-                                 f"{' ...' if len(have) > 8 else ''}")
-        validate_runs(runs)
-        n_min = len(self.spec.sampled) + 1
-        if len(runs) < n_min:
-            raise ValueError(f"{len(runs)} runs cannot identify the {self.law!r} error law's "
-                             f"{len(self.spec.sampled)} parameters plus noise; use at least "
-                             f"{n_min} runs")
-        err = runs[self.error].to_numpy(dtype=float)
-        loss = runs[self.loss].to_numpy(dtype=float)
-        for col, v in ((self.error, err), (self.loss, loss)):
-            bad = ~np.isfinite(v)
-            if bad.any():
-                raise ValueError(f"column {col!r} row {runs.index[np.flatnonzero(bad)[0]]!r} is "
-                                 f"not a finite number; drop the run or fill the value")
-        info = self._task_info(runs)
-        self._learn_items = info.n_items is None
-        n_items = 0.0 if info.n_items is None else info.n_items
-        ci_col = f"{self.loss}_ci"
-        loss_sd = (runs[ci_col].fillna(0.0).to_numpy(dtype=float) / _Z95
-                   if ci_col in runs.columns else np.zeros_like(loss))
-        err_sd = _sampling_sd(np.clip(err, 0.0, 1.0), n_items)
-        kw = {
-            "loss_obs": loss,
-            "loss_sd": loss_sd,
-            "err_sd": err_sd,
-            # binomial shape of a learned sampling error, with the Beta-posterior floor of
-            # _sampling_sd (an error of exactly 0 or 1 still has some sampling error)
-            "err_unit": np.sqrt(_unit_var(err)),
-            "chance": np.asarray(info.chance),
-            # centring: the data's median loss, where the error is best determined; also the
-            # scale of the unit-free rates (laws.forms)
-            "loss_ref": np.asarray(float(np.median(loss))),
-            "error": err,
-            # every run in the likelihood; leave-future-out refits mask some out
-            "mask": np.ones(len(err), dtype=bool),
-        }
-        if not kw["loss_ref"] > 0:
-            raise ValueError(f"the median of {self.loss!r} is {float(kw['loss_ref'])!r}; error "
-                             "laws need a positive loss (a cross-entropy, in any unit)")
-        # latent true losses only where some loss has a measurement error; otherwise they would
-        # equal the observed ones and only cost one parameter per run
-        self._loss_error_used = ("latent" if self.loss_error == "latent" and np.any(loss_sd > 0)
-                                 else "linearised")
-        run_ids = (runs["run_id"].astype(str).to_numpy() if "run_id" in runs.columns
-                   else np.asarray([str(i) for i in runs.index]))
-        meta = {"run_id": run_ids, "chance": info.chance,
-                "n_items": np.nan if info.n_items is None else info.n_items,
-                "metric": info.metric, "task_source": info.source}
-        return kw, meta
+        return prepare_error_law(self, runs)
 
     @staticmethod
     def _data_hash(kw: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
-        h = hashlib.sha256()
-        for k in ("loss_obs", "loss_sd", "err_sd", "error", "chance"):
-            h.update(np.ascontiguousarray(kw[k], dtype=np.float64).tobytes())
-        h.update("\x00".join(map(str, meta["run_id"])).encode())
-        return h.hexdigest()
+        return error_law_data_hash(kw, meta)
 
     # ------------------------------------------------------------------ fitting
     def _build_datatree(self, posterior, stats, kw, meta, *, seed, facts):
-        import arviz_base as ab
-        import jax.numpy as jnp
-        from numpyro.infer import log_likelihood
-
-        enable_x64()
-        n_chain, n_draw = next(iter(posterior.values())).shape[:2]
-        post = dict(posterior)
-        sampled = {k: post[k] for k in self.spec.sampled if k in post}
-        if len(sampled) == len(self.spec.sampled):
-            ll_in = {k: jnp.asarray(np.reshape(v, (n_chain * n_draw, *np.shape(v)[2:])))
-                     for k, v in post.items()}
-            ll = log_likelihood(self._model(), ll_in, **{k: jnp.asarray(v) for k, v in kw.items()})
-            ll = {k: np.asarray(v).reshape(n_chain, n_draw, -1) for k, v in ll.items()}
-            natural = self.spec.from_sampled(sampled, kw["chance"], kw["loss_ref"])
-            for k, v in natural.items():
-                post.setdefault(k, np.asarray(v))
-        else:  # fabricated from natural parameters: nothing to recompute
-            ll = {}
-        groups = {"posterior": post, "sample_stats": stats}
-        if ll:
-            groups["log_likelihood"] = ll
-        if len(meta["run_id"]):
-            groups["observed_data"] = {"error": kw["error"], "loss": kw["loss_obs"]}
-            groups["constant_data"] = {"loss_sd": kw["loss_sd"], "err_sd": kw["err_sd"],
-                                       "err_unit": kw["err_unit"]}
-        dims = {k: ["run"] for k in ("error", "loss", "loss_sd", "err_sd", "err_unit",
-                                     "loss_true", "loss_z")}
-        dt = ab.from_dict(groups, dims=dims, coords={"run": list(meta["run_id"])})
-        dt.attrs.update({
-            "bayes_scaling_kind": self.kind,
-            "bayes_scaling_version": __version__,
-            "file_format": FILE_FORMAT,
-            "law": self.law,
-            "error": self.error,
-            "loss": self.loss,
-            "loss_unit": self.loss_unit,
-            "loss_error": self._loss_error_used,
-            "noise": self.noise,
-            "priors": priors_to_json(self.priors),
-            "sampler": json.dumps(self.sampler.to_dict(), sort_keys=True),
-            "seed": int(seed),
-            "data_hash": self._data_hash(kw, meta),
-            "chance": float(meta["chance"]),
-            "n_items": float(meta["n_items"]),
-            "items_learned": int(self._learn_items),
-            "metric": str(meta["metric"]),
-            "task_source": str(meta["task_source"]),
-            "loss_ref": float(kw["loss_ref"]),
-            "backend": json.dumps(facts, sort_keys=True),
-        })
-        return dt
+        return error_law_datatree(self, posterior, stats, kw, meta, seed=seed, facts=facts)
 
     @classmethod
     def from_draws(
@@ -459,33 +321,8 @@ class ErrorLaw(ErrorPredictiveMixin, FittedModel):
         >>> round(float(e.predict([2.5])["median"].iloc[0]), 4)
         0.4717
         """
-        obj = cls(law, error=error, loss=loss, noise=noise, chance=chance, n_items=n_items,
-                  loss_unit=loss_unit)
-        obj._learn_items = n_items is None
-        needed = (list(obj.spec.params) + ["sigma"] + (["nu"] if noise == "student_t" else [])
-                  + (["inv_sqrt_items"] if n_items is None else []))
-        missing = [k for k in needed if k not in params]
-        if missing:
-            raise ValueError(f"params lack {missing}; a {law!r} law needs {needed}")
-        post = {}
-        for k in needed:
-            v = np.asarray(params[k], dtype=float)
-            post[k] = v[None, :] if v.ndim == 1 else v
-            if post[k].ndim != 2 or post[k].shape != post[needed[0]].shape:
-                raise ValueError(f"params[{k!r}] must be (n_chains, n_draws) like the others, "
-                                 f"got shape {np.shape(params[k])}")
-        shape = post[needed[0]].shape
-        rng = np.random.default_rng(check_seed(seed))
-        stats = {"diverging": np.zeros(shape, bool), "energy": rng.standard_normal(shape)}
-        kw = {"loss_obs": np.zeros(0), "loss_sd": np.zeros(0), "err_sd": np.zeros(0),
-              "err_unit": np.zeros(0), "chance": np.asarray(float(chance)),
-              "loss_ref": np.asarray(np.nan), "error": np.zeros(0)}
-        meta = {"run_id": np.asarray([], dtype=str), "chance": float(chance),
-                "n_items": np.nan if n_items is None else float(n_items),
-                "metric": "top1_error", "task_source": "arguments"}
-        facts = {"chain_method": "from_draws"}
-        obj.idata = obj._build_datatree(post, stats, kw, meta, seed=seed, facts=facts)
-        return obj
+        return error_law_from_draws(cls, params, chance=chance, law=law, error=error, loss=loss,
+                                    noise=noise, n_items=n_items, loss_unit=loss_unit, seed=seed)
 
     def fit(self, runs: pd.DataFrame, *, seed: int, progress: bool = False, warn: bool = True):
         """Sample the posterior given ``runs``, then learn the extrapolation discrepancy.
