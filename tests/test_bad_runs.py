@@ -155,3 +155,16 @@ def test_property_huge_sizes_are_not_called_negative(n, row):
     with pytest.raises(RunsError) as info:
         _runs(N=sizes, D=[2e8] * 6)
     assert "implausibly large" in str(info.value) and "negative" not in str(info.value)
+
+
+def test_moved_names_still_import_from_validation():
+    """check_design, IdentifiabilityWarning and data_hash moved out of data/validation.py; the old
+    import path gives the same objects, and an unknown name is still an AttributeError."""
+    from bayes_scaling.data import hashing, identifiability, validation
+    from bayes_scaling.data.validation import IdentifiabilityWarning, check_design, data_hash
+
+    assert check_design is identifiability.check_design
+    assert IdentifiabilityWarning is identifiability.IdentifiabilityWarning
+    assert data_hash is hashing.data_hash
+    with pytest.raises(AttributeError, match="no_such_name"):
+        validation.no_such_name  # noqa: B018

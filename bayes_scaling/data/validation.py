@@ -493,3 +493,17 @@ def check_fit_runs(
             f"'{corpora[0]}'\"), or fit all of them together with PooledLossLaw.",
             column="dataset",
         )
+
+
+_MOVED = {"check_design": "identifiability", "IdentifiabilityWarning": "identifiability",
+          "data_hash": "hashing"}
+
+
+def __getattr__(name: str) -> Any:
+    """Names that moved to their own modules stay importable from here (lazily: those modules
+    import this one)."""
+    if name in _MOVED:
+        import importlib
+
+        return getattr(importlib.import_module(f"bayes_scaling.data.{_MOVED[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
