@@ -231,22 +231,26 @@ def pooling_verdict(overall: pd.DataFrame) -> tuple[bool, str]:
 
 
 def _bias_line(overall: pd.DataFrame) -> str:
-    """One sentence on the sign of the misses (the share of medians above the truth)."""
+    """One sentence on the per-task coverage and the sign of the misses (the share of medians
+    above the truth)."""
     if "median above truth %" not in overall:
         return ""
     up = _get(overall, "median above truth %", method="sigmoid")
     cov = _get(overall, "90% coverage", method="sigmoid")
+    band = "inside" if 83 <= cov <= 97 else ("below" if cov < 83 else "above")
+    if up >= 65:
+        sign = (": the larger held-out models do better than the fitted error-loss curve says at "
+                "their loss, a systematic miss that pooling the rate does not remove.")
+    elif up <= 35:
+        sign = ": they do worse than the curve says at their loss, a systematic miss."
+    else:
+        sign = (f", a weak lean to {'over' if up > 50 else 'under'}-predicting the error rather "
+                "than a systematic miss.")
     return (f"On these 17 tasks (the ones whose error moves over the fitted runs) the per-task "
-            f"`sigmoid` covers {cov:.1f}% of 90% intervals, below the 83-97% band that the 46 "
-            f"tasks together reach in [downstream.md](downstream.md) (many of the other 29 sit "
-            f"at chance), and its median lies above the truth for {up:.0f}% of the held-out "
-            f"runs" + (": the larger held-out models do better than the fitted error-loss curve "
-                       "says at their loss, a systematic miss that pooling the rate does not "
-                       "remove." if up >= 65 else
-                       (": they do worse than the curve says at their loss, a systematic miss."
-                        if up <= 35 else
-                        f", a weak lean to {'over' if up > 50 else 'under'}-predicting the error "
-                        "rather than a systematic miss.")))
+            f"`sigmoid` covers {cov:.1f}% of 90% intervals, {band} the 83-97% band (the 46 tasks "
+            f"together: [downstream.md](downstream.md), where many of the other 29 sit at "
+            f"chance), and its median lies above the truth for {up:.0f}% of the held-out "
+            f"runs{sign}")
 
 
 def render_pooling(tables: dict, per_task: pd.DataFrame, meta: dict) -> str:

@@ -361,16 +361,21 @@ def main() -> None:
                 for kind, key in (("gadre tasks", ("gadre", False)),
                                   ("gadre averages", ("gadre", True)),
                                   ("simulated", ("simulated", False)))}}
+    _emit(tables, meta, results, args)
+    if args.doc:
+        from downstream_page import render  # noqa: PLC0415 - sibling script module
+
+        args.doc.write_text(render(tables, per_task, meta, args))
+
+
+def _emit(tables: dict, meta: dict, results: list[dict], args) -> None:
+    """Print the tables and the run's metadata; save the results to ``--out`` (fresh runs)."""
     for name, t in tables.items():
         print(f"\n## {name}\n\n{_md(t)}")
     print(json.dumps(meta, default=str))
     if args.out and args.from_json is None:
         args.out.write_text(json.dumps({"meta": meta, "results": results}, indent=1,
                                        default=float))
-    if args.doc:
-        from downstream_page import render  # noqa: PLC0415 - sibling script module
-
-        args.doc.write_text(render(tables, per_task, meta, args))
 
 
 def _pooling_main(results: list[dict], seconds: float, args) -> None:
@@ -386,12 +391,7 @@ def _pooling_main(results: list[dict], seconds: float, args) -> None:
             "single_fits": sum(len(r["diag"]) for r in results),
             "single_fits_failing": sum(1 for r in results for d in r["diag"].values()
                                        if not d["ok"])}
-    for name, t in tables.items():
-        print(f"\n## {name}\n\n{_md(t)}")
-    print(json.dumps(meta, default=str))
-    if args.out and args.from_json is None:
-        args.out.write_text(json.dumps({"meta": meta, "results": results}, indent=1,
-                                       default=float))
+    _emit(tables, meta, results, args)
     if args.doc:
         from downstream_page import render_pooling  # noqa: PLC0415 - sibling script module
 
