@@ -43,11 +43,9 @@ from bayes_scaling.predict._common import (  # noqa: F401 - re-exported for the 
     Kind,
     Model,
     Target,
-    _add_summary,
     _as_1d,
     _loss_law,
     _num_chains,
-    _summary,
 )
 from bayes_scaling.predict.allocation import (
     compute_to_target,
