@@ -121,6 +121,8 @@ def test_failed_diagnostics_warn_loudly(fab):
     with pytest.warns(bs.DiagnosticsWarning, match="R-hat"):
         d = fab.diagnostics()
     assert not d.ok and "chains disagree" in d.problems[0]
+    # the shifted chain is named, and what helped measured stalls (more draws) is suggested
+    assert "chain 0 sits apart" in d.problems[0] and "num_samples" in d.problems[0]
 
 
 def test_prior_predictive_shape_and_positivity(sim_runs):

@@ -68,6 +68,24 @@ class Diagnostics:
         return "\n".join([head, *("  - " + p for p in self.problems)])
 
 
+def _chain_apart(posterior: Mapping[str, np.ndarray], label: str) -> str:
+    """``" (chain k sits apart: mean m, the others a to b)"`` for the chain whose mean
+    of ``label`` (``name`` or ``name[j]``) lies furthest from the median of the chain means;
+    ``""`` when that cannot be read."""
+    name, _, index = label.partition("[")
+    if name not in posterior:
+        return ""
+    x = np.asarray(posterior[name], dtype=float)
+    x = x.reshape(x.shape[0], x.shape[1], -1)[..., int(index.rstrip("]")) if index else 0]
+    means = x.mean(axis=1)
+    if len(means) < 3:
+        return ""
+    k = int(np.argmax(np.abs(means - np.median(means))))
+    others = np.delete(means, k)
+    return (f" (chain {k} sits apart: mean {means[k]:.4g}, the others {others.min():.4g} to "
+            f"{others.max():.4g})")
+
+
 def diagnostics(
     posterior: Mapping[str, np.ndarray],
     sample_stats: Mapping[str, np.ndarray],
@@ -122,15 +140,18 @@ def diagnostics(
     problems = []
     if n_chains > 1 and not max_rhat <= rhat_max:
         worst = max(per, key=lambda k: per[k]["rhat"])
-        problems.append(f"R-hat {max_rhat:.3f} > {rhat_max} ({worst}): chains disagree; run "
-                        "more warm-up/draws, or check the design identifies the law")
+        problems.append(f"R-hat {max_rhat:.3f} > {rhat_max} ({worst}): chains disagree"
+                        f"{_chain_apart(posterior, worst)}; draw more (e.g. "
+                        "sampler={'num_samples': 3000}) or refit with another seed, and check "
+                        "the design identifies the law")
     if not min(min_bulk, min_tail) >= ess_min:
         worst = min(per, key=lambda k: min(per[k]["ess_bulk"], per[k]["ess_tail"]))
         problems.append(f"ESS {min(min_bulk, min_tail):.0f} < {ess_min:.0f} ({worst}): draw "
                         "more samples (num_samples) or more chains")
     if div:
-        problems.append(f"{div} divergent transitions: raise target_accept_prob (e.g. 0.95) or "
-                        "use tighter priors; the posterior may be biased")
+        problems.append(f"{div} divergent transitions: raise target_accept_prob (e.g. "
+                        "sampler={'target_accept_prob': 0.99}; the default is 0.95) or use "
+                        "tighter priors; the posterior may be biased")
     if n_draws > 10 and not min_bfmi >= bfmi_min:
         problems.append(f"BFMI {min_bfmi:.2f} < {bfmi_min}: poor energy exploration; "
                         "reparameterise or use longer warm-up")
