@@ -1,6 +1,6 @@
 """PooledErrorLaw: error laws of several tasks, partially pooled across tasks.
 
-One small NUTS fit (2 chains x (200 + 200), a fabricated 3-task dataset) is shared by the
+One small NUTS fit (2 chains x (400 + 200), a fabricated 3-task dataset) is shared by the
 recovery, predictive, view and save/load tests; bad-input tests fail before any sampling.
 """
 
@@ -26,7 +26,9 @@ TRUTHS = {
     "err_t1": {"chance": 0.50, "floor": 0.10, "slope": 2.5, "midpoint": 3.4, "n_items": 500},
     "err_t2": {"chance": 0.75, "floor": 0.30, "slope": 3.5, "midpoint": 3.0, "n_items": 2000},
 }
-SAMPLER = {"num_warmup": 200, "num_samples": 200, "num_chains": 2}
+# 400 warm-up: with 200, seed 0 left 1 divergence (jax 0.12.0.1, numpyro 0.22.0); 400 left
+# none at seeds 0-3, so the no-divergence check below tests the fit, not the warm-up length
+SAMPLER = {"num_warmup": 400, "num_samples": 200, "num_chains": 2}
 
 
 def _runs(n_runs: int = 20) -> pd.DataFrame:

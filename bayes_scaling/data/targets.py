@@ -55,9 +55,9 @@ def resolve_targets(targets: pd.DataFrame) -> pd.DataFrame:
 
     Examples
     --------
-    >>> resolve_targets(pd.DataFrame({"compute_flops": [6e20], "tokens_per_param": [20.0]}))
-    ...     ["n_params"].round().tolist()
-    [2236068.0]
+    >>> t = resolve_targets(pd.DataFrame({"compute_flops": [6e20], "tokens_per_param": [20.0]}))
+    >>> t["n_params"].round(-3).tolist(), t["n_tokens"].round(-3).tolist()  # C = 6 N (20 N)
+    ([2236068000.0], [44721360000.0])
     """
     if isinstance(targets, dict):
         try:

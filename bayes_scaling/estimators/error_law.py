@@ -318,7 +318,7 @@ class ErrorLaw(ErrorPredictiveMixin, FittedModel):
         >>> e = ErrorLaw.from_draws({"eps": np.full(100, 0.8), "k": np.full(100, 4.0),
         ...                          "gamma": np.full(100, 1.0), "sigma": np.full(100, 0.01)},
         ...                         chance=0.8)
-        >>> round(float(e.predict([2.5])["median"].iloc[0]), 4)
+        >>> round(float(e.predict([2.5], kind="law_mean")["median"].iloc[0]), 4)  # the law
         0.4717
         """
         return error_law_from_draws(cls, params, chance=chance, law=law, error=error, loss=loss,

@@ -102,8 +102,8 @@ def weighted_quantile_width(values: np.ndarray, weights: np.ndarray, ci_prob: fl
     Examples
     --------
     >>> x = np.linspace(0, 1, 1001)
-    >>> float(np.round(weighted_quantile_width(x, np.ones((1, 1001)), 0.9)[0], 3))
-    0.9
+    >>> float(np.round(weighted_quantile_width(x, np.ones((1, 1001)), 0.9)[0], 4))  # midpoints
+    0.9009
     """
     order = np.argsort(values)
     v = values[order]
