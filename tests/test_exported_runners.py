@@ -177,3 +177,15 @@ def test_without_flatbuffers_nothing_is_stored(tmp_path):
 
     assert exported.save_bundle(str(tmp_path), "k", {"init": NoSerialiser()}) is False
     assert list(tmp_path.iterdir()) == []
+
+
+def test_writing_a_bundle_prunes_the_store_to_its_limit(sim_runs, store, monkeypatch):
+    _draws(sim_runs)
+    (first,) = store.glob("*.runner")
+    programs = exported.load_bundle(str(store), first.stem)
+    old = first.stat().st_mtime - 60
+    os.utime(first, (old, old))
+    monkeypatch.setenv("BAYES_SCALING_CACHE_MAX_MB", "0.001")  # ~1 KB: less than one bundle
+    assert exported.save_bundle(str(store), "k" * 64, programs)
+    # the older bundle is gone, the one just written stays although it alone is over the limit
+    assert [f.stem for f in store.glob("*.runner")] == ["k" * 64]

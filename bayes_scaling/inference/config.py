@@ -31,6 +31,7 @@ __all__ = [
     "set_cpu_devices",
     "enable_compilation_cache",
     "default_compilation_cache",
+    "cache_limit_bytes",
     "enable_x64",
     "backend_info",
     "resolve_chain_method",
@@ -106,6 +107,30 @@ def enable_x64() -> None:
 #: Set to ``0`` (or ``off``, ``false``, ``no``) to keep fits from turning on the persistent
 #: compilation cache.
 COMPILATION_CACHE_ENV = "BAYES_SCALING_COMPILATION_CACHE"
+#: Most megabytes each of the two on-disk caches (JAX's compiled programs; the stored sampler
+#: programs of :mod:`bayes_scaling.inference.exported`) may hold; the least recently used
+#: entries go first. Every package version (and JAX version) keys new entries, so without a
+#: limit the folders only grow.
+CACHE_LIMIT_ENV = "BAYES_SCALING_CACHE_MAX_MB"
+DEFAULT_CACHE_LIMIT_MB = 1024
+
+
+def cache_limit_bytes() -> int:
+    """The size limit of each on-disk cache in bytes: ``$BAYES_SCALING_CACHE_MAX_MB`` megabytes
+    (default 1024), or -1 (no limit) for ``-1``. Raises ValueError naming the fix otherwise."""
+    raw = os.environ.get(CACHE_LIMIT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_CACHE_LIMIT_MB * 2**20
+    try:
+        mb = float(raw)
+    except ValueError:
+        mb = math.nan
+    if mb == -1:
+        return -1
+    if not (math.isfinite(mb) and mb > 0):
+        raise ValueError(f"${CACHE_LIMIT_ENV}={raw!r} is not a size: give megabytes > 0 (e.g. "
+                         f"{CACHE_LIMIT_ENV}=512), or -1 for no limit")
+    return int(mb * 2**20)
 _cache_checked = False
 
 
@@ -146,6 +171,9 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> str:
     ``BAYES_SCALING_COMPILATION_CACHE=0``); call this first to put it elsewhere. Measured in
     ``benchmarks/RESULTS.md`` (cold and warm cache).
 
+    Each of the two caches is kept under ``$BAYES_SCALING_CACHE_MAX_MB`` megabytes (default
+    1024; :func:`cache_limit_bytes`), least recently used entries evicted first.
+
     Returns the cache folder.
     """
     import jax
@@ -155,8 +183,10 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> str:
             os.path.expanduser("~"), ".cache", "bayes_scaling")
         path = os.path.join(root, "jax")
     path = os.fspath(path)
+    limit = cache_limit_bytes()
     os.makedirs(path, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_compilation_cache_max_size", limit)  # JAX evicts least recently used
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return path

@@ -29,6 +29,15 @@ No pickle: a bundle is a JSON header and the programs' own serialisation
 
 The folder is ``<jax compilation cache folder>/bayes_scaling_runners``; there is no store when the
 compilation cache is off (``BAYES_SCALING_COMPILATION_CACHE=0``, or no folder chosen).
+
+Size
+----
+Every edit of the package, and every JAX or NumPyro version, keys new bundles (~260 KB each,
+one per model, sampler setting and number of runs), so the folder would only grow. After each
+write it is pruned to ``$BAYES_SCALING_CACHE_MAX_MB`` (default 1024 MB;
+:func:`~bayes_scaling.inference.config.cache_limit_bytes`): the bundles least recently used
+(a load touches its file) are deleted first, never the one just written; temporary files left by
+a process that died mid-write are deleted after an hour.
 """
 
 from __future__ import annotations
@@ -47,8 +56,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["bundle_key", "code_fingerprint", "load_bundle", "model_fingerprint", "save_bundle",
-           "store_dir"]
+__all__ = ["bundle_key", "code_fingerprint", "load_bundle", "model_fingerprint", "prune",
+           "save_bundle", "store_dir"]
 
 #: Version of the bundle layout and of the programs' calling convention (bump on a change).
 FORMAT = 1
@@ -199,6 +208,7 @@ def save_bundle(folder: str, key: str, programs: Mapping[str, Any]) -> bool:
             for b in blobs.values():
                 f.write(b)
         os.replace(tmp, _path(folder, key))
+        prune(folder, keep=_path(folder, key))
         return True
     except OSError:
         if tmp is not None:
@@ -209,8 +219,59 @@ def save_bundle(folder: str, key: str, programs: Mapping[str, Any]) -> bool:
         return False
 
 
+_TMP_MAX_AGE_S = 3600.0
+
+
+def prune(folder: str, *, limit: int | None = None, keep: str | None = None) -> list[str]:
+    """Delete the least recently used bundles of ``folder`` until the rest fit in ``limit``
+    bytes (default :func:`~bayes_scaling.inference.config.cache_limit_bytes`; -1: no limit),
+    never ``keep``; and temporary files older than an hour. Returns the deleted paths (files
+    another process removed first, or that cannot be removed, are skipped)."""
+    import time
+
+    from bayes_scaling.inference.config import cache_limit_bytes
+
+    limit = cache_limit_bytes() if limit is None else int(limit)
+    entries, removed = [], []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    now = time.time()
+    for name in names:
+        path = os.path.join(folder, name)
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if name.startswith(".tmp-"):
+            if now - st.st_mtime > _TMP_MAX_AGE_S and _unlink(path):
+                removed.append(path)
+        elif name.endswith(".runner"):
+            entries.append((st.st_mtime, st.st_size, path))
+    if limit < 0:
+        return removed
+    total = sum(size for _, size, _ in entries)
+    for _, size, path in sorted(entries):  # oldest first
+        if total <= limit:
+            break
+        if path != keep and _unlink(path):
+            total -= size
+            removed.append(path)
+    return removed
+
+
+def _unlink(path: str) -> bool:
+    try:
+        os.unlink(path)
+        return True
+    except OSError:
+        return False
+
+
 def load_bundle(folder: str, key: str) -> dict[str, Any] | None:
-    """The programs stored under ``key``, or None if absent, unreadable or not intact."""
+    """The programs stored under ``key``, or None if absent, unreadable or not intact. A
+    load marks the bundle as used (its modification time), for :func:`prune`."""
     from jax import export
 
     try:
@@ -218,6 +279,10 @@ def load_bundle(folder: str, key: str) -> dict[str, Any] | None:
             data = f.read()
     except OSError:
         return None
+    try:
+        os.utime(_path(folder, key))
+    except OSError:  # a read-only store still serves its programs
+        pass
     try:
         if not data.startswith(_MAGIC):
             return None
