@@ -1,5 +1,6 @@
-"""Size limits of the on-disk caches: $BAYES_SCALING_CACHE_MAX_MB, JAX's cache size and the
-pruning of the stored sampler programs (inference/exported.py)."""
+"""Size limits of the on-disk caches: $BAYES_SCALING_CACHE_MAX_MB, the pruning of JAX's
+compiled programs (once per process) and of the stored sampler programs (inference/exported.py,
+after each write)."""
 
 from __future__ import annotations
 
@@ -30,15 +31,21 @@ def test_bad_cache_limit_names_the_variable_and_the_fix(monkeypatch, raw):
         config.cache_limit_bytes()
 
 
-def test_enable_compilation_cache_gives_jax_the_limit(tmp_path, monkeypatch):
+def test_enable_compilation_cache_prunes_the_oldest_compiled_programs(tmp_path, monkeypatch):
     import jax
 
     updates = {}  # recorded, not applied: this process's own cache settings stay as they are
     monkeypatch.setattr(jax.config, "update", lambda k, v: updates.__setitem__(k, v))
-    monkeypatch.setenv(config.CACHE_LIMIT_ENV, "64")
-    assert config.enable_compilation_cache(tmp_path / "jax") == str(tmp_path / "jax")
-    assert updates["jax_compilation_cache_dir"] == str(tmp_path / "jax")
-    assert updates["jax_compilation_cache_max_size"] == 64 * 2**20
+    folder = tmp_path / "jax"
+    folder.mkdir()
+    old = _bundle(folder, "jit_f-aaaa-cache", 600_000, age_s=300)
+    new = _bundle(folder, "jit_g-bbbb-cache", 600_000, age_s=100)
+    (folder / "bayes_scaling_runners").mkdir()  # the stored programs' folder: not JAX's
+    monkeypatch.setenv(config.CACHE_LIMIT_ENV, "1")  # 1 MiB: room for one of the two
+    assert config.enable_compilation_cache(folder) == str(folder)
+    assert updates["jax_compilation_cache_dir"] == str(folder)
+    assert not os.path.exists(old) and os.path.exists(new)
+    assert (folder / "bayes_scaling_runners").is_dir()
     monkeypatch.setenv(config.CACHE_LIMIT_ENV, "lots")
     with pytest.raises(ValueError, match="BAYES_SCALING_CACHE_MAX_MB"):
         config.enable_compilation_cache(tmp_path / "jax2")

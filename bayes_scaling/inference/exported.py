@@ -219,54 +219,15 @@ def save_bundle(folder: str, key: str, programs: Mapping[str, Any]) -> bool:
         return False
 
 
-_TMP_MAX_AGE_S = 3600.0
-
-
 def prune(folder: str, *, limit: int | None = None, keep: str | None = None) -> list[str]:
     """Delete the least recently used bundles of ``folder`` until the rest fit in ``limit``
     bytes (default :func:`~bayes_scaling.inference.config.cache_limit_bytes`; -1: no limit),
     never ``keep``; and temporary files older than an hour. Returns the deleted paths (files
     another process removed first, or that cannot be removed, are skipped)."""
-    import time
-
-    from bayes_scaling.inference.config import cache_limit_bytes
+    from bayes_scaling.inference.config import cache_limit_bytes, prune_files
 
     limit = cache_limit_bytes() if limit is None else int(limit)
-    entries, removed = [], []
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return removed
-    now = time.time()
-    for name in names:
-        path = os.path.join(folder, name)
-        try:
-            st = os.stat(path)
-        except OSError:
-            continue
-        if name.startswith(".tmp-"):
-            if now - st.st_mtime > _TMP_MAX_AGE_S and _unlink(path):
-                removed.append(path)
-        elif name.endswith(".runner"):
-            entries.append((st.st_mtime, st.st_size, path))
-    if limit < 0:
-        return removed
-    total = sum(size for _, size, _ in entries)
-    for _, size, path in sorted(entries):  # oldest first
-        if total <= limit:
-            break
-        if path != keep and _unlink(path):
-            total -= size
-            removed.append(path)
-    return removed
-
-
-def _unlink(path: str) -> bool:
-    try:
-        os.unlink(path)
-        return True
-    except OSError:
-        return False
+    return prune_files(folder, suffix=".runner", limit=limit, keep=keep, tmp_prefix=".tmp-")
 
 
 def load_bundle(folder: str, key: str) -> dict[str, Any] | None:
