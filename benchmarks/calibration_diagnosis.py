@@ -43,6 +43,8 @@ import bayes_scaling as bs
 
 bs.set_cpu_devices(4)  # before JAX computes anything: 4 chains in parallel
 
+from _md import md  # noqa: E402  (benchmarks/: run as scripts)
+
 from bayes_scaling.estimators.extrapolation import Discrepancy  # noqa: E402
 from bayes_scaling.evaluate.splits import protocol_splits  # noqa: E402
 
@@ -68,14 +70,15 @@ def interval(draws: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(width), float(100 * np.mean((y >= lo) & (y <= hi)))
 
 
-def budget(name: str, law, targets: pd.DataFrame, seed: int) -> dict:
+def budget(name: str, law, targets: pd.DataFrame, draws: np.ndarray, seed: int) -> dict:
+    """``draws``: the default new-run log-loss draws at ``targets`` (seed ``seed``)."""
     y = np.log(targets[law.loss].to_numpy(float))
     disc = law.discrepancy_
     row = {"fit": name, "n": len(y), "fit runs": int(law.idata.observed_data["log_loss"].size)}
     row["law mean"], row["cov law mean"] = interval(law.log_loss_draws(targets, kind="law_mean"), y)
     with swapped(law, Discrepancy.none()):
         row["+ scatter"], row["cov + scatter"] = interval(law.log_loss_draws(targets, seed=seed), y)
-    row["new run"], row["cov new run"] = interval(law.log_loss_draws(targets, seed=seed), y)
+    row["new run"], row["cov new run"] = interval(draws, y)
     flat = Discrepancy.from_evidence(disc.points, disc.cutoffs, trend=False) if disc.points else disc
     with swapped(law, flat):
         row["no trend"], row["cov no trend"] = interval(law.log_loss_draws(targets, seed=seed), y)
@@ -87,9 +90,8 @@ def budget(name: str, law, targets: pd.DataFrame, seed: int) -> dict:
     return row
 
 
-def by_distance(name: str, law, targets: pd.DataFrame, seed: int) -> pd.DataFrame:
+def by_distance(name: str, law, targets: pd.DataFrame, draws: np.ndarray) -> pd.DataFrame:
     y = np.log(targets[law.loss].to_numpy(float))
-    draws = law.log_loss_draws(targets, seed=seed)
     z = (y - draws.mean(axis=0)) / draws.std(axis=0)
     d = law.design_bounds.distance(targets["n_params"], targets["n_tokens"])
     held = pd.DataFrame({"bin": pd.cut(d, BINS), "z": z})
@@ -105,17 +107,6 @@ def by_distance(name: str, law, targets: pd.DataFrame, seed: int) -> pd.DataFram
         out = out.join(lfo, how="outer")
     out.insert(0, "fit", name)
     return out.reset_index().rename(columns={"bin": "distance"})
-
-
-def md(df: pd.DataFrame) -> str:
-    def cell(v):
-        if isinstance(v, float):
-            return "" if np.isnan(v) else f"{v:.3g}"
-        return str(v)
-    head = "| " + " | ".join(map(str, df.columns)) + " |\n"
-    sep = "|" + "---|" * len(df.columns) + "\n"
-    return head + sep + "".join("| " + " | ".join(cell(v) for v in r) + " |\n"
-                                for r in df.itertuples(index=False))
 
 
 def main() -> None:
@@ -145,8 +136,9 @@ def main() -> None:
     for name, form, loss, fit, targets in cases:
         t = time.time()
         law = bs.LossLaw(form, loss=loss).fit(fit, seed=args.seed)
-        rows.append(budget(name, law, targets, args.seed) | {"s": round(time.time() - t, 1)})
-        dist.append(by_distance(name, law, targets, args.seed))
+        draws = law.log_loss_draws(targets, seed=args.seed)
+        rows.append(budget(name, law, targets, draws, args.seed) | {"s": round(time.time() - t, 1)})
+        dist.append(by_distance(name, law, targets, draws))
         print(pd.DataFrame([rows[-1]]).to_string(index=False), flush=True)
     table = pd.DataFrame(rows)
     distances = pd.concat(dist, ignore_index=True)
@@ -162,7 +154,7 @@ def main() -> None:
         text = (f"# Where the intervals' width and misses come from\n\nRegenerate: `{cmd}` ({env}).\n\n"
                 + __doc__[__doc__.index("Companion"):__doc__.index("The in-memory")]
                 + "\n## Width budget (90% intervals; widths in % of the median, coverage in %)\n\n"
-                + md(table) + "\n## Misses by extrapolation distance\n\n" + md(distances))
+                + md(table) + "\n\n## Misses by extrapolation distance\n\n" + md(distances) + "\n")
         args.doc.write_text(text)
         print(f"wrote {args.doc}")
 

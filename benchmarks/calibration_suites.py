@@ -40,6 +40,8 @@ import bayes_scaling as bs
 
 bs.set_cpu_devices(4)  # before JAX computes anything: 4 chains in parallel
 
+from _md import md  # noqa: E402  (benchmarks/: run as scripts)
+
 from bayes_scaling.data import loss_columns  # noqa: E402
 from bayes_scaling.evaluate.backtest import backtest  # noqa: E402
 from bayes_scaling.evaluate.scoring import coverage, score_loss  # noqa: E402
@@ -48,20 +50,6 @@ from bayes_scaling.testing import TRUE_GADRE  # noqa: E402
 
 LEVELS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
 IN_DOMAIN = ("loss_c4_val", "loss_paloma_c4_en", "loss_paloma_falcon_refinedweb")
-
-
-def md(df: pd.DataFrame, floatfmt: str = ".3g") -> str:
-    def cell(v):
-        if isinstance(v, bool | np.bool_):
-            return "yes" if v else "**no**"
-        if isinstance(v, float | np.floating):
-            return format(float(v), floatfmt) if np.isfinite(v) else "-"
-        return str(v)
-
-    head = "| " + " | ".join(map(str, df.columns)) + " |"
-    sep = "|" + "|".join("---" for _ in df.columns) + "|"
-    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join([head, sep, *body])
 
 
 def summarise(bt: pd.DataFrame) -> dict:
