@@ -38,8 +38,8 @@ def test_enable_compilation_cache_prunes_the_oldest_compiled_programs(tmp_path, 
     monkeypatch.setattr(jax.config, "update", lambda k, v: updates.__setitem__(k, v))
     folder = tmp_path / "jax"
     folder.mkdir()
-    old = _bundle(folder, "jit_f-aaaa-cache", 600_000, age_s=300)
-    new = _bundle(folder, "jit_g-bbbb-cache", 600_000, age_s=100)
+    old = _file(folder, "jit_f-aaaa-cache", 600_000, age_s=300)
+    new = _file(folder, "jit_g-bbbb-cache", 600_000, age_s=100)
     (folder / "bayes_scaling_runners").mkdir()  # the stored programs' folder: not JAX's
     monkeypatch.setenv(config.CACHE_LIMIT_ENV, "1")  # 1 MiB: room for one of the two
     assert config.enable_compilation_cache(folder) == str(folder)
@@ -52,7 +52,7 @@ def test_enable_compilation_cache_prunes_the_oldest_compiled_programs(tmp_path, 
     assert not (tmp_path / "jax2").exists()  # nothing made before the error
 
 
-def _bundle(folder, name: str, size: int, age_s: float) -> str:
+def _file(folder, name: str, size: int, age_s: float) -> str:
     path = os.path.join(folder, name)
     with open(path, "wb") as f:
         f.write(b"x" * size)
@@ -62,10 +62,10 @@ def _bundle(folder, name: str, size: int, age_s: float) -> str:
 
 
 def test_prune_deletes_least_recently_used_bundles_first(tmp_path):
-    old = _bundle(tmp_path, "a.runner", 400, age_s=300)
-    mid = _bundle(tmp_path, "b.runner", 400, age_s=200)
-    new = _bundle(tmp_path, "c.runner", 400, age_s=100)
-    other = _bundle(tmp_path, "notes.txt", 10_000, age_s=900)  # not a bundle: left alone
+    old = _file(tmp_path, "a.runner", 400, age_s=300)
+    mid = _file(tmp_path, "b.runner", 400, age_s=200)
+    new = _file(tmp_path, "c.runner", 400, age_s=100)
+    other = _file(tmp_path, "notes.txt", 10_000, age_s=900)  # not a bundle: left alone
     removed = exported.prune(str(tmp_path), limit=900)
     assert removed == [old]
     assert all(os.path.exists(p) for p in (mid, new, other))
@@ -75,16 +75,16 @@ def test_prune_deletes_least_recently_used_bundles_first(tmp_path):
 
 
 def test_prune_without_limit_and_stale_temporary_files(tmp_path):
-    bundles = [_bundle(tmp_path, f"{i}.runner", 1000, age_s=10 + i) for i in range(3)]
-    stale = _bundle(tmp_path, ".tmp-dead.runner", 50, age_s=2 * 3600)
-    live = _bundle(tmp_path, ".tmp-writing.runner", 50, age_s=5)  # another process mid-write
+    bundles = [_file(tmp_path, f"{i}.runner", 1000, age_s=10 + i) for i in range(3)]
+    stale = _file(tmp_path, ".tmp-dead.runner", 50, age_s=2 * 3600)
+    live = _file(tmp_path, ".tmp-writing.runner", 50, age_s=5)  # another process mid-write
     assert exported.prune(str(tmp_path), limit=-1) == [stale]
     assert all(os.path.exists(p) for p in [*bundles, live])
     assert exported.prune(str(tmp_path / "absent"), limit=0) == []
 
 
 def test_a_load_marks_the_bundle_used(tmp_path):
-    path = _bundle(tmp_path, "k.runner", 10, age_s=1000)
+    path = _file(tmp_path, "k.runner", 10, age_s=1000)
     before = os.stat(path).st_mtime
     assert exported.load_bundle(str(tmp_path), "k") is None  # not a bundle: ignored, never raises
     assert os.stat(path).st_mtime > before + 900

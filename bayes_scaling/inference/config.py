@@ -109,9 +109,10 @@ def enable_x64() -> None:
 #: compilation cache.
 COMPILATION_CACHE_ENV = "BAYES_SCALING_COMPILATION_CACHE"
 #: Most megabytes each of the two on-disk caches (JAX's compiled programs; the stored sampler
-#: programs of :mod:`bayes_scaling.inference.exported`) may hold; the least recently used
-#: entries go first. Every package version (and JAX version) keys new entries, so without a
-#: limit the folders only grow.
+#: programs of :mod:`bayes_scaling.inference.exported`) may hold; the oldest entries go first
+#: (by modification time: a stored program's load touches it, a compiled program's does not).
+#: Every package version (and JAX version) keys new entries, so without a limit the folders
+#: only grow.
 CACHE_LIMIT_ENV = "BAYES_SCALING_CACHE_MAX_MB"
 DEFAULT_CACHE_LIMIT_MB = 1024
 
@@ -132,6 +133,8 @@ def cache_limit_bytes() -> int:
         raise ValueError(f"${CACHE_LIMIT_ENV}={raw!r} is not a size: give megabytes > 0 (e.g. "
                          f"{CACHE_LIMIT_ENV}=512), or -1 for no limit")
     return int(mb * 2**20)
+
+
 _cache_checked = False
 
 
