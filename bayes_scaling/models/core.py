@@ -51,6 +51,7 @@ import numpyro.distributions as dist
 
 from bayes_scaling.laws.forms import ErrorLawSpec, LawSpec
 from bayes_scaling.laws.priors import MIN_OBSERVED_LOSS, Prior
+from bayes_scaling.models.coordinates import reference_loss, shear_reference, sheared
 from bayes_scaling.models.noise import INIT_SITES, NOISE_MODELS, NOISE_SITES, noise_likelihood
 
 __all__ = ["ERROR_NOISE_MODELS", "LOSS_ERROR_MODES", "NOISE_MODELS", "NOISE_SITES", "make_error_model",
@@ -96,7 +97,15 @@ def make_loss_model(law: LawSpec, priors: Mapping[str, Prior],
 
     def model(x_n, x_d, meas_sd, e_upper, log_loss=None, mask=None):
         ctx = {MIN_OBSERVED_LOSS: e_upper}
-        p = {name: numpyro.sample(name, prior_to_dist(priors[name], ctx)) for name in law.params}
+        # E first, then the others sheared along the E ridge (models/coordinates.py): the
+        # same priors, in coordinates where the posterior's ridge is nearly straight
+        e_prior = prior_to_dist(priors["E"], ctx)
+        p = {"E": numpyro.sample("E", e_prior)}
+        m = shear_reference(e_prior, reference_loss(log_loss, mask, e_upper))
+        for name in law.params:
+            if name != "E":
+                p[name] = numpyro.sample(
+                    name, sheared(name, prior_to_dist(priors[name], ctx), p["E"], m))
         p["log_E"] = jnp.log(p["E"])
         sigma = numpyro.sample("sigma", prior_to_dist(priors["sigma"], ctx))
         log_mu = law.log_mu(p, x_n, x_d)
