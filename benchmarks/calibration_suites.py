@@ -270,7 +270,8 @@ def write_doc(suites: dict[str, pd.DataFrame], secs: dict, args, env: str) -> st
         "uncertainty, so the 5% goal leaves nothing for the law's own uncertainty at 2-5 log "
         "units beyond the fitted compute.",
         "- **paper_all_below**: 23 runs up to 2e19 FLOPs, targets 285x beyond: the band of the "
-        "law's mean alone is 7.5-15.4% wide (E is weakly identified; `LossLaw(discrepancy=None)`, seed 0), before any discrepancy.",
+        "law's mean alone is 7.5-15.4% wide (E is weakly identified; "
+        "`LossLaw(discrepancy=None)`, seed 0), before any discrepancy.",
         "- **fits ok < 1**: 20 of the 24 compute-cutoff fits pass their diagnostics, and all of "
         "paper_all_below; of the four, one has R-hat 1.011 (c4_original, "
         "paloma_dolma_100_programing_languages), one 1 divergence (rw_original, paloma_ptb), and "
@@ -279,7 +280,8 @@ def write_doc(suites: dict[str, pd.DataFrame], secs: dict, args, env: str) -> st
         "Before the sampler's sheared coordinates (`bayes_scaling/models/coordinates.py`: the "
         "same posterior, its E ridge straightened) 19 of 24 compute-cutoff fits passed and none "
         "of paper_all_below; every coverage on this page moved by at most one prediction and "
-        "every width by at most 1.3 points (paper_all_below 20.1 -> 21.4%). A fit that fails warns (`DiagnosticsWarning`), never silently.",
+        "every width by at most 1.3 points (paper_all_below 20.1 -> 21.4%). A fit that fails "
+        "warns (`DiagnosticsWarning`), never silently.",
         "",
         "## Why this model",
         "",
