@@ -27,7 +27,9 @@ def test_small_nuts_fit_recovers_truth_and_records_provenance(fitted_sim):
     for k in ("E", "eta"):
         assert s.loc[k, "lower"] < TRUE_GADRE[k] < s.loc[k, "upper"], s
     d = law.diagnostics(warn=False)
-    assert d.divergences == 0 and d.max_rhat < 1.05
+    # a well-posed 32-run fit: at most 3 divergent of 600 transitions (0.5%; a bad geometry gives
+    # tens), not 0, which a release of JAX can flip by one (it did: issue 24)
+    assert d.divergences <= 3 and d.max_rhat < 1.05
 
 
 def test_refit_same_seed_is_reproducible(sim_runs, fitted_sim):
