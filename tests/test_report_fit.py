@@ -122,7 +122,7 @@ def test_fit_data_mismatch_names_what_changed(saved, runs):
     assert "the token count of 1 of 32 runs" in fit_data_mismatch(law, longer)
     assert "loss measurement error of 32 of 32 runs" in fit_data_mismatch(
         law, runs.assign(loss_sim_ci=0.01))
-    assert "fitted on 32 runs, the selection has 31" in fit_data_mismatch(law, runs.iloc[1:])
+    assert "fitted on 32 runs, the report selects 31" in fit_data_mismatch(law, runs.iloc[1:])
 
 
 def _error_law_with_data(runs) -> ErrorLaw:

@@ -241,7 +241,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
             f.kind == "sampler" for f in data.findings)
         if sampler_failed and not args.allow_warnings:
             print(f"{PROG}: error: failed diagnostics (exit {EXIT_DIAGNOSTICS}); the report "
-                  "carries a warning banner. Pass --allow-warnings to accept.", file=sys.stderr)
+                  "opens with a 'Not ready to use' verdict. Pass --allow-warnings to accept.",
+                  file=sys.stderr)
             return EXIT_DIAGNOSTICS
     return 0
 

@@ -94,7 +94,7 @@ class ReportData:
     thresholds : tuple of float
         Losses asked about with ``P(loss < x)``.
     notes : tuple of str
-        Lines shown under the banner (e.g. the dataset defaults that were applied).
+        Lines shown under the answer (e.g. the dataset defaults that were applied).
     misfit : DataFrame or None
         :func:`~bayes_scaling.evaluate.misfit.misfit_check` regions (flagged ones are in
         ``findings``).
@@ -296,7 +296,7 @@ def build_report_data(
 
     if budgets is None:
         budgets = sorted({float(f"{c:.3g}") for c in t["compute_flops"]})
-    # the report states extrapolation in its banner: collect the queries' warnings there
+    # the report states extrapolation in its findings: collect the queries' warnings there
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ExtrapolationWarning)
         allocation = optimal_allocation(law, compute_flops=list(budgets),

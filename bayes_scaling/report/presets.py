@@ -410,8 +410,8 @@ def fit_data_mismatch(law: LossLaw, fit_runs: pd.DataFrame) -> str | None:
     if sorted(fitted) != sorted(ids):
         extra = sorted(set(fitted) - set(ids))
         missing = sorted(set(ids) - set(fitted))
-        return (f"it was fitted on {len(fitted)} runs, the selection has {len(ids)} (in the "
-                f"fit only: {extra[:3]}; selected only: {missing[:3]})")
+        return (f"the saved fit was fitted on {len(fitted)} runs, the report selects {len(ids)} "
+                f"(in the fit only: {extra[:3]}; selected only: {missing[:3]})")
     if law.loss not in fit_runs.columns:
         return f"it models the column {law.loss!r}, which the runs lack"
     ordered = fit_runs.assign(_key=ids).set_index("_key").loc[fitted].reset_index(drop=True)
