@@ -176,3 +176,16 @@ def test_verdict_line_when_the_misfit_bears_on_a_target(misfit_law):
     assert 'class="verdict caution"' in html and 'role="alert"' in html
     assert html.index('id="findings-bearing"') < html.index('id="plan"')
     assert 'id="findings-notes"' not in html
+
+
+def test_a_far_target_is_told_once_on_its_card(misfit_law):
+    far = pd.DataFrame({"n_params": [1e11], "n_tokens": [2e12]})
+    data = _report(misfit_law, far)
+    assert data.verdict.level == "caution"
+    assert data.verdict.text.startswith("Use with care: the 100B target (M = 20) is far beyond")
+    assert data.verdict.text.endswith("see its answer below.")
+    html = render_html(data)
+    assert 'class="card target-card far"' in html
+    assert html.count("Far beyond the fitted runs:") == 1
+    assert 'id="findings-bearing"' not in html  # the card says it; the findings do not repeat it
+    assert [f.kind for f in data.findings if f.severity == "affects"] == ["extrapolation"]

@@ -371,10 +371,11 @@ def extrapolation_words(r: pd.Series) -> str:
         return f"{x:.2g}x" if x < 10 else (f"{x:.0f}x" if x < 1e4 else f"{x:.1e}x")
 
     cr, pr, mo = float(r["compute_ratio"]), float(r["params_ratio"]), float(r["m_outside"])
-    if cr <= 1 and pr <= 1 and mo <= 1:
+    # within 5% of the fitted M range (e.g. M = 640.3 against a fitted 640) reads as inside
+    m_in = mo <= 1.05
+    if cr <= 1 and pr <= 1 and m_in:
         return f"inside the fitted runs ({ratio(cr)} the largest fitted compute)"
-    m = ("M inside the fitted range" if mo <= 1 else
-         f"M {ratio(mo)} outside the fitted range")
+    m = "M inside the fitted range" if m_in else f"M {ratio(mo)} outside the fitted range"
     return f"{ratio(cr)} the largest fitted compute, {ratio(pr)} the largest fitted size, {m}"
 
 
@@ -391,8 +392,10 @@ def _verdict(findings: Sequence[Finding]) -> Verdict:
                        f"{fails[0].short}{more(len(fails) - 1)}; refit with more warm-up or "
                        "draws before relying on these numbers.")
     if hits:
+        # a far target is told on its own card; everything else under Findings
+        where = "its answer below" if hits[0].kind == "extrapolation" else "Findings below"
         return Verdict("caution", "Use with care",
-                       f"{hits[0].short}{more(len(hits) - 1)}; see Findings below.")
+                       f"{hits[0].short}{more(len(hits) - 1)}; see {where}.")
     if notes:
         n = len(notes)
         return Verdict("ok", "Nothing found bears on the targets",
