@@ -136,7 +136,8 @@ def test_html_is_self_contained(data):
     for section in ("summary", "data", "law", "targets", "downstream", "allocation", "backtest",
                     "provenance"):
         assert f'id="{section}"' in html
-    assert 'id="ok-banner"' in html and "warning-banner" not in html
+    assert 'class="verdict ok"' in html and 'class="verdict fail"' not in html
+    assert "All checks passed" in html and 'id="findings-none"' in html
     assert "Backtest: not run." in html
     assert "big-640" in html and "P(&lt; 2.5)" in html
 
@@ -148,10 +149,15 @@ def test_warning_banner_when_a_check_fails(parts):
     bad._diagnostics = None
     data = build_report_data(bad, fit, targets, all_runs=runs, figures=False)
     assert not data.ok and any("7 divergent" in w for w in data.warnings)
+    assert data.verdict.level == "fail"
+    assert [f.severity for f in data.findings if f.kind == "sampler"] == ["fail"]
     html = render_html(data)
-    assert 'id="warning-banner"' in html and "7 divergent transitions" in html
+    assert 'class="verdict fail"' in html and 'role="alert"' in html
+    assert html.count("7 divergent transitions") == 1  # in the findings, once
+    assert html.index('id="verdict"') < html.index('id="findings-bearing"') < html.index(
+        "7 divergent transitions")
     md = render_markdown(data)
-    assert "**Warning: some checks did not pass" in md
+    assert "**Not ready to use:**" in md
     assert "No error law fitted" in md
 
 

@@ -64,6 +64,81 @@ def _check_outputs(args: argparse.Namespace) -> None:
                     ("--csv-dir", args.csv_dir)])
 
 
+_SAMPLER_FLAGS = (("--chains", "chains", "num_chains"), ("--warmup", "warmup", "num_warmup"),
+                  ("--draws", "draws", "num_samples"),
+                  ("--target-accept", "target_accept", "target_accept_prob"))
+
+
+def _contradicts(flag: str, asked: object, fit_flag: str, path: str, saved: object) -> None:
+    if asked is not None and asked != saved:
+        raise CliInputError(
+            flag, asked, f"contradicts {fit_flag} {path}, which was fitted with {flag} {saved}",
+            f"drop {flag} (the saved fit's is used), or drop {fit_flag} to refit with "
+            f"{flag} {asked}")
+
+
+def _saved_fits(args: argparse.Namespace, fit_runs, loss: str | None, error: str | None):
+    """The saved loss law (and error law), checked against the flags and the selected runs
+    before any work: ``(law, err_law, loss, error)`` with the saved fits' columns filled in."""
+    import json
+
+    from bayes_scaling.estimators.loss_law import LossLaw
+    from bayes_scaling.report.presets import error_fit_data_mismatch, fit_data_mismatch
+
+    law = LossLaw.load(args.fit)
+    _contradicts("--law", args.law, "--fit", args.fit, law.law)
+    _contradicts("--noise", args.noise, "--fit", args.fit, law.noise)
+    _contradicts("--loss", loss, "--fit", args.fit, law.loss)
+    if args.error_fit or args.no_error or error is None and "err_avg17" not in fit_runs:
+        # nothing is sampled: sampler flags could only contradict the saved fit
+        sampler = json.loads(law.idata.attrs.get("sampler", "{}"))
+        for flag, name, key in _SAMPLER_FLAGS:
+            if key in sampler:
+                _contradicts(flag, getattr(args, name, None), "--fit", args.fit, sampler[key])
+    problem = fit_data_mismatch(law, fit_runs)
+    if problem is not None:
+        raise CliInputError(
+            "--fit", args.fit, f"was not fitted on the runs this report selects: {problem}",
+            "give the runs file and selection (--query, --max-params, --dataset-filter) the "
+            "fit was made from, or drop --fit to refit on these runs")
+    err_law = None
+    if args.error_fit:
+        from bayes_scaling.estimators.error_law import ErrorLaw
+
+        if args.no_error:
+            raise CliInputError("--no-error", None, "contradicts --error-fit",
+                                "drop --no-error to use the error-law fit, or drop --error-fit")
+        err_law = ErrorLaw.load(args.error_fit)
+        if error is not None and error != err_law.error:
+            raise CliInputError(
+                "--error", error, f"contradicts --error-fit {args.error_fit}, an error law of "
+                f"{err_law.error}; its predictions would be labelled {error}",
+                f"drop --error (the report uses {err_law.error}), or give the error-law fit "
+                f"of {error} (`fit ... --error {error} --error-out ERR.nc`)")
+        if err_law.loss != law.loss:
+            raise CliInputError(
+                "--error-fit", args.error_fit, f"maps the loss {err_law.loss} to error, but "
+                f"--fit {args.fit} models {law.loss}",
+                f"give error- and loss-law fits of the same loss (`fit --loss {law.loss} "
+                "--error-out ERR.nc`)")
+        if args.error_law not in (None, "auto"):
+            _contradicts("--error-law", args.error_law, "--error-fit", args.error_fit,
+                         err_law.law)
+        if args.error_chance is not None and abs(args.error_chance - err_law.chance) > 1e-12:
+            _contradicts("--error-chance", args.error_chance, "--error-fit", args.error_fit,
+                         err_law.chance)
+        error = err_law.error
+        check_error_column(fit_runs, error, "--error-fit")
+        problem = error_fit_data_mismatch(err_law, fit_runs[fit_runs[error].notna()])
+        if problem is not None:
+            raise CliInputError(
+                "--error-fit", args.error_fit,
+                f"was not fitted on the runs this report selects: {problem}",
+                "give the runs and selection the error law was fitted on, or drop --error-fit "
+                "(and --fit) to refit")
+    return law, err_law, law.loss, error
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -101,12 +176,23 @@ def _cmd_report(args: argparse.Namespace) -> int:
         raise CliInputError("--target", None, "no targets: every selected run is fitted",
                             "give --target N:D (repeatable) or --targets-csv, or --max-params "
                             "N to hold out the runs at or above N")
-    loss = loss_column(fit_runs, args, default=preset.loss)
-    error = None
-    if not args.no_error:
-        error = args.error or preset.error or (
-            "err_avg17" if "err_avg17" in fit_runs.columns else None)
-        check_error_column(fit_runs, error)
+    saved_law = saved_err = None
+    if args.fit:
+        # a saved fit brings its own loss and error columns; a flag that differs is refused
+        asked_loss = loss_column(fit_runs, args) if args.loss is not None else None
+        asked_error = None if args.no_error else args.error
+        saved_law, saved_err, loss, error = _saved_fits(args, fit_runs, asked_loss, asked_error)
+        if saved_err is None and not args.no_error:
+            error = args.error or preset.error or (
+                "err_avg17" if "err_avg17" in fit_runs.columns else None)
+            check_error_column(fit_runs, error)
+    else:
+        loss = loss_column(fit_runs, args, default=preset.loss)
+        error = None
+        if not args.no_error:
+            error = args.error or preset.error or (
+                "err_avg17" if "err_avg17" in fit_runs.columns else None)
+            check_error_column(fit_runs, error)
 
     # --- fit and build
     prepare_sampling(args)
@@ -124,7 +210,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         seed=args.seed, sampler=sampler_overrides(args), budgets=args.budget,
         allocation_constraints=constraints, backtest=backtest, data_dir=args.data_dir,
         offline=args.offline, mapping=mapping, progress=not args.no_progress,
-        title=args.title, fit=args.fit, error_fit=args.error_fit,
+        title=args.title, fit=saved_law, error_fit=saved_err,
         extra_provenance={"command": " ".join([PROG, *sys.argv[1:]])
                           if args.command_line is None else args.command_line},
     )
@@ -140,16 +226,23 @@ def _cmd_report(args: argparse.Namespace) -> int:
     n_files = sum(1 for p in written if Path(p).suffix != ".png")
     print(f"report built in {time.perf_counter() - start:.1f} s ({n_files} files)",
           file=sys.stderr)
+    if data.verdict is not None:
+        import textwrap
+
+        # the report's first line, here too, wrapped to the terminal's 100 columns
+        print(textwrap.fill(f"verdict: {data.verdict.text}", width=100,
+                            subsequent_indent="  "), file=sys.stderr)
     if data.warnings:
         for w in data.warnings:
             print(f"{PROG}: warning: {w}", file=sys.stderr)
         # exit 3 is for failed sampler checks; misfit and extrapolation findings are results
         # the report states, not a failed computation
         sampler_failed = not data.diagnostics.get("ok", True) or any(
-            "sampler check failed" in w for w in data.warnings)
+            f.kind == "sampler" for f in data.findings)
         if sampler_failed and not args.allow_warnings:
             print(f"{PROG}: error: failed diagnostics (exit {EXIT_DIAGNOSTICS}); the report "
-                  "carries a warning banner. Pass --allow-warnings to accept.", file=sys.stderr)
+                  "opens with a 'Not ready to use' verdict. Pass --allow-warnings to accept.",
+                  file=sys.stderr)
             return EXIT_DIAGNOSTICS
     return 0
 

@@ -25,7 +25,7 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -51,12 +51,18 @@ class Misfit:
         ``n_points``, ``mean_z`` and ``z`` (the mean's own z-score) of the LFO residuals.
     findings : list of str
         One sentence per flagged region, outlying run group and drift.
+    runs : DataFrame
+        One row per fitted run (the fit's order): ``run``, ``n_params``, ``n_tokens``,
+        ``tokens_per_param``, ``compute_flops``, ``rel_residual``, ``z`` and, per grouping
+        ``by`` of ``regions``, ``group_<by>``: the label of the run's group there (so a
+        region's runs are ``runs[runs["group_" + by] == group]``).
     """
 
     regions: pd.DataFrame
     outliers: pd.DataFrame
     drift: dict
     findings: list[str]
+    runs: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def ok(self) -> bool:
@@ -118,9 +124,15 @@ def misfit_check(law: LossLaw, *, alpha: float = 0.01, outlier_threshold: float 
         edges = [comp[q == k] for k in range(int(q.max()) + 1)]
         groupings["compute"] = (q, lambda k, e=edges: (
             f"compute {e[int(k)].min():.2g}-{e[int(k)].max():.2g} FLOPs"))
+    per_run = pd.DataFrame({
+        "run": [str(r) for r in law.idata.constant_data.coords["run"].values],
+        "n_params": runs.n_params.to_numpy(float), "n_tokens": runs.n_tokens.to_numpy(float),
+        "tokens_per_param": np.asarray(m, float), "compute_flops": np.asarray(comp, float),
+        "rel_residual": rel, "z": z})
     rows = []
     for by, (key, label) in groupings.items():
         key = np.asarray(key)
+        per_run[f"group_{by}"] = [label(v) for v in key]
         for v in np.unique(key):
             sel = key == v
             n = int(sel.sum())
@@ -162,4 +174,4 @@ def misfit_check(law: LossLaw, *, alpha: float = 0.01, outlier_threshold: float 
                 f"land {'above' if mean_z > 0 else 'below'} their refits' predictions "
                 f"(mean z = {mean_z:+.2f} over {int(round(np.sum(w)))} runs); the discrepancy "
                 "term widens the intervals for it, but the medians carry the bias")
-    return Misfit(regions.drop(columns="p"), outliers, drift, findings)
+    return Misfit(regions.drop(columns="p"), outliers, drift, findings, per_run)

@@ -12,19 +12,24 @@ HTML_TEMPLATE = r"""<!DOCTYPE html>
 <title>{{ d.title }}</title>
 <style>
   :root { --ink: #1d2430; --muted: #5b6472; --line: #d9dee5; --bg: #ffffff; --soft: #f5f7fa;
-          --bad: #b3261e; --badbg: #fdecea; --good: #1e6b3a; --goodbg: #e8f5ec; }
+          --bad: #b3261e; --badbg: #fdecea; --good: #1e6b3a; --goodbg: #e8f5ec;
+          --warn: #7a4b00; --warnbg: #fff4dc; }
   * { box-sizing: border-box; }
   body { margin: 0; background: var(--bg); color: var(--ink);
          font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; }
   main { max-width: 1240px; margin: 0 auto; padding: 24px 28px 64px; }
   h1 { font-size: 26px; margin: 0 0 4px; }
   h2 { font-size: 20px; margin: 36px 0 10px; padding-bottom: 4px; border-bottom: 2px solid var(--line); }
+  #summary h2 { margin-top: 14px; }
   h3 { font-size: 16px; margin: 22px 0 8px; }
   .sub { color: var(--muted); margin: 0 0 16px; }
-  .banner { border-radius: 6px; padding: 12px 16px; margin: 16px 0; }
-  .banner.bad { background: var(--badbg); border: 1px solid var(--bad); color: var(--bad); }
-  .banner.good { background: var(--goodbg); border: 1px solid var(--good); color: var(--good); }
-  .banner ul { margin: 6px 0 0 18px; padding: 0; }
+  .verdict { border-radius: 6px; padding: 8px 14px; margin: 10px 0 4px; }
+  .verdict.fail { background: var(--badbg); border: 1px solid var(--bad); color: var(--bad); }
+  .verdict.caution { background: var(--warnbg); border: 1px solid var(--warn); color: var(--warn); }
+  .verdict.ok { background: var(--goodbg); border: 1px solid var(--good); color: var(--good); }
+  .mdef { margin: 0 0 8px; }
+  ul.findings li { margin-bottom: 4px; }
+  ul.findings li.fail { color: var(--bad); }
   .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(320px, 1fr)); gap: 10px; }
   .card { background: var(--soft); border: 1px solid var(--line); border-radius: 6px; padding: 10px 14px; }
   .target-card .run { font-weight: 600; font-size: 16px; margin-bottom: 4px; }
@@ -44,6 +49,13 @@ HTML_TEMPLATE = r"""<!DOCTYPE html>
   figcaption { color: var(--muted); font-size: 13px; max-width: 900px; }
   code { background: var(--soft); padding: 1px 4px; border-radius: 3px; }
   .muted { color: var(--muted); }
+  @media (max-width: 600px) {
+    main { padding: 12px 12px 48px; }
+    h1 { font-size: 20px; }
+    body { font-size: 14px; }
+    .cards { grid-template-columns: 1fr; }
+    .card { padding: 8px 10px; }
+  }
   .notrun { background: var(--soft); border: 1px dashed var(--muted); border-radius: 6px; padding: 10px 14px; color: var(--muted); }
 </style>
 </head>
@@ -64,46 +76,47 @@ HTML_TEMPLATE = r"""<!DOCTYPE html>
 <main>
 <header>
   <h1>{{ d.title }}</h1>
-  <p class="sub">Source <code>{{ d.source }}</code> · {{ d.law.name }} law on <code>{{ d.law.loss }}</code> ·
-     {{ d.law.n_runs }} fitted runs · created {{ d.provenance['created (UTC)'] }} UTC</p>
 </header>
-
-{% if d.warnings %}
-<div class="banner bad" role="alert" id="warning-banner">
-  <strong>Warning: some checks did not pass (sampler diagnostics, misfit or extrapolation). Read them before the numbers below.</strong>
-  <ul>{% for w in d.warnings %}<li>{{ w }}</li>{% endfor %}</ul>
-</div>
-{% else %}
-<div class="banner good" id="ok-banner">All sampler checks passed (R-hat, ESS, divergences, BFMI).</div>
+{% if verdict %}
+<p class="verdict {{ verdict.level }}" id="verdict" role="{{ 'alert' if verdict.level != 'ok' else 'status' }}"><strong>{{ verdict.lead }}:</strong> {{ verdict.detail }}</p>
 {% endif %}
-{% for n in d.notes %}<p class="muted">{{ n }}</p>{% endfor %}
 
 <section id="summary">
 <h2>The answer</h2>
+<p class="mdef" id="m-definition"><strong>M = D/N</strong>: training tokens per parameter (about 20 is compute-optimal; more is over-training).</p>
 <div class="cards">
 {% for c in cards %}<div class="card target-card{% if c.far %} far{% endif %}" data-target="{{ c.target }}">
   <div class="run">{{ c.run }}</div>
-  <div class="kv2"><span class="k">Loss ({{ c.ci }})</span><span class="v loss">{{ c.loss }}</span>
-  {% if c.error %}<span class="k">Error ({{ c.ci }})</span><span class="v error">{{ c.error }}</span>{% endif %}</div>
+  <div class="kv2"><span class="k">Loss</span><span class="v loss"><b>{{ c.loss_median }}</b> {{ loss_unit }}, {{ c.ci }} interval {{ c.loss_interval }}{% if c.loss_observed %} · observed {{ c.loss_observed }}{% endif %}</span>
+  {% if c.error %}<span class="k">Error</span><span class="v error"><b>{{ c.error_median }}</b>, {{ c.ci }} interval {{ c.error_interval }}{% if c.error_observed %} · observed {{ c.error_observed }}{% endif %}</span>{% endif %}</div>
   {% if c.probs %}<div class="probs">{{ c.probs }}</div>{% endif %}
-  <div class="extrapolation{% if c.far %} warn{% endif %}">{% if c.far %}Far extrapolation: {% endif %}{{ c.extrapolation }}</div>
+  <div class="extrapolation{% if c.far %} warn{% endif %}">{% if c.far %}Far beyond the fitted runs: {% endif %}{{ c.extrapolation }}{% if c.far %}; add runs closer before relying on it{% endif %}.</div>
 </div>
 {% else %}{% for line in headline %}<div class="card">{{ line }}</div>{% endfor %}
 {% endfor %}
 </div>
-<p class="muted">Median and {{ cards[0].ci if cards else "90%" }} interval of what a new run at the target would measure
-(parameter uncertainty, run-to-run scatter, measurement error and the learned extrapolation discrepancy);
-error is the average top-1 downstream error{% if d.error_law %} on <code>{{ d.error_law.error }}</code>{% endif %}.
-Distance: how far the target lies outside the fitted runs in log compute and log tokens per parameter.</p>
+<p class="muted">Loss: {{ loss_words }}, in nats per token. {% if d.error_law %}Error: {{ error_words }}, in percent. {% endif %}Median and {{ cards[0].ci if cards else "90%" }} interval of what a new run at the target would measure
+(parameter uncertainty, run-to-run scatter, measurement error and the learned extrapolation term, which grows with the distance beyond the fitted runs).
+Source <code>{{ d.source }}</code>: {{ d.law.name }} law fitted on {{ d.law.n_runs }} runs ({{ d.selection }}).</p>
+{% for n in d.notes %}<p class="muted">{{ n }}</p>{% endfor %}
+</section>
+
+<section id="findings">
+<h2>Findings</h2>
+{% if bearing %}
+<h3>Bearing on the targets</h3>
+<ul class="findings affects" id="findings-bearing">{% for f in bearing %}<li class="{{ f.severity }}">{{ f.text }}</li>{% endfor %}</ul>
+{% endif %}
+{% if notes %}
+<h3>Notes: away from the targets</h3>
+<ul class="findings notes" id="findings-notes">{% for f in notes %}<li>{{ f.text }}</li>{% endfor %}</ul>
+{% endif %}
+{% if not bearing and not notes %}<p id="findings-none">{{ checks_passed }}</p>{% endif %}
 {% if ctt %}
 <h3>Compute to reach each threshold</h3>
 <p class="muted">Training compute at which the mean law reaches the loss, per token multiplier M (∞: some
 draws put the irreducible loss above the threshold).</p>
 {{ table(ctt) }}
-{% endif %}
-{% if d.findings %}
-<h3>What the model found</h3>
-<ul id="findings">{% for f in d.findings %}<li>{{ f }}</li>{% endfor %}</ul>
 {% endif %}
 </section>
 
@@ -133,13 +146,16 @@ Ranked by the mean relative width reduction over the targets per FLOP (cost 6ND)
 <section id="law">
 <h2>Fitted law</h2>
 <p><code>{{ d.law.formula }}</code> on <code>{{ d.law.loss }}</code> (nats/token); noise model
-<code>{{ d.law.noise }}</code> on log loss; extrapolation discrepancy <code>{{ d.law.discrepancy }}</code>
-(kappa {{ d.law.kappa }}).</p>
+<code>{{ d.law.noise }}</code> on log loss{% if d.law.outlier_share is not none %} (expected share of outlying runs {{ "%.1f" | format(100 * d.law.outlier_share) }}%){% endif %}; extrapolation discrepancy <code>{{ d.law.discrepancy }}</code>
+(kappa {{ d.law.kappa }}).
+<span class="muted">Distance outside the fitted design: the natural log of how far a target lies beyond the fitted runs,
+in compute and in M combined (d = 2.5 is about e<sup>2.5</sup> = 12x beyond the largest fitted compute at a fitted M); a new run's
+interval gains an sd of kappa times d on the log loss.</span></p>
 <h3>Posterior (natural units, 90% intervals)</h3>
 {{ table(posterior) }}
 <h3>Sampler diagnostics: {% if diag_ok %}passed{% else %}<span style="color: var(--bad)">FAILED</span>{% endif %}</h3>
 {{ table(diagnostics) }}
-{% if d.diagnostics.problems %}<ul>{% for p in d.diagnostics.problems %}<li>{{ p }}</li>{% endfor %}</ul>{% endif %}
+{% if not diag_ok %}<p>What failed is told once, under Findings.</p>{% endif %}
 <h3>Priors</h3>
 {{ table(priors) }}
 {% for key in ["fit", "posterior", "prior_predictive"] %}{% if key in figures %}{% set f = figures[key] %}
@@ -212,38 +228,47 @@ optimum sits on the size or token constraint.{% endif %}</p>
 
 MARKDOWN_TEMPLATE = r"""# {{ d.title }}
 
-Source {{ d.source }} · {{ d.law.name }} law on {{ d.law.loss }} · {{ d.law.n_runs }} fitted runs · created {{ d.provenance['created (UTC)'] }} UTC
-
-{% if d.warnings %}
-> **Warning: some checks did not pass (sampler diagnostics, misfit or extrapolation). Read them before the numbers below.**
-{% for w in d.warnings %}
-> - {{ w }}
-{% endfor %}
-{% else %}
-All sampler checks passed (R-hat, ESS, divergences, BFMI).
+{% if verdict %}
+**{{ verdict.lead }}:** {{ verdict.detail }}
 {% endif %}
-{% for n in d.notes %}
-
-{{ n }}
-{% endfor %}
 
 ## The answer
 
+M = D/N: training tokens per parameter (about 20 is compute-optimal; more is over-training).
+
 {% for c in cards %}
-- **{{ c.run }}**: loss ({{ c.ci }}) {{ c.loss }}{% if c.error %}; error ({{ c.ci }}) {{ c.error }}{% endif %}{% if c.probs %}; {{ c.probs }}{% endif %}. {% if c.far %}**Far extrapolation:** {% endif %}{{ c.extrapolation }}.
+- **{{ c.run }}**: loss {{ c.loss_median }} {{ loss_unit }}, {{ c.ci }} interval {{ c.loss_interval }}{% if c.loss_observed %} (observed {{ c.loss_observed }}){% endif %}{% if c.error %}; error {{ c.error_median }}, {{ c.ci }} interval {{ c.error_interval }}{% if c.error_observed %} (observed {{ c.error_observed }}){% endif %}{% endif %}{% if c.probs %}; {{ c.probs }}{% endif %}. {% if c.far %}**Far beyond the fitted runs:** {% endif %}{{ c.extrapolation }}{% if c.far %}; add runs closer before relying on it{% endif %}.
 {% else %}
 {% for line in headline %}
 - {{ line }}
 {% endfor %}
 {% endfor %}
 
-Intervals are equal-tailed intervals of what a new run at the target would measure (posterior predictive, extrapolation discrepancy included).
-{% if d.findings %}
+Loss: {{ loss_words }}, in nats per token.{% if d.error_law %} Error: {{ error_words }}, in percent.{% endif %} Intervals are equal-tailed intervals of what a new run at the target would measure (posterior predictive, extrapolation term included). Source {{ d.source }}: {{ d.law.name }} law fitted on {{ d.law.n_runs }} runs ({{ d.selection }}).
+{% for n in d.notes %}
 
-What the model found:
-{% for f in d.findings %}
-- {{ f }}
+{{ n }}
 {% endfor %}
+
+## Findings
+
+{% if bearing %}
+Bearing on the targets:
+
+{% for f in bearing %}
+- {{ f.text }}
+{% endfor %}
+{% endif %}
+{% if notes %}
+
+Notes, away from the targets:
+
+{% for f in notes %}
+- {{ f.text }}
+{% endfor %}
+{% endif %}
+{% if not bearing and not notes %}
+{{ checks_passed }}
 {% endif %}
 {% if plan %}
 

@@ -27,10 +27,10 @@ from bayes_scaling.estimators.loss_law import LossLaw
 from bayes_scaling.evaluate.misfit import misfit_check
 from bayes_scaling.predict.queries import DrawsModel, compute_to_target, optimal_allocation
 from bayes_scaling.report.figures import ReportFigure, _error_law_of, _make_figures
+from bayes_scaling.report.findings import Finding, Verdict, grade_findings
 from bayes_scaling.report.tables import (
     _diagnostics_table,
     _priors_table,
-    _target_labels,
     summarize_datasets,
     target_table,
 )
@@ -84,7 +84,9 @@ class ReportData:
         Calibration of a backtest (``ci_prob``, ``coverage`` ...); ``None``: not run.
     figures : tuple of ReportFigure
     warnings : tuple of str
-        Lines for the warning banner (failed sampler checks and similar); empty when clean.
+        The findings that bear on the targets (failed sampler checks, misfit next to a target,
+        far extrapolation ...), in words; empty when none does. Notes are only in
+        ``findings``.
     provenance : dict
         Package version, seeds, data hashes, sampler settings, device, timestamps.
     ci_probs : tuple of float
@@ -92,18 +94,22 @@ class ReportData:
     thresholds : tuple of float
         Losses asked about with ``P(loss < x)``.
     notes : tuple of str
-        Lines shown under the banner (e.g. the dataset defaults that were applied).
+        Lines shown under the answer (e.g. the dataset defaults that were applied).
     misfit : DataFrame or None
-        :func:`~bayes_scaling.evaluate.misfit.misfit_check` regions (flagged ones also go to
-        the banner).
+        :func:`~bayes_scaling.evaluate.misfit.misfit_check` regions (flagged ones are in
+        ``findings``).
     decision : DataFrame or None
         The answer first, one row per target (:func:`.decision.decision_table`): the run in
         words, loss and error with the widest interval, P(loss < x), extrapolation distance.
     plan : DataFrame or None
         The candidate runs that would most narrow the targets' 90% intervals per FLOP
         (:func:`.decision.plan_table`); ``plan_note`` says how they were evaluated.
-    findings : tuple of str
-        Misfit and outlier findings of the model, in words.
+    findings : tuple of Finding
+        What the checks found (sampler, misfit by region, outlying runs, drift, far
+        extrapolation), in words, worst first, each graded by whether it bears on the targets
+        (:func:`.findings.grade_findings`).
+    verdict : Verdict or None
+        The one-line verdict of the first screen, graded from ``findings``.
     """
 
     title: str
@@ -132,11 +138,12 @@ class ReportData:
     decision: pd.DataFrame | None = None
     plan: pd.DataFrame | None = None
     plan_note: str = ""
-    findings: tuple[str, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    verdict: Verdict | None = None
 
     @property
     def ok(self) -> bool:
-        """True when no warning banner is shown."""
+        """True when no finding bears on the targets (notes may remain)."""
         return not self.warnings
 
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -166,6 +173,12 @@ class ReportData:
             out["decision"] = self.decision
         if self.plan is not None:
             out["plan"] = self.plan
+        if self.findings:
+            out["findings"] = pd.DataFrame(
+                {"severity": [f.severity for f in self.findings],
+                 "kind": [f.kind for f in self.findings],
+                 "targets": ["; ".join(f.targets) for f in self.findings],
+                 "finding": [f.text for f in self.findings]})
         return out
 
 
@@ -254,27 +267,18 @@ def build_report_data(
     max_fit_compute = float(resolve_targets(fit_runs)["compute_flops"].max())
 
     diag = law.diagnostics(warn=False)
-    warnings_: list[str] = []
-    if not diag.ok:
-        warnings_ += [f"Loss-law sampler check failed: {p}" for p in diag.problems]
     misfit = misfit_check(law)
-    warnings_ += [f"Misfit: {f}" for f in misfit.findings]
     reach = law.design_bounds.describe(t)
-    far = reach[(reach.compute_ratio > FAR_EXTRAPOLATION_RATIO)
-                | (reach.params_ratio > FAR_EXTRAPOLATION_RATIO)
-                | (reach.m_outside > FAR_EXTRAPOLATION_RATIO)]
-    for i in far.index:
-        warnings_.append(
-            f"Far extrapolation: target {_target_labels(t.loc[[i]])[0]} is "
-            f"{reach.compute_ratio[i]:.3g}x the largest fitted compute and "
-            f"{reach.params_ratio[i]:.3g}x the largest fitted size; its interval includes the "
-            "learned extrapolation discrepancy, but add runs closer to it before relying on it")
+    # findings name targets by size and M, as a reader knows them
+    labels = [f"the {si(n)} target (M = {m:.3g})"
+              for n, m in zip(t["n_params"], t["tokens_per_param"], strict=True)]
 
     loss_table = target_table(model, t, target="loss", observed=law.loss, ci_probs=ci_probs,
                               thresholds=thresholds, max_fit_compute=max_fit_compute, seed=seed)
 
     err_law = _error_law_of(predictor)
     error_info = error_table = error_post = None
+    error_problems: list[str] = []
     if err_law is not None:
         err_col = err_law.error
         error_table = target_table(model, t, target="error", observed=err_col,
@@ -288,13 +292,11 @@ def build_report_data(
                       "loss": err_law.loss, "n_runs": n_err,
                       "chance": float(err_law.idata.attrs.get("chance", np.nan))}
         error_post = err_law.summary(ci_prob=0.9)
-        ediag = err_law.diagnostics(warn=False)
-        if not ediag.ok:
-            warnings_ += [f"Error-law sampler check failed: {p}" for p in ediag.problems]
+        error_problems = list(err_law.diagnostics(warn=False).problems)
 
     if budgets is None:
         budgets = sorted({float(f"{c:.3g}") for c in t["compute_flops"]})
-    # the report states extrapolation in its banner: collect the queries' warnings there
+    # the report states extrapolation in its findings: collect the queries' warnings there
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ExtrapolationWarning)
         allocation = optimal_allocation(law, compute_flops=list(budgets),
@@ -305,8 +307,8 @@ def build_report_data(
             ms = sorted({float(f"{m:.3g}") for m in t["tokens_per_param"]} | {20.0})
             ctt = compute_to_target(law, loss=list(thresholds), tokens_per_param=ms,
                                     ci_prob=max(ci_probs))
-    warnings_ += [f"Extrapolation: {w.message}" for w in caught
-                  if issubclass(w.category, ExtrapolationWarning)]
+    query_warnings = [str(w.message) for w in caught
+                      if issubclass(w.category, ExtrapolationWarning)]
 
     from bayes_scaling.report.decision import decision_table, plan_table
 
@@ -318,20 +320,21 @@ def build_report_data(
         cands = candidate_grid(law) if plan_candidates is None else plan_candidates
         plan_df, plan_note = plan_table(law, t, cands, seed=seed)
     t_plan = time.perf_counter() - t_plan
-    findings = list(misfit.findings)
-    if law.noise == "mixture":
-        op = law.outlier_probability()
-        likely = op[op["outlier_prob"] > 0.5].sort_values("outlier_prob", ascending=False)
-        for run_id, r in likely.head(5).iterrows():
-            findings.append(f"run {run_id} ({r['n_params']:.3g} params, M = "
-                            f"{r['tokens_per_param']:.3g}) is likely an outlier "
-                            f"(P = {r['outlier_prob']:.2f}; loss {r['rel_residual']:+.1%} "
-                            "off the law): the fit down-weights it")
-        if len(likely) > 5:
-            findings.append(f"... and {len(likely) - 5} more runs with outlier probability > 0.5"
-                            " (table of fitted runs)")
-        findings.append(f"expected share of outlying runs: "
-                        f"{float(np.mean(law.idata.posterior['outlier_prob'].values)):.1%}")
+    op = law.outlier_probability() if law.noise == "mixture" else None
+    findings, verdict = grade_findings(
+        misfit, t, labels, reach, sampler_problems=diag.problems if not diag.ok else (),
+        error_sampler_problems=error_problems, outlier_prob=op,
+        far_ratio=FAR_EXTRAPOLATION_RATIO)
+    far_compute = any(f.kind == "extrapolation" for f in findings)
+    for w in query_warnings:
+        # a budget defaulted from a far target's compute is the same fact as that target's
+        if far_compute and "more than" in w and "largest fitted compute" in w:
+            continue
+        findings += (Finding("extrapolation", "note",
+                             f"Allocation and compute-to-target tables: {w}.",
+                             "a budget in the allocation tables lies far beyond the fitted "
+                             "compute"),)
+    warnings_ = tuple(f.text for f in findings if f.severity != "note")
 
     figs: tuple[ReportFigure, ...] = ()
     if figures:
@@ -385,7 +388,9 @@ def build_report_data(
              "discrepancy": disc.method,
              "kappa": f"{kappa[1]:.3g} [{kappa[0]:.3g}, {kappa[2]:.3g}] per log unit of "
                       "distance outside the fitted design (90% interval)",
-             "misfit_ok": misfit.ok},
+             "misfit_ok": misfit.ok,
+             "outlier_share": None if op is None else float(
+                 np.mean(law.idata.posterior["outlier_prob"].values))},
         misfit=misfit.regions,
         priors=_priors_table(law),
         posterior=law.summary(ci_prob=0.9),
@@ -394,7 +399,7 @@ def build_report_data(
         allocation=allocation,
         provenance=provenance,
         figures=figs,
-        warnings=tuple(warnings_),
+        warnings=warnings_,
         error_law=error_info,
         error_targets=error_table,
         error_posterior=error_post,
@@ -406,4 +411,5 @@ def build_report_data(
         plan=plan_df,
         plan_note=plan_note,
         findings=tuple(findings),
+        verdict=verdict,
     )

@@ -265,9 +265,12 @@ def make_report(
         Progress bars while sampling.
     fit : LossLaw or path, optional
         A fitted loss law (or a file saved by ``LossLaw.save``) to reuse instead of fitting;
-        it must have been fitted on the runs this selection picks (checked by run id).
+        it must have been fitted on the runs this selection picks (checked by run id and data
+        hash), and ``law``, ``noise`` and ``loss``, where given, must be the fit's.
     error_fit : ErrorLaw or path, optional
         A fitted error law (or its saved file) to reuse; without it the error law is fitted.
+        Its runs, errors and losses are checked; ``error``, ``error_law`` and
+        ``error_chance``, where given, must be the fit's.
 
     Returns
     -------
@@ -291,18 +294,31 @@ def make_report(
             raise ValueError("no targets: give --target N:D (targets=), or --max-params to "
                              "hold out the larger runs as targets")
         targets = held
-    loss_col = resolve_loss(fit_runs, loss if loss is not None else preset.loss)
-    kw: dict[str, Any] = {"loss": loss_col, "sampler": sampler}
-    if noise is not None:
-        kw["noise"] = noise
     if fit is not None:
-        loss_law = _reuse_fit(fit, fit_runs, loss_col)
+        # the saved fit's loss, law and noise unless asked otherwise (then it is refused)
+        loss_law = _reuse_fit(fit, fit_runs, loss, law_name=law, noise=noise)
         loss_col = loss_law.loss
     else:
+        loss_col = resolve_loss(fit_runs, loss if loss is not None else preset.loss)
+        kw: dict[str, Any] = {"loss": loss_col, "sampler": sampler}
+        if noise is not None:
+            kw["noise"] = noise
         loss_law = LossLaw(law or preset.law, **kw).fit(fit_runs, seed=seed, progress=progress,
                                                         warn=False)
 
     err_col = error
+    err_given = None
+    if error_fit is not None and err_col is None:
+        raise ValueError("error=None (no error law) contradicts error_fit=: drop one of them")
+    if error_fit is not None:
+        from bayes_scaling.estimators.error_law import ErrorLaw
+
+        err_given = error_fit if isinstance(error_fit, ErrorLaw) else ErrorLaw.load(error_fit)
+        if err_col not in (AUTO, err_given.error):
+            raise ValueError(f"error={err_col!r} contradicts the saved error-law fit, a law of "
+                             f"{err_given.error!r}: drop error= (the fit's column is used) or "
+                             f"give an error-law fit of {err_col!r}")
+        err_col = err_given.error
     if err_col == AUTO:
         err_col = preset.error or ("err_avg17" if "err_avg17" in fit_runs.columns else None)
     predictor = None
@@ -320,9 +336,19 @@ def make_report(
                                   "data_dir": data_dir}
         if error_chance is not None:
             err_kw["chance"] = error_chance
-        if error_fit is not None:
-            err_law = (error_fit if isinstance(error_fit, ErrorLaw)
-                       else ErrorLaw.load(error_fit))
+        if err_given is not None:
+            err_law = err_given
+            for what, asked, saved in (("error_law", error_law, err_law.law),
+                                       ("loss", loss_col, err_law.loss),
+                                       ("error_chance", error_chance, err_law.chance)):
+                if asked not in (None, AUTO, saved):
+                    raise ValueError(f"{what}={asked!r} contradicts the saved error-law fit, "
+                                     f"whose {what} is {saved!r}: drop {what}= or refit the "
+                                     "error law")
+            problem = error_fit_data_mismatch(err_law, err_runs)
+            if problem is not None:
+                raise ValueError(f"the saved error-law fit was not fitted on the runs this "
+                                 f"report selects: {problem}; refit the error law on them")
         else:
             err_law = ErrorLaw(preset.error_law_for(err_col, error_law), **err_kw).fit(
                 err_runs, seed=derive_seed(seed, 1), progress=progress, warn=False)
@@ -343,20 +369,107 @@ def make_report(
     return data
 
 
-def _reuse_fit(fit: LossLaw | str | Path, fit_runs: pd.DataFrame, loss: str) -> LossLaw:
-    """A saved or given fitted loss law, checked against the runs the report selected."""
+def _run_ids(runs: pd.DataFrame) -> list[str]:
+    return (runs["run_id"].astype(str).tolist() if "run_id" in runs.columns
+            else [str(i) for i in runs.index])
+
+
+def _differences(saved: Mapping[str, Any], now: Mapping[str, Any], ids: Sequence[str],
+                 units: Mapping[str, str]) -> list[str]:
+    """Per quantity, how the runs' values now differ from the ones a fit saw, in words."""
+    import numpy as np
+
+    out = []
+    for name, old in saved.items():
+        old, new = np.asarray(old, float), np.asarray(now[name], float)
+        diff = ~np.isclose(old, new, rtol=1e-9, atol=1e-12, equal_nan=True)
+        if not diff.any():
+            continue
+        i = int(np.flatnonzero(diff)[0])
+        unit = units.get(name, "")
+        delta = float(np.mean(new[diff] - old[diff]))
+        out.append(f"the {name} of {int(diff.sum())} of {len(old)} runs (mean change "
+                   f"{delta:+.4g}{unit}; e.g. run {ids[i]}: {old[i]:.6g} in the fit, "
+                   f"{new[i]:.6g} now)")
+    return out
+
+
+def fit_data_mismatch(law: LossLaw, fit_runs: pd.DataFrame) -> str | None:
+    """``None`` when the fitted ``law`` saw exactly ``fit_runs`` (the same run ids and the same
+    data hash: sizes, tokens, losses and their measurement errors); else what differs.
+
+    Examples
+    --------
+    >>> fit_data_mismatch(law, runs) is None                     # doctest: +SKIP
+    True
+    >>> fit_data_mismatch(law, runs.assign(loss_c4_val=runs.loss_c4_val + 0.3))  # doctest: +SKIP
+    'the loss of 32 of 32 runs (mean change +0.3 nats/token; ...)'
+    """
+    fitted = [str(r) for r in law.idata.constant_data.coords["run"].values]
+    ids = _run_ids(fit_runs)
+    if sorted(fitted) != sorted(ids):
+        extra = sorted(set(fitted) - set(ids))
+        missing = sorted(set(ids) - set(fitted))
+        return (f"the saved fit was fitted on {len(fitted)} runs, the report selects {len(ids)} "
+                f"(in the fit only: {extra[:3]}; selected only: {missing[:3]})")
+    if law.loss not in fit_runs.columns:
+        return f"it models the column {law.loss!r}, which the runs lack"
+    ordered = fit_runs.assign(_key=ids).set_index("_key").loc[fitted].reset_index(drop=True)
+    _, meta = law._prepare(ordered)  # noqa: SLF001 - the arrays the fit hashed
+    if meta["loss"].shape == law.idata.observed_data["loss"].shape \
+            and law._data_hash(meta) == law.idata.attrs.get("data_hash"):  # noqa: SLF001
+        return None
+    c = law.idata.constant_data
+    saved = {"size": c["n_params"].values, "token count": c["n_tokens"].values,
+             "loss": law.idata.observed_data["loss"].values,
+             "loss measurement error": c["meas_sd"].values}
+    now = {"size": meta["n_params"], "token count": meta["n_tokens"], "loss": meta["loss"],
+           "loss measurement error": meta["meas_sd"]}
+    found = _differences(saved, now, fitted, {"loss": " nats/token"})
+    return "; ".join(found) if found else "their data hash differs from the fit's"
+
+
+def error_fit_data_mismatch(err_law: Any, err_runs: pd.DataFrame) -> str | None:
+    """``None`` when the fitted error law saw ``err_runs`` (the same run ids, errors and losses);
+    else what differs. A law built from given draws (no data) is never refused."""
+    dt = err_law.idata
+    if "observed_data" not in dt.children or "run" not in dt["observed_data"].coords:
+        return None
+    fitted = [str(r) for r in dt["observed_data"].coords["run"].values]
+    ids = _run_ids(err_runs)
+    if sorted(fitted) != sorted(ids):
+        extra = sorted(set(fitted) - set(ids))
+        missing = sorted(set(ids) - set(fitted))
+        return (f"it was fitted on {len(fitted)} runs with {err_law.error}, the selection has "
+                f"{len(ids)} (in the fit only: {extra[:3]}; selected only: {missing[:3]})")
+    for col in (err_law.error, err_law.loss):
+        if col not in err_runs.columns:
+            return f"it uses the column {col!r}, which the runs lack"
+    ordered = err_runs.assign(_key=ids).set_index("_key").loc[fitted]
+    obs = dt["observed_data"]
+    found = _differences({"error": obs["error"].values, "loss": obs["loss"].values},
+                         {"error": ordered[err_law.error].to_numpy(float),
+                          "loss": ordered[err_law.loss].to_numpy(float)},
+                         fitted, {"loss": " nats/token"})
+    return "; ".join(found) if found else None
+
+
+def _reuse_fit(fit: LossLaw | str | Path, fit_runs: pd.DataFrame, loss: str | None, *,
+               law_name: str | None = None, noise: str | None = None) -> LossLaw:
+    """A saved or given fitted loss law, checked against the runs the report selected and the
+    options asked (``None``: take the fit's)."""
     law = fit if isinstance(fit, LossLaw) else LossLaw.load(fit)
     law._require_fit()  # noqa: SLF001
-    fitted = {str(r) for r in law.idata.constant_data.coords["run"].values}
-    selected = set(fit_runs["run_id"].astype(str)) if "run_id" in fit_runs.columns else set()
-    if fitted != selected:
-        extra, missing = sorted(fitted - selected), sorted(selected - fitted)
+    for what, asked, saved in (("law", law_name, law.law), ("noise", noise, law.noise),
+                               ("loss", loss, law.loss)):
+        if asked is not None and asked != saved:
+            raise ValueError(f"{what}={asked!r} contradicts the saved fit, whose {what} is "
+                             f"{saved!r}: drop {what}= (the fit's is used) or drop fit= to "
+                             "refit")
+    problem = fit_data_mismatch(law, fit_runs)
+    if problem is not None:
         raise ValueError(
-            f"the saved fit was fitted on {len(fitted)} runs, the report selects "
-            f"{len(selected)} (in the fit only: {extra[:3]}; selected only: {missing[:3]}); "
-            "give the same selection (--query, --max-params, --dataset-filter) as the fit, or "
-            "drop --fit to refit")
-    if law.loss != loss:
-        raise ValueError(f"the saved fit models {law.loss!r}, the report asks for {loss!r}; "
-                         f"pass --loss {law.loss} or drop --fit to refit")
+            f"the saved fit was not fitted on the runs this report selects: {problem}; give "
+            "the runs and selection (dataset_filter=, max_params=, query=) the fit was made "
+            "from, or drop fit= to refit")
     return law

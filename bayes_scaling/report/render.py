@@ -15,8 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayes_scaling.data.design import FAR_EXTRAPOLATION_RATIO
 from bayes_scaling.report._templates import HTML_TEMPLATE, MARKDOWN_TEMPLATE
 from bayes_scaling.report.data import ReportData
+from bayes_scaling.report.findings import extrapolation_words
 from bayes_scaling.report.tables import si
 
 __all__ = ["render_html", "render_markdown", "write_tables", "write_report", "display_table",
@@ -169,45 +171,54 @@ def _allocation_view(df: pd.DataFrame) -> pd.DataFrame:
     return df[keep]
 
 
-def _ratio(x: float) -> str:
-    return f"{x:.3g}x" if x < 1e4 else f"{x:.2e}x"
+def _pct(v: float) -> str:
+    return f"{100 * v:.1f}%"
 
 
-def _decision_cards(data: ReportData) -> list[dict[str, str]]:
-    """One card per target: the run in words, loss and error with intervals, extrapolation."""
+def _percent_view(df: pd.DataFrame) -> pd.DataFrame:
+    """An error table with its error values (a fraction in the data) shown in percent."""
+    out = df.copy()
+    for c in out.columns:
+        if c in ("observed", "median") or c.startswith(("lower_", "upper_")):
+            out[c] = [("–" if _is_missing(v) else _pct(v)) for v in out[c]]
+    return out
+
+
+def _decision_cards(data: ReportData) -> list[dict[str, Any]]:
+    """One card per target: the run in words, loss (nats/token) and error (%) with the widest
+    interval and the observed value where known, P(thresholds), how far it is extrapolated."""
     dec = data.decision
     if dec is None:
         return []
     w = f"{dec.attrs.get('ci_prob', max(data.ci_probs)):.0%}"
     cards = []
     for _, r in dec.iterrows():
-        loss = f"{r['loss_median']:.3f} [{r['loss_lower']:.3f}, {r['loss_upper']:.3f}]"
-        if not _is_missing(r.get("loss_observed")):
-            loss += f" · observed {r['loss_observed']:.3f}"
-        err = None
-        if "error_median" in dec.columns:
-            err = (f"{r['error_median']:.1%} [{r['error_lower']:.1%}, {r['error_upper']:.1%}]")
-            if not _is_missing(r.get("error_observed")):
-                err += f" · observed {r['error_observed']:.1%}"
-        probs = [f"P(loss < {c[8:]}) = {r[c]:.2f}" for c in dec.columns if c.startswith("p_below_")]
-        cr = r["compute_ratio"]
-        if r["distance"] > 0:
-            extra = (f"{_ratio(cr)} the largest fitted compute, {_ratio(r['params_ratio'])} the "
-                     f"largest fitted size" + (f", M {_ratio(r['m_outside'])} outside the "
-                                               "fitted range" if r["m_outside"] > 1 else "")
-                     + f" (distance {r['distance']:.2f} log units)")
-        else:
-            extra = f"inside the fitted design ({_ratio(cr)} the largest fitted compute)"
-        cards.append({"run": r["run"], "target": r["target"], "loss": loss, "error": err,
-                      "probs": "; ".join(probs), "extrapolation": extra, "ci": w,
-                      "far": bool(cr > 100 or r["params_ratio"] > 100 or r["m_outside"] > 100)})
+        card: dict[str, Any] = {
+            "run": r["run"], "target": r["target"], "ci": w,
+            "loss_median": f"{r['loss_median']:.3f}",
+            "loss_interval": f"[{r['loss_lower']:.3f}, {r['loss_upper']:.3f}]",
+            "loss_observed": None if _is_missing(r.get("loss_observed"))
+            else f"{r['loss_observed']:.3f}",
+            "error": "error_median" in dec.columns,
+        }
+        if card["error"]:
+            card |= {"error_median": _pct(r["error_median"]),
+                     "error_interval": f"[{_pct(r['error_lower'])}, {_pct(r['error_upper'])}]",
+                     "error_observed": None if _is_missing(r.get("error_observed"))
+                     else _pct(r["error_observed"])}
+        card["probs"] = "; ".join(f"P(loss < {c[8:]}) = {r[c]:.2f}" for c in dec.columns
+                                  if c.startswith("p_below_"))
+        card["extrapolation"] = extrapolation_words(r)
+        card["far"] = bool(max(r["compute_ratio"], r["params_ratio"], r["m_outside"])
+                           > FAR_EXTRAPOLATION_RATIO)
+        cards.append(card)
     return cards
 
 
 def _plan_view(data: ReportData) -> dict[str, list] | None:
     if data.plan is None or data.plan.empty:
         return None
-    labels = [c["run"] for c in _decision_cards(data)] or None
+    labels = [str(c["run"]) for c in _decision_cards(data)] or None
     headers = ["candidate run", "cost (FLOPs)"]
     n_t = sum(1 for c in data.plan.columns if c.startswith("width_now_"))
     for i in range(n_t):
@@ -252,13 +263,23 @@ def _view(data: ReportData) -> dict[str, Any]:
         "provenance": [(k, str(v)) for k, v in data.provenance.items()],
         "figures": {f.key: f for f in data.figures},
         "error_targets": None if data.error_targets is None else display_table(
-            data.error_targets),
+            _percent_view(data.error_targets)),
         "error_posterior": None,
         "ctt": None if data.compute_to_target is None else display_table(
             data.compute_to_target),
         "backtest": None if data.backtest is None else display_table(data.backtest),
         "ci_text": " and ".join(f"{p:.0%}" for p in data.ci_probs),
         "cards": _decision_cards(data),
+        "verdict": data.verdict,
+        # far extrapolation is told on its target's card; every other finding once, here
+        "bearing": [f for f in data.findings if f.severity != "note"
+                    and not (f.kind == "extrapolation" and f.targets)],
+        "notes": [f for f in data.findings if f.severity == "note"],
+        "checks_passed": "Nothing found: the sampler checks, the misfit check by M, size and "
+                         "compute, the outlying-run check and the drift check all passed.",
+        "loss_unit": "nats/token",
+        "loss_words": f"column {data.law['loss']}",
+        "error_words": "" if data.error_law is None else _error_words(data.error_law["error"]),
         "plan": _plan_view(data),
         "backtest_command": _backtest_command(data),
     }
@@ -266,6 +287,14 @@ def _view(data: ReportData) -> dict[str, Any]:
         ep = data.error_posterior.reset_index()
         view["error_posterior"] = display_table(ep)
     return view
+
+
+def _error_words(column: str) -> str:
+    """Top-1 error in words: ``err_avg17`` -> 'average top-1 error over 17 tasks'."""
+    m = re.fullmatch(r"err_avg(\d+)", column)
+    if m:
+        return f"average top-1 error over {m.group(1)} downstream tasks (column {column})"
+    return f"top-1 error (column {column})"
 
 
 def _backtest_command(data: ReportData) -> str:
