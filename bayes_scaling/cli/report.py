@@ -43,6 +43,7 @@ from bayes_scaling.cli.outputs import (
     check_not_inputs,
     check_output_dir,
     check_output_file,
+    say,
     staged_outputs,
 )
 
@@ -143,7 +144,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
           file=sys.stderr)
     if data.warnings:
         for w in data.warnings:
-            print(f"{PROG}: warning: {w}", file=sys.stderr)
+            say(f"{PROG}: warning: {w}")
         # exit 3 is for failed sampler checks; misfit and extrapolation findings are results
         # the report states, not a failed computation
         sampler_failed = not data.diagnostics.get("ok", True) or any(

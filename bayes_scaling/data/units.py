@@ -106,7 +106,7 @@ def suspect_units(runs: pd.DataFrame, labels: Mapping[str, str] | None = None, *
     --------
     >>> import pandas as pd
     >>> t = pd.DataFrame({"loss_val": [30.0, 20.0, 12.0]})
-    >>> print(suspect_units(t)[0][:60])
+    >>> print(suspect_units(t)[0][:61])
     loss column 'loss_val': every value is above 6 nats per token
     """
     labels = dict(labels or {})
