@@ -89,6 +89,10 @@ class Inert(Exception):
     """Raised by a case that checks an output itself and found it safe (counts as clear)."""
 
 
+class Harmful(Exception):
+    """Raised by a case that checks an outcome itself and found it wrong (counts as accepted)."""
+
+
 # ------------------------------------------------------------------------------------ fixtures
 _CACHE: dict[str, object] = {}
 
@@ -543,6 +547,338 @@ def _report() -> None:
         add("report", f"md_escape {s!r}", esc)
 
 
+# ------------------------------------------------------------------------ command line (#26)
+def run_cli(argv: list[str]) -> tuple[int, str, str]:
+    """``bayes-scaling ARGV`` in this process: (exit code, stdout, stderr)."""
+    from bayes_scaling.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+def expect(ok: bool, what: str, detail: str = "") -> None:
+    """Raise Inert (handled) when ``ok``, else Harmful naming what went wrong."""
+    if ok:
+        raise Inert(what)
+    raise Harmful(f"{what}: {' '.join(detail.split())[:160]}")
+
+
+def foreign_csv(folder: Path, *, reruns: bool = True) -> Path:
+    r = sim_runs()
+    t = pd.DataFrame({"params": r["n_params"], "tokens": r["n_tokens"],
+                      "val_loss": r["loss_sim"].round(5),
+                      "name": ["=HYPERLINK(1)"] + [f"run{i}" for i in range(1, len(r))]})
+    if reruns:
+        t = pd.concat([t, t.iloc[[3, 5]].assign(val_loss=lambda d: d.val_loss + 0.01,
+                                                 name=["rerun-a", "rerun-b"])],
+                      ignore_index=True)
+    path = folder / "runs.csv"
+    t.to_csv(path, index=False)
+    return path
+
+
+@contextlib.contextmanager
+def no_hang(seconds: int = 20):
+    import signal
+
+    def alarm(signum, frame):
+        raise Harmful(f"hung for {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def clean_fit(folder: Path) -> Path:
+    """A fabricated fit whose diagnostics pass (4 chains x 250 draws), for the CLI cases."""
+    if "clean" not in _CACHE:
+        from bayes_scaling.testing import TRUE_GADRE, fabricated_loss_law
+
+        keep = Path(tempfile.mkdtemp(prefix="probe_fit_"))
+        fabricated_loss_law(sim_runs(), TRUE_GADRE, loss="loss_sim", seed=0).save(
+            keep / "fit.nc")
+        _CACHE["clean"] = keep / "fit.nc"
+    return _CACHE["clean"]  # type: ignore[return-value]
+
+
+def _cli() -> None:
+    W = 100
+    fit = clean_fit
+
+    def flags_in_messages(f: Path) -> None:
+        code, _, err = run_cli(["fit", foreign_csv(f), "--out", f / "x.nc"])
+        expect(code == 1 and "--tokens" in err and "load_runs" not in err
+               and "tokens=" not in err, "names --tokens, not load_runs(tokens=)", err)
+    add("cli", "message names CLI flags (no tokens column)", flags_in_messages)
+
+    def flags_unknown_column(f: Path) -> None:
+        code, _, err = run_cli(["fit", foreign_csv(f), "--params", "params", "--tokens", "nope",
+                                "--loss", "val_loss", "--out", f / "x.nc"])
+        expect(code == 1 and "--tokens" in err and "load_runs" not in err, "--tokens named", err)
+    add("cli", "message names CLI flags (unknown column)", flags_unknown_column)
+
+    def targets_mapping(f: Path) -> None:
+        t = f / "t.csv"
+        pd.DataFrame({"params": [1.4e9], "tokens": [2.9e10], "name": ["big"]}).to_csv(
+            t, index=False)
+        code, _, err = run_cli(["predict", fit(f), "--targets-csv", t, "--params", "params",
+                                "--tokens", "tokens", "--name", "name", "--out", f / "p.csv"])
+        ok = code == 0 and pd.read_csv(f / "p.csv")["run_id"].tolist() == ["big"]
+        expect(ok, "--targets-csv mapped, name carried to predictions", err)
+    CASES.append(Case("cli", "--targets-csv takes --params/--tokens/--name", targets_mapping,
+                      ("t.csv", "p.csv")))
+
+    def candidates_mapping(f: Path) -> None:
+        c = f / "c.csv"
+        pd.DataFrame({"p": [1e7, 1e8], "t": [2e8, 2e9], "name": ["small", "mid"]}).to_csv(
+            c, index=False)
+        code, out, err = run_cli(["plan", fit(f), "--target", "1.4B:28B", "--candidates-csv", c,
+                                  "--params", "p", "--tokens", "t", "--name", "name", "--k", "2",
+                                  "--n-sims", "4", "--out", f / "plan.csv"])
+        table = pd.read_csv(f / "plan.csv") if code == 0 else None
+        ranks = {} if table is None else dict(zip(table.run_id, table["rank"], strict=True))
+        batch = out.split("greedy batch")[-1].splitlines()[2:4]
+        consistent = all(ranks.get(line.split()[1]) == int(line.split()[0]) for line in batch)
+        wide = [line for line in (out + err).splitlines() if len(line) > W]
+        expect(code == 0 and set(ranks) == {"small", "mid"} and consistent and not wide,
+               "--candidates-csv mapped; batch ranks match; <= 100 columns", err + str(wide[:1]))
+    CASES.append(Case("cli", "--candidates-csv mapped, plan fits 100 columns",
+                      candidates_mapping, ("c.csv", "plan.csv")))
+
+    def python_run_names(f: Path) -> None:
+        import bayes_scaling as bs
+
+        runs = bs.load_runs(foreign_csv(f), params="params", tokens="tokens", loss="val_loss",
+                            run_id="name")
+        expect(runs["run_id"].iloc[-1] == "rerun-b", "load_runs(run_id='name') keeps names")
+    add("cli", "run names via load_runs(run_id=)", python_run_names)
+
+    def replicates(f: Path) -> None:
+        code, _, err = run_cli(["datasets", "--summary", foreign_csv(f), "--params", "params",
+                                "--tokens", "tokens", "--loss", "val_loss", "--name", "name"])
+        expect(code == 0 and "replicates" in err and "seed" in err,
+               "reruns accepted with a notice naming the seed column", err)
+    add("cli", "reruns at the same (N, D)", replicates)
+
+    def lookalike_loss(f: Path) -> None:
+        p = f / "c4.csv"
+        pd.read_csv(foreign_csv(f, reruns=False)).rename(
+            columns={"val_loss": "c4_val_loss"}).to_csv(p, index=False)
+        code, out, err = run_cli(["datasets", "--summary", p, "--params", "params", "--tokens",
+                                  "tokens"])
+        expect(code == 1 and "c4_val_loss" in out and "--loss c4_val_loss" in err
+               and "(0): none" not in out, "names c4_val_loss and --loss", out + err)
+    CASES.append(Case("cli", "datasets --summary with c4_val_loss", lookalike_loss,
+                      ("c4.csv",)))
+
+    def warns(argv_fn, what):
+        def run(f: Path) -> None:
+            code, _, err = run_cli(argv_fn(f))
+            expect(code == 0 and "bayes-scaling: warning:" in err and "largest fitted" in err
+                   and ".py:" not in err and "Warning:" not in err, what, err)
+        return run
+
+    def at_202x(f: Path) -> list:
+        import bayes_scaling as bs
+
+        b = bs.LossLaw.load(fit(f)).design_bounds
+        n = float(np.exp(b.log_n_max))
+        d = 202 * float(np.exp(b.log_c_max)) / (6 * n)
+        return ["predict", fit(f), "--target", f"{n:.6g}:{d:.6g}"]
+    add("cli", "predict at 202x the fitted compute warns", warns(at_202x, "CLI warning"))
+    add("cli", "predict at N=1e15 warns", warns(
+        lambda f: ["predict", fit(f), "--target", "1e15:2e16"], "CLI warning"))
+    add("cli", "query at N=1e15 warns (no path/line)", warns(
+        lambda f: ["query", "probability", fit(f), "--target", "1e15:2e16", "--below", "2"],
+        "CLI warning"))
+
+    def compute_outside(f: Path) -> None:
+        from bayes_scaling.predict.queries import compute_to_target
+
+        law = fab_law()
+        out = compute_to_target(law, loss=2.3)
+        ratio = float(out["n_params_median"].iloc[0] / np.exp(law.design_bounds.log_n_max))
+        expect(ratio > 18 and bool(out["outside_fitted_range"].iloc[0]),
+               f"{ratio:.0f}x the largest size is outside the fitted range")
+    add("cli", "compute-to-target far beyond the largest size", compute_outside)
+
+    def closed_pipe(f: Path) -> None:
+        import subprocess
+
+        t = f / "t.csv"
+        n = np.geomspace(1e8, 4e8, 1500)
+        pd.DataFrame({"n_params": n, "n_tokens": 20 * n}).to_csv(t, index=False)
+        proc = subprocess.Popen([sys.executable, "-m", "bayes_scaling.cli", "predict",
+                                 str(fit(f)), "--targets-csv", str(t)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        proc.stdout.readline()
+        proc.stdout.close()
+        err = proc.stderr.read().decode()
+        proc.stderr.close()
+        code = proc.wait(timeout=300)
+        expect(code == 141 and not err.strip(), "ends quietly, exit 141", f"{code} {err}")
+    CASES.append(Case("cli", "predict ... | head", closed_pipe, ("t.csv",)))
+
+    def ci_labels(f: Path) -> None:
+        code, out, err = run_cli(["predict", fit(f), "--target", "1B:20B", "--ci-prob", "0.899",
+                                  "--ci-prob", "0.9"])
+        expect(code == 0 and "89.9% interval" in out and "90% interval" in out,
+               "each level its own label", out + err)
+    add("cli", "--ci-prob 0.899 --ci-prob 0.9", ci_labels)
+
+    def ci_unsupported(f: Path) -> None:
+        code, _, err = run_cli(["predict", saved_fit(f), "--target", "1B:20B", "--ci-prob",
+                                "0.9999", "--allow-warnings"])
+        expect(code == 1 and "--ci-prob" in err and "--draws" in err,
+               "refused, naming the fix", err)
+    add("cli", "--ci-prob 0.9999 from few draws", ci_unsupported)
+
+    def out_is_input(argv_fn, name):
+        def run(f: Path) -> None:
+            argv, victim = argv_fn(f)
+            before = victim.read_bytes()
+            code, _, err = run_cli(argv)
+            expect(code == 1 and victim.read_bytes() == before and "input" in err,
+                   f"{name}: refused, input kept", err)
+        return run
+
+    def predict_same(f: Path):
+        t = f / "t.csv"
+        t.write_text("n_params,n_tokens\n1e9,2e10\n")
+        return ["predict", fit(f), "--targets-csv", t, "--out", t], t
+
+    def predict_link(f: Path):
+        t = f / "t.csv"
+        t.write_text("n_params,n_tokens\n1e9,2e10\n")
+        (f / "alias.csv").symlink_to(t)
+        return ["predict", fit(f), "--targets-csv", t, "--out", f / "alias.csv"], t
+
+    def plan_same(f: Path):
+        c = f / "c.csv"
+        c.write_text("n_params,n_tokens\n1e7,2e8\n1e8,2e9\n")
+        return ["plan", fit(f), "--target", "1B:20B", "--candidates-csv", c, "--out", c], c
+
+    def backtest_same(f: Path):
+        r = foreign_csv(f)
+        return ["backtest", r, "--params", "params", "--tokens", "tokens", "--loss",
+                "val_loss", "--out", r], r
+    CASES.append(Case("cli", "predict --out = --targets-csv", out_is_input(
+        predict_same, "predict"), ("t.csv",)))
+    CASES.append(Case("cli", "predict --out = link to --targets-csv", out_is_input(
+        predict_link, "predict"), ("t.csv", "alias.csv")))
+    CASES.append(Case("cli", "plan --out = --candidates-csv", out_is_input(
+        plan_same, "plan"), ("c.csv",)))
+    CASES.append(Case("cli", "backtest runs.csv --out runs.csv", out_is_input(
+        backtest_same, "backtest"), ()))
+
+    def injection(f: Path) -> None:
+        t = f / "t.csv"
+        pd.DataFrame({"n_params": [1e9, 2e9], "n_tokens": [2e10, 4e10],
+                      "run_id": ["=1+2", "@SUM(A1)"]}).to_csv(t, index=False)
+        code, _, err = run_cli(["predict", fit(f), "--targets-csv", t, "--out", f / "p.csv"])
+        cells = pd.read_csv(f / "p.csv")["run_id"].tolist() if code == 0 else []
+        expect(cells == ["'=1+2", "'@SUM(A1)"], "text cells quoted", str(cells) + err)
+    CASES.append(Case("cli", "CSV cells =, @ neutralised (predict)", injection,
+                      ("t.csv", "p.csv")))
+
+    def injection_numbers(f: Path) -> None:
+        from bayes_scaling._files import write_csv
+
+        write_csv(pd.DataFrame({"run_id": ["-cmd", "+x", "\tx"], "v": [-0.5, 1.0, 2.0]}),
+                  f / "o.csv")
+        back = pd.read_csv(f / "o.csv")
+        expect(back["v"].tolist() == [-0.5, 1.0, 2.0] and back["run_id"].tolist()[:2] == [
+            "'-cmd", "'+x"], "numbers numeric, text quoted", str(back.to_dict("list")))
+    CASES.append(Case("cli", "CSV -, +, tab neutralised; -0.5 numeric", injection_numbers,
+                      ("o.csv",)))
+
+    def linked_folder(f: Path) -> None:
+        from types import SimpleNamespace
+
+        from bayes_scaling.report.render import write_report
+
+        where = f / "elsewhere"
+        where.mkdir()
+        (where / "loss.png").write_bytes(b"precious")
+        (f / "r_figures").symlink_to(where)
+        (f / "tables").symlink_to(where)
+        data = SimpleNamespace(figures=[SimpleNamespace(key="loss", png_bytes=b"x")],
+                               tables=lambda: {"loss": pd.DataFrame({"a": [1]})})
+        refused = 0
+        for kw in ({"markdown": f / "r.md"}, {"csv_dir": f / "tables"}):
+            try:
+                write_report(data, **kw)
+            except OSError:
+                refused += 1
+        expect(refused == 2 and (where / "loss.png").read_bytes() == b"precious"
+               and not (f / "r.md").exists(), "symlinked folders refused, nothing written")
+    CASES.append(Case("cli", "figure/table folder is a symlink", linked_folder,
+                      ("elsewhere", "r_figures", "tables")))
+
+    def fifo(f: Path) -> None:
+        p = f / "t.csv"
+        os.mkfifo(p)
+        with no_hang():
+            code, _, err = run_cli(["predict", fit(f), "--targets-csv", p])
+        expect(code == 1 and "named pipe" in err, "refused without hanging", err)
+    CASES.append(Case("cli", "--targets-csv is a named pipe", fifo, ("t.csv",)))
+
+    def device(f: Path) -> None:
+        with no_hang():
+            code, _, err = run_cli(["predict", fit(f), "--targets-csv", "/dev/zero"])
+        expect(code == 1 and "device" in err, "refused without hanging", err)
+    add("cli", "--targets-csv /dev/zero", device)
+
+    def fifo_fit(f: Path) -> None:
+        import bayes_scaling as bs
+
+        p = f / "fit.nc"
+        os.mkfifo(p)
+        with no_hang():
+            bs.LossLaw.load(p)
+    CASES.append(Case("saved", "saved fit is a named pipe", fifo_fit, ("fit.nc",)))
+
+    def flipped(f: Path) -> None:
+        import bayes_scaling as bs
+
+        raw = bytearray(saved_fit(f).read_bytes())
+        post = fab_law().idata.posterior["E"].values.astype("<f8").tobytes()
+        at = bytes(raw).find(post[:64])
+        for i in range(at + 8, at + 40):
+            raw[i] ^= 0xFF
+        p = f / "flipped.nc"
+        p.write_bytes(bytes(raw))
+        try:
+            bs.LossLaw.load(p)
+        finally:
+            p.unlink()
+    add("saved", "32 flipped bytes in the draws", flipped)
+
+    def units(column, values, **extra):
+        def run(f: Path) -> object:
+            import bayes_scaling as bs
+
+            n = np.repeat([1e7, 4e7, 1e8, 4e8], 2)
+            t = pd.DataFrame({"N": n, "D": n * np.tile([20.0, 80.0], 4), column: values,
+                              **extra})
+            return bs.load_runs(t, params="N", tokens="D", loss=column)
+        return run
+
+    good = np.array([4.2, 4.0, 3.7, 3.5, 3.3, 3.1, 3.0, 2.8])
+    add("loaders", "loss in perplexity (values)", units("val_loss", good + 4))
+    add("loaders", "loss in perplexity (name)", units("val_ppl", np.exp(good) / 20))
+    add("loaders", "loss in bits (name)", units("loss_bits", good / np.log(2) / 1.5))
+    add("loaders", "loss in log10 (values)", units("val_loss", good / 4))
+    add("loaders", "error column is accuracy (rises)", units(
+        "val_loss", good, err_avg=np.linspace(0.3, 0.6, 8)))
+
+
 # ------------------------------------------------------------------------------------ running
 _PACKAGE = str(Path(__file__).resolve().parents[1] / "bayes_scaling")
 
@@ -595,6 +931,8 @@ def classify(case: Case) -> tuple[str, str]:
         return "accepted", "reached the sampler"
     if isinstance(err, Inert):
         return "clear", f"checked by the case: {err}"
+    if isinstance(err, Harmful):
+        return "accepted", f"checked by the case: {err}"
     if left:
         return "partial", f"left {left} after {type(err).__name__}"
     msg = str(err).strip()
@@ -609,7 +947,8 @@ def classify(case: Case) -> tuple[str, str]:
 
 def build_cases() -> list[Case]:
     if not CASES:
-        for fn in (_loaders, _priors, _sampler, _fit, _predict, _saved, _filters, _report):
+        for fn in (_loaders, _priors, _sampler, _fit, _predict, _saved, _filters, _report,
+                   _cli):
             fn()
     return CASES
 

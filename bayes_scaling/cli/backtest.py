@@ -26,8 +26,10 @@ from bayes_scaling.cli.inputs import (
 )
 from bayes_scaling.cli.outputs import (
     check_distinct,
+    check_not_inputs,
     check_output_file,
     print_table,
+    say,
     staged_outputs,
 )
 
@@ -40,6 +42,8 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
         if value:
             check_output_file(value, argument, (".csv",))
     check_distinct([("--out", args.out), ("--coverage-out", args.coverage_out)])
+    inputs = [("DATASET_OR_FILE", args.source)]
+    check_not_inputs([("--out", args.out), ("--coverage-out", args.coverage_out)], inputs)
     if args.cutoff_flops is not None and args.protocol != "compute_cutoff":
         raise CliInputError("--cutoff-flops", args.cutoff_flops,
                             f"applies to --protocol compute_cutoff, not {args.protocol}",
@@ -73,20 +77,24 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():  # failed fits are counted below, with the exit code
         warnings.simplefilter("ignore", DiagnosticsWarning)
         bt = backtest(runs, args.protocol, **kw, **options)
+    from bayes_scaling._files import write_csv as write_safe_csv
+
     cols = [c for c in ("dataset", "target", "column", "n_params", "tokens_per_param", "truth",
                         "median", "rel_error", "lower_90", "upper_90", "covered_90", "fit_ok")
             if c in bt.columns]
-    print_table(bt[cols], "held-out predictions (90% intervals):")
     cov = coverage(bt)
-    print_table(cov, "coverage (nominal vs empirical):")
+    # the files first: a closed pipe cannot lose them
     with staged_outputs() as stage:
+        stage.protect(inputs)
         if args.out:
-            bt.to_csv(stage.path(args.out), index=False)
+            write_safe_csv(bt, stage.path(args.out))
         if args.coverage_out:
-            cov.to_csv(stage.path(args.coverage_out), index=False)
+            write_safe_csv(cov, stage.path(args.coverage_out))
     for value in (args.out, args.coverage_out):
         if value:
-            print(f"wrote {value}", file=sys.stderr)
+            say(f"wrote {value}")
+    print_table(bt[cols], "held-out predictions (90% intervals):")
+    print_table(cov, "coverage (nominal vs empirical):")
     failed = int((~bt["fit_ok"].astype(bool)).sum()) if "fit_ok" in bt.columns else 0
     if failed and not args.allow_warnings:
         print(f"{PROG}: {failed} held-out rows come from fits whose sampler diagnostics failed; "

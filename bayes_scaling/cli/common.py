@@ -23,6 +23,7 @@ __all__ = [
     "EXIT_DIAGNOSTICS",
     "EXIT_INPUT",
     "EXIT_INTERNAL",
+    "EXIT_BROKEN_PIPE",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_USAGE",
@@ -49,12 +50,16 @@ EXIT_DIAGNOSTICS = 3
 EXIT_INTERNAL = 4
 #: Interrupted (Ctrl-C); nothing partial is left at the destinations.
 EXIT_INTERRUPTED = 130
+#: The reader of standard output went away (``... | head``): 128 + SIGPIPE, as standard tools
+#: end; nothing more is printed.
+EXIT_BROKEN_PIPE = 141
 
 EXIT_CODES_EPILOG = (
     "exit codes: 0 success; 1 bad input (data, targets, saved fit, paths: the message names "
     "the argument, the value and the fix; nothing is written); 2 bad command line; 3 sampler "
     "diagnostics failed (outputs written; --allow-warnings accepts them); 4 internal error "
-    "(a bug: BAYES_SCALING_DEBUG=1 shows the traceback); 130 interrupted."
+    "(a bug: BAYES_SCALING_DEBUG=1 shows the traceback); 130 interrupted; 141 standard "
+    "output closed early (e.g. | head)."
 )
 
 # Choices spelled out here so that building the parser imports no JAX; a test checks that they
@@ -204,15 +209,34 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
                              "also shipped in the package)")
     parser.add_argument("--offline", action="store_true",
                         help="never download; fail if the data is not local")
+    add_mapping_options(parser, loss=True)
+
+
+#: The column-mapping flags and the canonical column each names.
+MAPPING_FLAGS: tuple[tuple[str, str], ...] = (
+    ("params", "n_params"), ("tokens", "n_tokens"), ("compute", "compute_flops"),
+    ("name", "run_id"))
+
+
+def add_mapping_options(parser: argparse.ArgumentParser, *, loss: bool = False) -> None:
+    """``--params``, ``--tokens``, ``--compute``, ``--name`` (and ``--loss``): the columns of a
+    runs file, of ``--targets-csv`` and of ``--candidates-csv`` (one vocabulary for every
+    table); added once per parser."""
+    if "--params" in parser._option_string_actions:
+        return
     mapping = parser.add_argument_group(
-        "columns of a runs file (default: the canonical names n_params, n_tokens, "
-        "compute_flops, loss or loss_<eval>)")
+        "columns of a runs, targets or candidates file (default: the canonical names "
+        "n_params, n_tokens, compute_flops, run_id, loss or loss_<eval>; a flag applies to "
+        "each file that has the column)")
     mapping.add_argument("--params", metavar="COLUMN", help="parameter counts N")
     mapping.add_argument("--tokens", metavar="COLUMN", help="training tokens D")
     mapping.add_argument("--compute", metavar="COLUMN", help="training FLOPs C (C = 6ND)")
-    mapping.add_argument("--loss", metavar="COLUMN",
-                         help="the loss column to model, as named in the file or dataset "
-                              "(default loss_c4_val, else the only loss column)")
+    mapping.add_argument("--name", metavar="COLUMN",
+                         help="run names (unique), carried as run_id to every output")
+    if loss:
+        mapping.add_argument("--loss", metavar="COLUMN",
+                             help="the loss column to model, as named in the file or dataset "
+                                  "(default loss_c4_val, else the only loss column)")
 
 
 def add_source_options(parser: argparse.ArgumentParser, *, selection: bool = True) -> None:
@@ -264,7 +288,54 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
                         help="a planned run, parameters:tokens (e.g. 1.4B:29B); repeatable")
     parser.add_argument("--targets-csv", metavar="FILE",
                         help="CSV of targets: n_params,n_tokens or compute_flops,"
-                             "tokens_per_param")
+                             "tokens_per_param, optional run_id (names); other column names "
+                             "map with --params/--tokens/--compute/--name")
+    add_mapping_options(parser)
+
+
+def ci_label(p: float) -> str:
+    """The label of an interval level, exact enough to tell levels apart: 0.9 -> '90%',
+    0.899 -> '89.9%', 0.975 -> '97.5%'.
+
+    Examples
+    --------
+    >>> ci_label(0.9), ci_label(0.899), ci_label(0.5), ci_label(0.9999)
+    ('90%', '89.9%', '50%', '99.99%')
+    """
+    return f"{round(p * 100, 8):g}%"
+
+
+#: Fewest posterior draws beyond each end of an equal-tailed interval for its bound to be
+#: estimated at all (a quantile with fewer draws past it is one draw's value).
+MIN_TAIL_DRAWS = 5
+
+
+def check_ci_probs(probs: list[float], n_draws: int, argument: str = "--ci-prob") -> list[float]:
+    """The distinct levels in order; refuses a level whose tails hold fewer than
+    :data:`MIN_TAIL_DRAWS` of ``n_draws`` draws, naming the largest level the draws support.
+
+    Examples
+    --------
+    >>> check_ci_probs([0.9, 0.5, 0.9], 400)
+    [0.5, 0.9]
+    >>> check_ci_probs([0.9999], 400)
+    Traceback (most recent call last):
+    ...
+    bayes_scaling.cli.common.CliInputError: --ci-prob '0.9999': a 99.99% interval needs at ...
+    """
+    levels = sorted(set(probs))
+    largest = 1.0 - 2.0 * MIN_TAIL_DRAWS / n_draws
+    for p in levels:
+        if n_draws * (1.0 - p) / 2.0 < MIN_TAIL_DRAWS:
+            needed = int(2 * MIN_TAIL_DRAWS / (1.0 - p)) + 1
+            fix = (f"give {argument} at most {largest:.4g}" if largest > 0 else
+                   "refit with more draws")
+            raise CliInputError(
+                argument, f"{p:g}", f"a {ci_label(p)} interval needs at least "
+                f"{MIN_TAIL_DRAWS} posterior draws beyond each end, about {needed} draws in "
+                f"all; the fit has {n_draws}", f"{fix}, or refit with more draws (`fit "
+                f"--draws`: about {needed} over all chains)")
+    return levels
 
 
 def add_kind_option(parser: argparse.ArgumentParser) -> None:

@@ -15,6 +15,7 @@ from bayes_scaling.cli.common import (
 from bayes_scaling.cli.inputs import (
     check_input_file,
     column_mapping,
+    runs_notices,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -78,8 +79,17 @@ def summarize_runs(runs: pd.DataFrame, title: str) -> str:
     n_sets = runs["dataset"].nunique()
     out = [f"{title}: {len(runs)} runs in {n_sets} dataset{'s' if n_sets != 1 else ''}"]
     out += ["  " + line(header)] + ["  " + line(r) for r in rows]
+    from bayes_scaling.data.units import loss_like_columns
+
     losses = loss_columns(runs.columns)
-    out.append(f"loss columns ({len(losses)}): {', '.join(losses) if losses else 'none'}")
+    like = loss_like_columns(runs.columns)
+    if losses:
+        out.append(f"loss columns ({len(losses)}): {', '.join(losses)}")
+    else:
+        out.append("loss columns: none named loss or loss_<eval>")
+    if like:
+        out.append(f"columns that look like losses ({len(like)}): {', '.join(like)}; pick one "
+                   f"with --loss COLUMN (e.g. --loss {like[0]})")
     errors = error_columns(runs.columns)
     averages = [c for c in errors if c.startswith("err_avg")]
     tasks = len(errors) - len(averages)
@@ -90,6 +100,12 @@ def summarize_runs(runs: pd.DataFrame, title: str) -> str:
         )
     else:
         out.append("error columns: none")
+    width = len(str(max(len(runs) - 1, 0)))
+    invented = [f"{ds}-{i:0{width}d}" for i, ds in enumerate(runs["dataset"].astype(str))]
+    named = runs["run_id"].astype(str).tolist() != invented
+    out.append("run ids: " + ("from the file" if named else
+                              "numbered <dataset>-<row> (map a column of run names with "
+                              "--name COLUMN)"))
     out.append(f"data hash: {data_hash(runs)}")
     return "\n".join(out)
 
@@ -117,6 +133,17 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
                             f"give a registered dataset ({', '.join(list_datasets())}) or the "
                             "path of a .csv/.tsv runs file")
     print(summarize_runs(runs, target))
+    runs_notices(runs)
+    from bayes_scaling.data import loss_columns
+    from bayes_scaling.data.units import loss_like_columns
+
+    if not loss_columns(runs.columns):
+        like = loss_like_columns(runs.columns)
+        fix = (f"pick the loss with --loss {like[0]}" if like else
+               "name the file's loss column with --loss COLUMN")
+        raise CliInputError("--summary", target, "the runs have no loss column a fit can use"
+                            + (f" (columns that look like losses: {', '.join(like)})"
+                               if like else ""), fix)
     return EXIT_OK
 
 

@@ -1,10 +1,16 @@
-"""The one place where an exception becomes a one-line message and an exit code.
+"""The one place where an exception becomes a message and an exit code, and a warning a
+message.
 
 Every subcommand's handler runs inside :func:`run_handler`. The package's error types and OS
 errors on user paths become ``bayes-scaling: error: <message>`` and exit code 1 (the message
-names the argument or file, the value and the fix); anything else is a bug in the package and
-becomes a one-line "internal error" with exit code 4 (``BAYES_SCALING_DEBUG=1`` re-raises it,
-with its traceback).
+names the argument or file, the value and the fix, on one line, in the words of the command
+line: where a :class:`~bayes_scaling.data.RunsError` carries a ``cli_fix``, that replaces its
+Python fix);
+anything else is a bug in the package and becomes an "internal error" with exit code 4
+(``BAYES_SCALING_DEBUG=1`` re-raises it, with its traceback). Warnings the package raises
+(extrapolation, suspect units, saved files) are printed as ``bayes-scaling: warning:
+<message>``, once each, without Python's source path and line. A closed standard output
+(``... | head``) ends the command quietly with exit code 141, as standard tools end.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import sys
 from collections.abc import Callable
 
 from bayes_scaling.cli.common import (
+    EXIT_BROKEN_PIPE,
     EXIT_INPUT,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -58,7 +65,11 @@ def message_for(err: BaseException) -> tuple[str, int]:
         }.get(type(err).__name__, "check the path and the free disk space")
         return f"{reason}{where}. Fix: {fix}", EXIT_INPUT
     if isinstance(err, input_error_types()):
-        return " ".join(str(err).split("\n")[0].split()), EXIT_INPUT
+        text = " ".join(str(err).split("\n")[0].split())
+        cli_fix = getattr(err, "cli_fix", None)
+        if cli_fix and " Fix: " in text:  # the same problem, the fix in the CLI's flags
+            text = text[: text.rindex(" Fix: ")] + " Fix: " + cli_fix
+        return text, EXIT_INPUT
     if isinstance(err, ValueError):
         # the library's input checks (columns, selections, thresholds, sampler settings) raise
         # ValueError with a message that names the value and the fix
@@ -68,16 +79,48 @@ def message_for(err: BaseException) -> tuple[str, int]:
             EXIT_INTERNAL)
 
 
-def run_handler(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
-    """Run a subcommand's handler; turn any exception into a message on stderr and a code."""
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """``warnings.showwarning`` for the command line: the message as a CLI warning, no path."""
+    from bayes_scaling.cli.outputs import say
+
+    say(f"{PROG}: warning: {' '.join(str(message).split())}")
+
+
+def _quiet_stdout() -> None:
+    """Point standard output at /dev/null so that the interpreter's final flush cannot fail."""
     try:
-        return handler(args)
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; nothing partial was written", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except Exception as err:  # noqa: BLE001 - the one top-level handler
-        message, code = message_for(err)
-        if os.environ.get(DEBUG_ENV) == "1":
-            raise
-        print(f"{PROG}: error: {message}", file=sys.stderr)
-        return code
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real file descriptor (captured in tests): nothing to do
+        pass
+
+
+def run_handler(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run a subcommand's handler; turn any exception into a message on stderr and a code,
+    and every warning into a message."""
+    import warnings
+
+    with warnings.catch_warnings():
+        # the package's warnings (UserWarning subclasses) are messages, each distinct one once;
+        # other categories keep the filters in force
+        warnings.simplefilter("default", UserWarning)
+        warnings.showwarning = _show_warning
+        try:
+            code = handler(args)
+            sys.stdout.flush()
+            return code
+        except BrokenPipeError:
+            _quiet_stdout()
+            return EXIT_BROKEN_PIPE
+        except KeyboardInterrupt:
+            print(f"{PROG}: interrupted; nothing partial was written", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except Exception as err:  # noqa: BLE001 - the one top-level handler
+            message, code = message_for(err)
+            if os.environ.get(DEBUG_ENV) == "1":
+                raise
+            # one line, never wrapped: scripts and logs grep it (the only output that may pass
+            # 100 columns, with a long path in it)
+            print(f"{PROG}: error: {message}", file=sys.stderr)
+            return code

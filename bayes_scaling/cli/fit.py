@@ -31,6 +31,7 @@ from bayes_scaling.cli.inputs import (
 )
 from bayes_scaling.cli.outputs import (
     check_distinct,
+    check_not_inputs,
     check_output_file,
     print_table,
     staged_outputs,
@@ -78,6 +79,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     elif args.error_out:
         raise CliInputError("--error-out", args.error_out, "is given without --error",
                             "add --error COLUMN (e.g. err_avg17), or drop --error-out")
+    inputs = [("DATASET_OR_FILE", args.source)]
+    check_not_inputs([("--out", args.out), ("--error-out", args.error_out)], inputs)
     preset = preset_for(args.source)
     _, fit_runs, _, desc = select_fit_runs(args)
     loss = loss_column(fit_runs, args, default=preset.loss)
@@ -108,6 +111,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
     # --- outputs: both files or neither
     with staged_outputs() as stage:
+        stage.protect(inputs)
         law.save(stage.path(args.out))
         if err is not None:
             err.save(stage.path(args.error_out))

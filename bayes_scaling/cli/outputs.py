@@ -1,9 +1,12 @@
 """Where a ``bayes-scaling`` subcommand writes: output-location checks, staged writes, tables.
 
 Owns the checks of every output location, made before any work (:func:`check_output_file`,
-:func:`check_output_dir`, :func:`check_distinct`), the staged multi-file writes that leave the
-destinations untouched on any error (:func:`staged_outputs`), and writing or printing a result
-table (:func:`write_csv`, :func:`print_table`).
+:func:`check_output_dir`, :func:`check_markdown_output`, :func:`check_distinct`,
+:func:`check_not_inputs`: an output that is an input after resolving links is refused), the
+staged multi-file writes that leave the destinations untouched on any error
+(:func:`staged_outputs`: folders are written fresh and moved into place, never through a
+symbolic link), and writing or printing a result table (:func:`write_csv`, which quotes text
+cells a spreadsheet would run as formulas; :func:`print_table`, which fits 100 columns).
 
 Nothing here imports pandas at import time.
 """
@@ -25,13 +28,20 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 __all__ = [
+    "WIDTH",
     "check_distinct",
+    "check_markdown_output",
+    "check_not_inputs",
     "check_output_dir",
     "check_output_file",
     "print_table",
+    "say",
     "staged_outputs",
     "write_csv",
 ]
+
+#: Terminal width every printed line fits (tables are split into column blocks, prose wrapped).
+WIDTH = 100
 
 
 # ------------------------------------------------------------------------------- path checks
@@ -87,8 +97,13 @@ def check_output_file(path: str | os.PathLike[str], argument: str,
 
 
 def check_output_dir(path: str | os.PathLike[str], argument: str) -> Path:
-    """A folder location: an existing writable folder, or a new one in an existing folder."""
+    """A folder location: an existing writable folder, or a new one in an existing folder;
+    never a symbolic link (writing into it would overwrite the files where it points)."""
     p = Path(path)
+    if p.is_symlink():
+        raise CliInputError(argument, path, f"is a symbolic link (to {os.readlink(p)}); "
+                            "outputs are never written through a link",
+                            "give the real folder, or a new folder name")
     if p.exists() and not p.is_dir():
         raise CliInputError(argument, path, "is an existing file, not a folder",
                             "give a folder name (it is created if needed)")
@@ -99,6 +114,54 @@ def check_output_dir(path: str | os.PathLike[str], argument: str) -> Path:
         return p
     _check_parent(p, argument, path)
     return p
+
+
+def check_markdown_output(path: str | os.PathLike[str], argument: str = "--markdown") -> Path:
+    """A Markdown report location and its figure folder ``<stem>_figures`` beside it (an
+    existing real folder or a new one; not a file, not a symbolic link)."""
+    md = check_output_file(path, argument, (".md",))
+    figures = md.parent / f"{md.stem}_figures"
+    if figures.is_symlink():
+        raise CliInputError(argument, path, f"its figure folder {figures} is a symbolic link "
+                            f"(to {os.readlink(figures)}); figures are never written through "
+                            "a link", "remove the link, or pick another Markdown name")
+    if figures.exists() and not figures.is_dir():
+        raise CliInputError(argument, path, f"its figure folder {figures} is an existing file",
+                            "remove that file or pick another name")
+    return md
+
+
+def _same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """True when two paths name one file after resolving links (or are hard links of it)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist yet
+        return False
+
+
+def check_not_inputs(outputs: Sequence[tuple[str, str | None]],
+                     inputs: Sequence[tuple[str, str | None]]) -> None:
+    """No output may be one of the inputs (after resolving links): writing it would replace
+    the input. Outputs that are folders are checked for inputs directly inside them at the
+    commit of :func:`staged_outputs` (see :meth:`_Stage.protect`).
+
+    Examples
+    --------
+    >>> check_not_inputs([("--out", "t.csv")], [("--targets-csv", "./t.csv")])
+    Traceback (most recent call last):
+    ...
+    bayes_scaling.cli.common.CliInputError: --out 't.csv': is the input given as --targets-csv ...
+    """
+    for out_arg, out in outputs:
+        if out is None:
+            continue
+        for in_arg, src in inputs:
+            if src is not None and _same_file(out, src):
+                raise CliInputError(out_arg, out, f"is the input given as {in_arg} "
+                                    f"({src}); writing it would replace the input",
+                                    f"give {out_arg} another file name")
 
 
 def check_distinct(pairs: Sequence[tuple[str, str | None]]) -> None:
@@ -122,6 +185,7 @@ class _Stage:
 
     def __init__(self) -> None:
         self._dirs: dict[Path, Path] = {}  # destination parent -> staging folder
+        self._protected: list[tuple[str, str]] = []
 
     def path(self, dest: str | os.PathLike[str]) -> Path:
         """Where to write ``dest`` (file or folder) for now; moved into place on success."""
@@ -132,22 +196,40 @@ class _Stage:
                                                        dir=parent))
         return self._dirs[parent] / d.name
 
+    def protect(self, inputs: Sequence[tuple[str, str | None]]) -> None:
+        """Inputs (argument, path) that no file moved into place may replace."""
+        self._protected += [(a, str(p)) for a, p in inputs if p is not None]
+
+    def _destinations(self, src: Path, dest: Path) -> Iterator[tuple[Path, Path]]:
+        if src.is_dir() and dest.is_dir() and not dest.is_symlink():
+            for child in src.iterdir():
+                yield from self._destinations(child, dest / child.name)
+        else:
+            yield src, dest
+
     def commit(self) -> None:
-        for parent, staging in self._dirs.items():
-            for entry in sorted(staging.iterdir()):
-                _move_into(entry, parent / entry.name)
+        from bayes_scaling._files import move_into_place
+
+        moves = [(entry, parent / entry.name) for parent, staging in self._dirs.items()
+                 for entry in sorted(staging.iterdir())]
+        # every check before the first move: all of them or none
+        for entry, dest in moves:
+            if entry.is_dir() and dest.is_symlink():
+                raise CliInputError("output folder", str(dest), "is a symbolic link; outputs "
+                                    "are never written through a link",
+                                    "remove the link or write elsewhere")
+            for _, final in self._destinations(entry, dest):
+                for argument, src in self._protected:
+                    if _same_file(final, src):
+                        raise CliInputError(argument, src, f"would be replaced by the output "
+                                            f"{final}", "move the input, or write the outputs "
+                                            "to another folder")
+        for entry, dest in moves:
+            move_into_place(entry, dest)
 
     def cleanup(self) -> None:
         for staging in self._dirs.values():
             shutil.rmtree(staging, ignore_errors=True)
-
-
-def _move_into(src: Path, dest: Path) -> None:
-    if src.is_dir() and dest.is_dir():
-        for child in sorted(src.iterdir()):  # merge into an existing folder, file by file
-            _move_into(child, dest / child.name)
-    else:
-        os.replace(src, dest)
 
 
 @contextmanager
@@ -178,22 +260,66 @@ def staged_outputs() -> Iterator[_Stage]:
 # ------------------------------------------------------------------------------------ tables
 
 
-def print_table(df: pd.DataFrame, title: str | None = None) -> None:
+def say(message: str, *, file=None) -> None:
+    """Print a message wrapped to :data:`WIDTH` columns (continuation lines indented), to
+    stderr unless ``file`` is given."""
+    print(wrap(message), file=sys.stderr if file is None else file)
+
+
+def wrap(message: str) -> str:
+    """``message`` wrapped to :data:`WIDTH` columns; words (paths, flags) are never split."""
+    import textwrap
+
+    return "\n".join(textwrap.fill(line, WIDTH, subsequent_indent="  ", break_long_words=False,
+                                    break_on_hyphens=False) for line in message.split("\n"))
+
+
+def _blocks(widths: Sequence[int], keep: int) -> list[list[int]]:
+    """Column blocks that each fit :data:`WIDTH` with the first ``keep`` columns repeated."""
+    head = list(range(min(keep, len(widths))))
+    used = sum(widths[i] + 2 for i in head)
+    blocks: list[list[int]] = []
+    current: list[int] = []
+    width = used
+    for i in range(len(head), len(widths)):
+        if current and width + widths[i] > WIDTH:
+            blocks.append(head + current)
+            current, width = [], used
+        current.append(i)
+        width += widths[i] + 2
+    if current or not blocks:
+        blocks.append(head + current)
+    return blocks
+
+
+def print_table(df: pd.DataFrame, title: str | None = None, *, keep: int = 1) -> None:
+    """Print a table within :data:`WIDTH` columns: a wider one is split into blocks of columns,
+    each repeating the first ``keep`` columns (the row's key), like pandas does."""
     from bayes_scaling.report.render import display_table
 
     t = display_table(df)
     widths = [max(len(h), *(len(r[i]) for r in t["rows"])) if t["rows"] else len(h)
               for i, h in enumerate(t["headers"])]
     if title:
-        print(title)
-    print("  ".join(h.rjust(w) for h, w in zip(t["headers"], widths, strict=True)))
-    for row in t["rows"]:
-        print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
+        print(wrap(title))
+    blocks = _blocks(widths, keep)
+    for b, cols in enumerate(blocks):
+        if b:
+            print()
+        print("  ".join(t["headers"][i].rjust(widths[i]) for i in cols).rstrip())
+        for row in t["rows"]:
+            print("  ".join(row[i].rjust(widths[i]) for i in cols).rstrip())
 
 
-def write_csv(df: pd.DataFrame, out: str | None) -> None:
-    """Write a table where ``--out`` says (checked before any work), atomically."""
+def write_csv(df: pd.DataFrame, out: str | None,
+              inputs: Sequence[tuple[str, str | None]] = ()) -> None:
+    """Write a table where ``--out`` says (checked before any work), atomically, its text
+    cells neutralised against formula injection (:func:`bayes_scaling._files.write_csv`);
+    ``inputs`` are never replaced."""
+    from bayes_scaling._files import write_csv as write_safe_csv
+
     if out:
         with staged_outputs() as stage:
-            df.to_csv(stage.path(out), index=False)
-        print(f"wrote {out}", file=sys.stderr)
+            stage.protect(inputs)
+            write_safe_csv(df, stage.path(out))
+        say(f"wrote {out}")

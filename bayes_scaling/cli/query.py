@@ -12,15 +12,19 @@ from bayes_scaling.cli.common import (
     add_kind_option,
     add_seed_option,
     add_target_options,
+    check_ci_probs,
+    ci_label,
     float_arg,
     parse_count,
     probability_arg,
 )
 from bayes_scaling.cli.inputs import (
     load_model,
+    n_posterior_draws,
     read_targets,
 )
 from bayes_scaling.cli.outputs import (
+    check_not_inputs,
     check_output_file,
     print_table,
     write_csv,
@@ -29,9 +33,15 @@ from bayes_scaling.cli.outputs import (
 __all__ = ["add_parser"]
 
 
+def _inputs(args: argparse.Namespace) -> list[tuple[str, str | None]]:
+    return [("FIT.nc", args.fit), ("--error-fit", getattr(args, "error_fit", None)),
+            ("--targets-csv", getattr(args, "targets_csv", None))]
+
+
 def _check_out(args: argparse.Namespace) -> None:
     if args.out:
         check_output_file(args.out, "--out", (".csv",))
+        check_not_inputs([("--out", args.out)], _inputs(args))
 
 
 def _cmd_probability(args: argparse.Namespace) -> int:
@@ -50,8 +60,8 @@ def _cmd_probability(args: argparse.Namespace) -> int:
                       target=args.quantity, kind=args.kind, seed=args.seed)
     bounds = " and ".join(f"{s} {v:g}" for s, v in (("<", args.below), (">", args.above))
                           if v is not None)
+    write_csv(out, args.out, _inputs(args))
     print_table(out, f"P({args.quantity} {bounds}) ({args.kind}):")
-    write_csv(out, args.out)
     return code
 
 
@@ -64,10 +74,13 @@ def _cmd_compute(args: argparse.Namespace) -> int:
                             "give a loss in nats per token, e.g. --reach 2.5")
     _check_out(args)
     model, code = load_model(args)
+    check_ci_probs([args.ci_prob], n_posterior_draws(model))
     kw = {} if args.tokens_per_param is None else {"tokens_per_param": args.tokens_per_param}
     out = compute_to_target(model, loss=args.reach, ci_prob=args.ci_prob, **kw)
-    print_table(out, f"compute to reach the loss ({args.ci_prob:.0%} intervals):")
-    write_csv(out, args.out)
+    write_csv(out, args.out, _inputs(args))
+    print_table(out, f"compute to reach the loss ({ci_label(args.ci_prob)} intervals; outside "
+                     "fitted range: the answer's size, compute or tokens per parameter lies "
+                     "beyond the fitted runs'):")
     return code
 
 
@@ -76,12 +89,13 @@ def _cmd_allocation(args: argparse.Namespace) -> int:
 
     _check_out(args)
     model, code = load_model(args)
+    check_ci_probs([args.ci_prob], n_posterior_draws(model))
     out = optimal_allocation(model, compute_flops=args.compute_flops,
                              max_params=args.max_params,
                              min_tokens_per_param=args.min_tokens_per_param,
                              ci_prob=args.ci_prob)
-    print_table(out, f"loss-optimal allocation ({args.ci_prob:.0%} intervals):")
-    write_csv(out, args.out)
+    write_csv(out, args.out, _inputs(args))
+    print_table(out, f"loss-optimal allocation ({ci_label(args.ci_prob)} intervals):")
     return code
 
 

@@ -32,14 +32,18 @@ from bayes_scaling.cli.inputs import (
     check_input_file,
     column_mapping,
     filter_runs,
+    input_paths,
     load_source_runs,
     loss_column,
     read_targets,
 )
 from bayes_scaling.cli.outputs import (
     check_distinct,
+    check_markdown_output,
+    check_not_inputs,
     check_output_dir,
     check_output_file,
+    say,
     staged_outputs,
 )
 
@@ -53,15 +57,12 @@ def _check_outputs(args: argparse.Namespace) -> None:
     if args.out:
         check_output_file(args.out, "--out", (".html", ".htm"))
     if args.markdown:
-        md = check_output_file(args.markdown, "--markdown", (".md",))
-        figures = md.parent / f"{md.stem}_figures"
-        if figures.exists() and not figures.is_dir():
-            raise CliInputError("--markdown", args.markdown, f"its figure folder {figures} is "
-                                "an existing file", "remove that file or pick another name")
+        check_markdown_output(args.markdown, "--markdown")  # its figure folder: no file, no link
     if args.csv_dir:
         check_output_dir(args.csv_dir, "--csv-dir")
     check_distinct([("--out", args.out), ("--markdown", args.markdown),
                     ("--csv-dir", args.csv_dir)])
+    check_not_inputs([("--out", args.out), ("--markdown", args.markdown)], input_paths(args))
 
 
 _SAMPLER_FLAGS = (("--chains", "chains", "num_chains"), ("--warmup", "warmup", "num_warmup"),
@@ -216,6 +217,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     )
     # --- outputs: all of them or none
     with staged_outputs() as stage:
+        stage.protect(input_paths(args))  # no output file replaces an input, in --csv-dir too
         written = write_report(
             data, html=stage.path(args.out) if args.out else None,
             markdown=stage.path(args.markdown) if args.markdown else None,
@@ -234,7 +236,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
                             subsequent_indent="  "), file=sys.stderr)
     if data.warnings:
         for w in data.warnings:
-            print(f"{PROG}: warning: {w}", file=sys.stderr)
+            say(f"{PROG}: warning: {w}")
         # exit 3 is for failed sampler checks; misfit and extrapolation findings are results
         # the report states, not a failed computation
         sampler_failed = not data.diagnostics.get("ok", True) or any(

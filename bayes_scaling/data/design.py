@@ -81,6 +81,26 @@ class DesignBounds:
             "u_n": np.maximum(0.0, log_n - self.log_n_max),
         }
 
+    def outside(self, n_params, n_tokens) -> np.ndarray:
+        """True where a run of this size lies outside the fitted runs at all: a larger model,
+        more or less compute, or tokens per parameter outside their range (any amount; the
+        far-extrapolation warning is for :data:`FAR_EXTRAPOLATION_RATIO` times beyond).
+
+        Examples
+        --------
+        >>> b = DesignBounds.from_sizes([1e7, 1e8], [2e8, 2e9])
+        >>> b.outside([1e8, 1.8e9], [2e9, 3.6e10]).tolist()   # inside; 18x the largest size
+        [False, True]
+        """
+        n = np.asarray(n_params, dtype=float)
+        d = np.asarray(n_tokens, dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_c, log_n, log_m = np.log(6.0 * n * d), np.log(n), np.log(d / n)
+        tol = 1e-9  # a fitted run itself is inside
+        return ((log_n > self.log_n_max + tol) | (log_c > self.log_c_max + tol)
+                | (log_c < self.log_c_min - tol) | (log_m > self.log_m_max + tol)
+                | (log_m < self.log_m_min - tol))
+
     def distance(self, n_params, n_tokens) -> np.ndarray:
         """Extrapolation distance ``sqrt(u_c^2 + u_m^2)`` of each target (0 inside the design)."""
         u = self.components(n_params, n_tokens)

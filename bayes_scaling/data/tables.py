@@ -18,7 +18,8 @@ from bayes_scaling.data.schema import (
     order_columns,
     snake_case,
 )
-from bayes_scaling.data.validation import RunsError, _suggest, _validate
+from bayes_scaling.data.units import warn_suspect_units
+from bayes_scaling.data.validation import CLI_FLAGS, RunsError, _suggest, _validate
 
 __all__ = ["load_runs", "read_table"]
 
@@ -67,8 +68,11 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder, not a table file. Fix: give the path of "
                                 "a .csv, .tsv or .parquet file inside it.")
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
+    from bayes_scaling._files import check_regular_file
+
+    check_regular_file(path)  # a named pipe or device: refused before opening (no hang)
     try:
         table = reader(path)
     except ImportError as err:
@@ -118,10 +122,13 @@ def _require_columns(table: pd.DataFrame, wanted: Mapping[str, str], source: str
             f"'{user}' (for {canon}){_suggest(user, table.columns)}" for canon, user in missing
         ]
         have = ", ".join(repr(str(c)) for c in table.columns)
+        flags = [CLI_FLAGS.get(canon, "--loss" if canon.startswith(LOSS_PREFIX)
+                               or canon == BARE_LOSS else canon) for canon, _ in missing]
         raise RunsError(
             f"{source}: column(s) not found: {'; '.join(parts)}. The table has: {have}. "
             "Fix: pass the right column name to load_runs.",
             column=missing[0][0],
+            cli_fix=f"give {' and '.join(dict.fromkeys(flags))} a column of the table.",
         )
 
 
@@ -159,7 +166,9 @@ def load_runs(
         Column with the training-corpus label. Default: the ``dataset`` column, or else the
         file's stem (``"runs"`` for a DataFrame) for every row.
     run_id : str, optional
-        Column with unique run ids (converted to str). Default: the ``run_id`` column, or else
+        Column with unique run ids, e.g. your run names (``run_id="name"``; converted to str,
+        and carried as ``run_id`` to every output: fits, backtests, plans, reports; CLI:
+        ``--name COLUMN``). Default: the ``run_id`` column, or else
         ``"<dataset>-<row position>"``.
     loss_range : (float, float), optional
         Plausible range of the losses, default (0.1, 20) nats/token
@@ -174,7 +183,15 @@ def load_runs(
     -------
     pandas.DataFrame
         Canonical runs table: required columns first, then losses, errors and the rest; the
-        index of the source is kept.
+        index of the source is kept. Reruns at the same (dataset, N, D) that measured
+        different values are kept as replicates (a ``seed`` column, if any, is part of that
+        key); rows that repeat a run exactly are refused.
+
+    Warns
+    -----
+    SuspectUnitsWarning
+        A loss column that looks like perplexity, bits or log10, or an error column that looks
+        like accuracy (:mod:`bayes_scaling.data.units`), naming the column.
 
     Raises
     ------
@@ -215,6 +232,8 @@ def load_runs(
                 f"{where}: no training tokens or compute. Fix: pass tokens='<column with D>' or "
                 "compute='<column with training FLOPs>' to load_runs.",
                 column="n_tokens",
+                cli_fix="name the column of training tokens with --tokens COLUMN, or of "
+                        "training FLOPs with --compute COLUMN.",
             )
 
     # canonical name -> user column
@@ -296,6 +315,7 @@ def load_runs(
 
     table = table[order_columns(table.columns)]
     _validate(table, labels=labels, loss_range=loss_range)
+    warn_suspect_units(table, labels, check_loss_values=loss_range is None)
     if loss_range is not None:
         table.attrs["loss_range"] = tuple(float(v) for v in loss_range)
     return table

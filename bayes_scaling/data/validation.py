@@ -30,6 +30,7 @@ from bayes_scaling.data.schema import (
 __all__ = [
     "RunsError",
     "check_fit_runs",
+    "describe_replicates",
     "validate_runs",
 ]
 
@@ -52,6 +53,10 @@ class RunsError(ValueError):
         The canonical column at fault, if one is.
     rows : tuple
         Index labels of the offending rows (possibly truncated to the first few).
+    cli_fix : str or None
+        The fix in the words of the ``bayes-scaling`` command line (its flags instead of
+        Python arguments), where the two differ; the CLI shows it in place of the message's
+        ``Fix:`` part.
 
     Examples
     --------
@@ -64,11 +69,18 @@ class RunsError(ValueError):
     """
 
     def __init__(
-        self, message: str, *, column: str | None = None, rows: Iterable[Hashable] = ()
+        self, message: str, *, column: str | None = None, rows: Iterable[Hashable] = (),
+        cli_fix: str | None = None,
     ) -> None:
         super().__init__(message)
         self.column = column
         self.rows = tuple(rows)
+        self.cli_fix = cli_fix
+
+
+#: The ``bayes-scaling`` flag that maps each canonical column (for :attr:`RunsError.cli_fix`).
+CLI_FLAGS = {"n_params": "--params", "n_tokens": "--tokens", "compute_flops": "--compute",
+             "run_id": "--name"}
 
 
 def _label(column: str, labels: Mapping[str, str]) -> str:
@@ -101,7 +113,7 @@ def _describe_rows(runs: pd.DataFrame, positions: np.ndarray) -> tuple[str, list
 
 def _fail(
     runs: pd.DataFrame, mask: np.ndarray, column: str, problem: str, fix: str,
-    labels: Mapping[str, str],
+    labels: Mapping[str, str], cli_fix: str | None = None,
 ) -> None:
     positions = np.flatnonzero(mask)
     if positions.size == 0:
@@ -111,6 +123,7 @@ def _fail(
         f"{_label(column, labels)}: {problem} in {desc}. Fix: {fix}",
         column=column,
         rows=row_labels,
+        cli_fix=cli_fix,
     )
 
 
@@ -195,12 +208,22 @@ def _check_unique_ids(runs: pd.DataFrame) -> None:
         first = runs["run_id"][dup].iloc[0]
         _fail(
             runs, dup, "run_id", f"duplicated run ids (e.g. '{first}')",
-            "make run ids unique (for repeated seeds, add the seed to the id).", {},
+            "make run ids unique (for reruns, add the seed to the id).", {},
+            cli_fix="give every run its own name in the column given by --name (for reruns, "
+                    "add the seed to the name), or leave --name out to number the runs.",
         )
 
 
+def _replicate_key(runs: pd.DataFrame) -> list[str]:
+    return ["dataset", "n_params", "n_tokens"] + (["seed"] if "seed" in runs.columns else [])
+
+
 def _check_duplicate_keys(runs: pd.DataFrame, measured: Sequence[str]) -> None:
-    key = ["dataset", "n_params", "n_tokens"] + (["seed"] if "seed" in runs.columns else [])
+    """Rows with the same (dataset, n_params, n_tokens[, seed]) are *replicates* (reruns) when
+    their measurements differ, and are kept: each is one observation of the law plus its
+    run-to-run scatter. Rows that agree in every measurement too are copies, refused (a run
+    counted twice gets twice the weight)."""
+    key = _replicate_key(runs)
     dup = runs.duplicated(subset=key, keep=False).to_numpy()
     if not dup.any():
         return
@@ -208,21 +231,45 @@ def _check_duplicate_keys(runs: pd.DataFrame, measured: Sequence[str]) -> None:
     for _, group in groups:
         if measured:
             values = group[list(measured)].to_numpy(dtype=np.float64)
-            conflict = not np.all(values == values[0])
+            copies = pd.DataFrame(values).duplicated(keep=False).to_numpy()
         else:
-            conflict = False
-        mask = runs.index.isin(group.index)
+            copies = np.ones(len(group), dtype=bool)
+        if not copies.any():
+            continue  # reruns that measured different values: replicates
+        mask = runs.index.isin(group.index[copies])
         keytext = "same (" + ", ".join(key) + ")"
-        if conflict:
-            problem = f"conflicting measurements for the {keytext}"
-            fix = (
-                "keep one row per run; if these are repeated seeds, add a 'seed' column "
-                "(or average them) so each row is a distinct run."
-            )
-        else:
-            problem = f"duplicate rows for the {keytext}"
-            fix = "drop the copies; a run counted twice gets twice the weight in a fit."
-        _fail(runs, mask, "run_id" if "run_id" in runs.columns else key[0], problem, fix, {})
+        _fail(runs, mask, "run_id" if "run_id" in runs.columns else key[0],
+              f"duplicate rows for the {keytext} and the same measurements",
+              "drop the copies; a run counted twice gets twice the weight in a fit.", {})
+
+
+def describe_replicates(runs: pd.DataFrame) -> str | None:
+    """A one-line notice when some runs are replicates (reruns at the same (dataset, n_params,
+    n_tokens), and ``seed`` when there is such a column), else None.
+
+    Replicates are kept as separate observations: the law is fitted to each, and their spread
+    informs the run-to-run scatter. A ``seed`` column, where given, is part of the key: rows
+    that differ only in ``seed`` are reruns with known seeds.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> runs = pd.DataFrame({"dataset": ["a"] * 3, "n_params": [10**8] * 3,
+    ...                      "n_tokens": [2e9, 2e9, 8e9], "loss": [3.1, 3.12, 2.9]})
+    >>> print(describe_replicates(runs))
+    2 runs are replicates (reruns at the same dataset, n_params and n_tokens) in 1 group: each is fitted as its own observation, their spread informs the run-to-run scatter
+    """  # noqa: E501
+    if not {"dataset", "n_params", "n_tokens"} <= set(runs.columns):
+        return None
+    key = ["dataset", "n_params", "n_tokens"]
+    dup = runs.duplicated(subset=key, keep=False)
+    if not dup.any():
+        return None
+    n_groups = runs[dup].groupby(key, sort=False).ngroups
+    seeds = " (rows with different seeds)" if "seed" in runs.columns else ""
+    return (f"{int(dup.sum())} runs are replicates (reruns at the same dataset, n_params and "
+            f"n_tokens){seeds} in {n_groups} group{'s' if n_groups != 1 else ''}: each is "
+            "fitted as its own observation, their spread informs the run-to-run scatter")
 
 
 def _check_loss_range(loss_range: Any) -> tuple[float, float]:
@@ -266,6 +313,8 @@ def _validate(
             "with load_runs(path, params=..., tokens=... or compute=..., loss=...), which maps "
             "them and derives tokens_per_param and compute_flops.",
             column=missing[0],
+            cli_fix="map your columns with --params COLUMN, --tokens COLUMN (or --compute "
+                    "COLUMN) and --loss COLUMN.",
         )
     if len(runs) == 0:
         raise RunsError("the runs table has no rows. Fix: give at least one training run.")
@@ -310,6 +359,9 @@ def _validate(
                     "percentage: ln(perplexity) is the loss); if your losses really lie there, "
                     "pass loss_range=(low, high).",
                     labels,
+                    cli_fix="give mean cross-entropy in nats per token (not perplexity, bits "
+                            "or a percentage: ln(perplexity) is the loss), or pick another "
+                            "column with --loss.",
                 )
         elif column in cis:
             _fail(
@@ -390,9 +442,11 @@ def validate_runs(
     ``tokens_per_param`` equals ``n_tokens / n_params``; ``compute_flops`` is within
     :data:`~bayes_scaling.data.schema.COMPUTE_RATIO_TOLERANCE` x of 6 N D; every loss lies in
     ``loss_range`` (nats/token); numeric columns hold no text, dates or booleans; and no two
-    rows share
-    ``(dataset, n_params, n_tokens)`` (plus ``seed``, if there is such a column). Columns that
-    are absent and not required are not checked.
+    rows share ``(dataset, n_params, n_tokens)`` (plus ``seed``, if there is such a column)
+    *and* every measurement: such rows are copies. Rows that share the key but measured
+    different values are replicates (reruns) and are accepted, each one observation
+    (:func:`describe_replicates` says so in words). Columns that are absent and not required
+    are not checked.
 
     Parameters
     ----------
@@ -480,10 +534,10 @@ def check_fit_runs(
         else:
             what = "not a loss column (loss columns are named loss_<eval>)"
         raise RunsError(f"loss={loss!r} is {what}, not a loss. Fix: pass loss= one of {have}.",
-                        column=str(loss))
+                        column=str(loss), cli_fix=f"give --loss one of {have}.")
     if loss not in columns:
         raise RunsError(f"runs have no column {loss!r}{_suggest(loss, have)}. Fix: pass loss= one"
-                        f" of {have}.", column=loss)
+                        f" of {have}.", column=loss, cli_fix=f"give --loss one of {have}.")
     _validate(runs, loss_range=loss_range)
     if group is None and runs["dataset"].nunique() > 1:
         corpora = sorted(map(str, runs["dataset"].unique()))

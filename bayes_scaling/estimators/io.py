@@ -1,8 +1,13 @@
 """Save and load fits: netCDF DataTree with JSON attrs, written atomically; never pickle.
 
-A file records ``bayes_scaling_kind`` (``LossLaw``, ``ErrorLaw``...), ``file_format`` and the
-package version. Loading refuses another kind, an unknown file format, or a file that is not a
-readable netCDF DataTree, with a :class:`FitFileError` that says what to do.
+A file records ``bayes_scaling_kind`` (``LossLaw``, ``ErrorLaw``...), ``file_format``, the
+package version and ``draws_sha256``, a SHA-256 checksum of every array it holds (the draws,
+sample stats, observed data, coordinates; :func:`draws_checksum`). Loading refuses another
+kind, an unknown file format, a file that is not a readable netCDF DataTree, or one whose
+arrays no longer match their checksum (flipped bytes, an edited file), with a
+:class:`FitFileError` that says what to do. A file written before the checksum existed
+(bayes_scaling 0.1 without it) is loaded with a :class:`FitFileWarning`: it cannot be checked,
+and saving it again adds the checksum.
 """
 
 from __future__ import annotations
@@ -11,14 +16,64 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["FitFileError", "save_datatree", "load_datatree", "check_fit_contents",
-           "REQUIRED_ATTRS", "FILE_FORMAT"]
+__all__ = ["FitFileError", "FitFileWarning", "save_datatree", "load_datatree",
+           "check_fit_contents", "draws_checksum", "REQUIRED_ATTRS", "FILE_FORMAT",
+           "CHECKSUM_ATTR"]
 
 FILE_FORMAT = 1
+#: Root attribute holding :func:`draws_checksum` of the saved tree.
+CHECKSUM_ATTR = "draws_sha256"
 
 
 class FitFileError(ValueError):
     """A saved fit that cannot be loaded (corrupt, another kind, incompatible format)."""
+
+
+class FitFileWarning(UserWarning):
+    """A saved fit that loads but cannot be fully checked (written before checksums)."""
+
+
+def draws_checksum(dt) -> str:
+    """SHA-256 over every variable and coordinate of every group of a DataTree: its path,
+    name, dtype kind, shape and values (numbers as little-endian float64/int64 bytes, text as
+    UTF-8), so the same tree gives the same checksum before saving and after loading.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> dt = xr.DataTree.from_dict({"posterior": xr.Dataset({"E": (("chain", "draw"),
+    ...                                                            np.ones((1, 3)))})})
+    >>> a = draws_checksum(dt)
+    >>> dt["posterior"]["E"].values[0, 1] = np.inf
+    >>> a == draws_checksum(dt)
+    False
+    """
+    import hashlib
+
+    import numpy as np
+
+    h = hashlib.sha256()
+    for node in sorted(dt.subtree, key=lambda n: n.path):
+        ds = node.to_dataset(inherit=False)
+        for name in sorted(map(str, ds.variables)):
+            values = np.asarray(ds[name].values)
+            kind = values.dtype.kind
+            if kind == "b":
+                data = values.astype(np.uint8).tobytes()
+            elif kind in "iu":
+                data = values.astype("<i8").tobytes()
+            elif kind == "f":
+                data = values.astype("<f8").tobytes()
+            elif kind == "c":
+                data = values.astype("<c16").tobytes()
+            elif kind in "mM":
+                data = values.astype("<i8").tobytes()
+            else:  # text and objects: their str, NUL-separated
+                data = "\0".join(map(str, values.ravel().tolist())).encode("utf-8")
+                kind = "U"
+            h.update(f"{node.path}/{name}:{kind}:{values.shape}\n".encode())
+            h.update(data)
+    return h.hexdigest()
 
 
 def save_datatree(dt, path) -> Path:
@@ -31,6 +86,8 @@ def save_datatree(dt, path) -> Path:
         raise IsADirectoryError(f"{path} is a folder: give a file name such as {path / 'fit.nc'}")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    dt = dt.copy(deep=False)  # the checksum goes into the file, not into the caller's tree
+    dt.attrs = {**dt.attrs, CHECKSUM_ATTR: draws_checksum(dt)}
     try:
         dt.to_netcdf(tmp, engine="h5netcdf")
         os.replace(tmp, path)
@@ -49,6 +106,9 @@ def load_datatree(path, *, kind: str):
         raise FileNotFoundError(f"no saved fit at {path}")
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder, not a saved fit: give the .nc file")
+    from bayes_scaling._files import check_regular_file
+
+    check_regular_file(path)  # a named pipe or a device: refused before opening (no hang)
     try:
         dt = xr.open_datatree(path, engine="h5netcdf").load()
     except Exception as err:  # h5py/netCDF raise many types for a damaged file
@@ -73,7 +133,23 @@ def load_datatree(path, *, kind: str):
             "version that wrote it"
         )
     check_fit_contents(dt, path=path, kind=kind)
+    _check_checksum(dt, path)
     return dt
+
+
+def _check_checksum(dt, path) -> None:
+    import warnings
+
+    recorded = dt.attrs.pop(CHECKSUM_ATTR, None)
+    if recorded is None:
+        warnings.warn(f"{path} has no checksum of its draws (saved before bayes_scaling "
+                      "recorded one), so damage to the file cannot be detected; load it and "
+                      "save it again to add one, or refit", FitFileWarning, stacklevel=4)
+        return
+    if draws_checksum(dt) != str(recorded):
+        raise FitFileError(f"{path}: its draws do not match the checksum recorded when it was "
+                           "saved: the file is damaged or was edited. Fix: refit and save "
+                           "again, or restore the file from a copy")
 
 
 #: Root attributes each kind of saved fit needs to be loaded and used.

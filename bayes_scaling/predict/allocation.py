@@ -117,9 +117,11 @@ def compute_to_target(model: Model, *, loss: ArrayLike, tokens_per_param: ArrayL
         ``n_params_*``, ``n_tokens_*`` and ``p_reachable`` (share of draws whose irreducible
         loss lies below the target). Unreachable draws count as ``+inf`` compute, so an upper
         bound of ``inf`` says the target may be out of reach at that credibility; ``attrs``
-        holds ``ci_prob``. ``outside_fitted_range`` marks answers whose median lies below the
-        smallest fitted run's compute or over 100x the largest (also warned as
-        :class:`~bayes_scaling.ExtrapolationWarning`). Per-draw values:
+        holds ``ci_prob``. ``outside_fitted_range`` marks answers whose median run lies outside
+        the fitted runs at all (a larger model, more compute, or tokens per parameter outside
+        their range: :meth:`~bayes_scaling.data.design.DesignBounds.outside`); medians below
+        the smallest fitted run's compute or over 100x the largest are also warned as
+        :class:`~bayes_scaling.ExtrapolationWarning`. Per-draw values:
         :func:`compute_to_target_draws`.
 
     Examples
@@ -131,10 +133,12 @@ def compute_to_target(model: Model, *, loss: ArrayLike, tokens_per_param: ArrayL
     for name in ("compute_flops", "n_params", "n_tokens"):
         _add_summary(out, name, d[name], ci_prob)
     out["p_reachable"] = d["reachable"].mean(axis=0)
-    # an answer outside the fitted compute range is an extrapolation of the law
-    out["outside_fitted_range"] = warn_compute_range(
-        _loss_law(model).design_bounds, out["compute_flops_median"],
-        what="compute-to-target answers (medians) lie")
+    # an answer outside the fitted runs is an extrapolation of the law (warned when far)
+    bounds = _loss_law(model).design_bounds
+    far = warn_compute_range(bounds, out["compute_flops_median"],
+                             what="compute-to-target answers (medians) lie")
+    out["outside_fitted_range"] = far | bounds.outside(out["n_params_median"],
+                                                       out["n_tokens_median"])
     out.attrs.update({"ci_prob": ci_prob, "query": "compute_to_target"})
     return out
 
@@ -265,8 +269,10 @@ def optimal_allocation(model: Model, *, compute_flops: ArrayLike,
         (median, lower, upper; loss is the mean law at the optimum), ``p_constrained`` (share of
         draws whose optimum is cut by the constraints) and, with a constraint,
         ``excess_loss_*``: what the constraint costs in loss; ``outside_fitted_range`` marks
-        budgets below the smallest fitted run's compute or over 100x the largest (warned as
-        :class:`~bayes_scaling.ExtrapolationWarning`). Per-draw values:
+        budgets whose median optimum lies outside the fitted runs at all (see
+        :func:`compute_to_target`); budgets below the smallest fitted run's compute or over
+        100x the largest are also warned as :class:`~bayes_scaling.ExtrapolationWarning`.
+        Per-draw values:
         :func:`optimal_allocation_draws`.
 
     Examples
@@ -284,6 +290,8 @@ def optimal_allocation(model: Model, *, compute_flops: ArrayLike,
                                    else float(min_tokens_per_param))
     for name in ("n_params", "n_tokens", "tokens_per_param", "loss"):
         _add_summary(out, name, d[name], ci_prob)
+    out["outside_fitted_range"] |= _loss_law(model).design_bounds.outside(
+        out["n_params_median"], out["n_tokens_median"])
     out["p_constrained"] = d["constrained"].mean(axis=0)
     if max_params is not None or min_tokens_per_param is not None:
         _add_summary(out, "excess_loss", d["excess_loss"], ci_prob)

@@ -411,15 +411,22 @@ def _md_table(t: dict[str, list]) -> str:
 
 def write_tables(data: ReportData, folder: str | Path) -> list[Path]:
     """Write every table of the report as ``<folder>/<name>.csv`` (raw numbers, full
-    precision); returns the paths."""
+    precision); returns the paths.
+
+    The tables are written into a fresh folder beside ``folder`` and then renamed into place (or
+    merged file by file into an existing folder, whose other files stay); text cells that a
+    spreadsheet would run as a formula are quoted (:func:`bayes_scaling._files.write_csv`). A
+    ``folder`` that is a symbolic link is refused (OSError): nothing is written where it points.
+    """
+    from bayes_scaling._files import fresh_folder, write_csv
+
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, df in data.tables().items():
-        path = folder / f"{name}.csv"
-        df.to_csv(path, index=False)
-        paths.append(path)
-    return paths
+    tables = data.tables()
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with fresh_folder(folder) as tmp:
+        for name, df in tables.items():
+            write_csv(df, tmp / f"{name}.csv")
+    return [folder / f"{name}.csv" for name in tables]
 
 
 def write_report(data: ReportData, *, html: str | Path | None = None,
@@ -428,27 +435,37 @@ def write_report(data: ReportData, *, html: str | Path | None = None,
     """Write the report in the formats asked for; Markdown figures go to
     ``<stem>_figures/`` beside the Markdown file. Returns the paths written.
 
+    Each file is written atomically (a temporary file, then one rename: a link at the
+    destination is replaced, never written through); the figure and table folders are written
+    fresh and moved into place (see :func:`write_tables`); a figure or table folder that is a
+    symbolic link is refused before anything is written.
+
     Examples
     --------
     >>> write_report(data, html="report.html", markdown="report.md",  # doctest: +SKIP
     ...              csv_dir="tables")
     """
+    from bayes_scaling._files import atomic_write_text, check_not_linked_folder, fresh_folder
+
+    fig_dir = None
+    if markdown is not None:
+        fig_dir = Path(markdown).parent / f"{Path(markdown).stem}_figures"
+        if data.figures:
+            check_not_linked_folder(fig_dir, "figure folder")
+    if csv_dir is not None:
+        check_not_linked_folder(csv_dir, "table folder")
     written: list[Path] = []
     if html is not None:
-        p = Path(html)
-        p.write_text(render_html(data), encoding="utf-8")
-        written.append(p)
+        written.append(atomic_write_text(html, render_html(data)))
     if markdown is not None:
-        p = Path(markdown)
-        fig_dir = p.parent / f"{p.stem}_figures"
+        assert fig_dir is not None
         if data.figures:
-            fig_dir.mkdir(parents=True, exist_ok=True)
-            for f in data.figures:
-                (fig_dir / f"{f.key}.png").write_bytes(f.png_bytes)
-                written.append(fig_dir / f"{f.key}.png")
-        p.write_text(render_markdown(data, figure_dir=fig_dir.name if data.figures else None),
-                     encoding="utf-8")
-        written.append(p)
+            with fresh_folder(fig_dir) as tmp:
+                for f in data.figures:
+                    (tmp / f"{f.key}.png").write_bytes(f.png_bytes)
+            written += [fig_dir / f"{f.key}.png" for f in data.figures]
+        written.append(atomic_write_text(
+            markdown, render_markdown(data, figure_dir=fig_dir.name if data.figures else None)))
     if csv_dir is not None:
         written += write_tables(data, csv_dir)
     return written

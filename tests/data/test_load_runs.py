@@ -186,7 +186,9 @@ def valid_tables(draw: st.DrawFn) -> pd.DataFrame:
     ratios = st.floats(1.0, 1e4, allow_nan=False)
     n = np.array(draw(st.lists(sizes, min_size=n_rows, max_size=n_rows))).round()
     m = np.array(draw(st.lists(ratios, min_size=n_rows, max_size=n_rows)))
-    losses = draw(st.lists(st.floats(1.5, 8.0), min_size=n_rows, max_size=n_rows))
+    # nats per token; a table whose every loss is above 6 would warn that it looks like
+    # perplexity (data/units.py)
+    losses = draw(st.lists(st.floats(1.5, 6.0), min_size=n_rows, max_size=n_rows))
     # Distinct configurations: the schema rejects two rows of one (dataset, N, D).
     table = pd.DataFrame({"N": n, "D": n * m, "loss": losses})
     table = table.drop_duplicates(subset=["N", "D"], ignore_index=True)

@@ -196,14 +196,28 @@ def test_missing_or_non_string_ids(column: str) -> None:
         validate_runs(runs)
 
 
-def test_same_configuration_with_conflicting_values() -> None:
+def test_reruns_with_different_values_are_replicates() -> None:
+    """Two runs at one (dataset, N, D) that measured different losses are reruns: kept, each
+    one observation, and described in words; without a seed column too."""
+    from bayes_scaling.data.validation import describe_replicates
+
     runs = good_runs()
     for column in ("n_params", "n_tokens", "tokens_per_param", "compute_flops"):
         runs.loc[3, column] = runs.loc[2, column]
-    with pytest.raises(RunsError, match="conflicting measurements") as info:
-        validate_runs(runs)
-    assert "run_id 'c'" in str(info.value) and "run_id 'd'" in str(info.value)
-    assert "seed" in str(info.value)
+    assert runs.loc[3, "loss_c4_val"] != runs.loc[2, "loss_c4_val"]
+    validate_runs(runs)
+    notice = describe_replicates(runs)
+    assert notice is not None and notice.startswith("2 runs are replicates")
+    assert describe_replicates(good_runs()) is None
+
+
+def test_reruns_with_a_copied_row_are_refused() -> None:
+    runs = good_runs()
+    rerun = runs.iloc[[2]].assign(run_id="c-rerun", loss_c4_val=3.21)
+    copy = runs.iloc[[2]].assign(run_id="c-copy")
+    with pytest.raises(RunsError, match="duplicate rows.*same measurements") as info:
+        validate_runs(pd.concat([runs, rerun, copy], ignore_index=True))
+    assert "c-copy" in str(info.value) and "c-rerun" not in str(info.value)
 
 
 def test_same_configuration_duplicated() -> None:
