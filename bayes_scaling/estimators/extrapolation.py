@@ -43,8 +43,14 @@ themselves, by leave-future-out (LFO):
 4. ``kappa`` may trend with the scale of the fit: at a cut ``c``,
    ``kappa_c = kappa_ref * exp(gamma * (log c - log c_ref))`` with ``c_ref`` the geometric
    mean of the cut-offs, and the fit itself (all its runs) is the cut at its largest compute.
-   Priors ``kappa_ref ~ HalfNormal(0.01)`` (1% of log loss per unit of distance, ~2.3% at 10x
-   the largest fitted compute) and ``gamma ~ Normal(0, 0.5)``; the cuts count as independent
+   The prior of ``(kappa_ref, gamma)`` is the population learned across public ladders
+   (:func:`~bayes_scaling.laws.discrepancy_prior.population_prior`: ``log kappa_ref`` and
+   ``gamma`` normal, fitted to how laws fitted this way missed their far targets, in
+   ``docs/extrapolation_atlas.md``), so a ladder whose own cuts show no misfit keeps the
+   population's typical miss at its distance, and strong evidence of its own moves it away.
+   Until 2026-12-07 it was ``kappa_ref ~ HalfNormal(0.01)`` (1% of log loss per unit of
+   distance) and ``gamma ~ Normal(0, 0.5)``, still the default of
+   :meth:`Discrepancy.from_evidence` and the error laws' form. The cuts count as independent
    extrapolations and ``(kappa_ref, gamma)`` gets a grid posterior. On Epoch's points below
    1e21 FLOPs the per-cut ``kappa`` grew from 0.0026 (cut at 5.9e19) to 0.0063 (2.9e20); without
    the trend, the fit's ``kappa`` stayed at the cuts' average and 43% of the runs above 1e21 fell
@@ -77,7 +83,7 @@ import pandas as pd
 
 from bayes_scaling.data.design import DesignBounds
 from bayes_scaling.inference.config import check_seed, derive_seed
-from bayes_scaling.laws.discrepancy_prior import DiscrepancyPrior
+from bayes_scaling.laws.discrepancy_prior import DiscrepancyPrior, population_prior
 
 if TYPE_CHECKING:
     from bayes_scaling.estimators.loss_law import LossLaw
@@ -437,7 +443,7 @@ def calibrate_discrepancy(laws: Sequence[LossLaw], runs_list: Sequence[pd.DataFr
     (:func:`~bayes_scaling.laws.discrepancy_prior.population_prior`).
     """
     if prior is None:
-        prior = DiscrepancyPrior.half_normal(KAPPA_PRIOR_SCALE, GAMMA_PRIOR_SCALE)
+        prior = population_prior()
     from bayes_scaling.estimators.batch import fit_many
 
     if not laws:

@@ -26,6 +26,8 @@ Examples
 True
 >>> float(p.kappa_grid()[-1])
 0.15
+>>> population_prior().kind
+'lognormal'
 """
 
 from __future__ import annotations
