@@ -43,8 +43,14 @@ themselves, by leave-future-out (LFO):
 4. ``kappa`` may trend with the scale of the fit: at a cut ``c``,
    ``kappa_c = kappa_ref * exp(gamma * (log c - log c_ref))`` with ``c_ref`` the geometric
    mean of the cut-offs, and the fit itself (all its runs) is the cut at its largest compute.
-   Priors ``kappa_ref ~ HalfNormal(0.01)`` (1% of log loss per unit of distance, ~2.3% at 10x
-   the largest fitted compute) and ``gamma ~ Normal(0, 0.5)``; the cuts count as independent
+   The prior of ``(kappa_ref, gamma)`` is the population learned across public ladders
+   (:func:`~bayes_scaling.laws.discrepancy_prior.population_prior`: ``log kappa_ref`` and
+   ``gamma`` normal, fitted to how laws fitted this way missed their far targets, in
+   ``docs/extrapolation_atlas.md``), so a ladder whose own cuts show no misfit keeps the
+   population's typical miss at its distance, and strong evidence of its own moves it away.
+   Until 2026-12-07 it was ``kappa_ref ~ HalfNormal(0.01)`` (1% of log loss per unit of
+   distance) and ``gamma ~ Normal(0, 0.5)``, still the default of
+   :meth:`Discrepancy.from_evidence` and the error laws' form. The cuts count as independent
    extrapolations and ``(kappa_ref, gamma)`` gets a grid posterior. On Epoch's points below
    1e21 FLOPs the per-cut ``kappa`` grew from 0.0026 (cut at 5.9e19) to 0.0063 (2.9e20); without
    the trend, the fit's ``kappa`` stayed at the cuts' average and 43% of the runs above 1e21 fell
@@ -77,29 +83,31 @@ import pandas as pd
 
 from bayes_scaling.data.design import DesignBounds
 from bayes_scaling.inference.config import check_seed, derive_seed
+from bayes_scaling.laws.discrepancy_prior import DiscrepancyPrior, population_prior
 
 if TYPE_CHECKING:
     from bayes_scaling.estimators.loss_law import LossLaw
 
 __all__ = ["Discrepancy", "GAMMA_PRIOR_SCALE", "KAPPA_PRIOR_SCALE", "LFO_QUANTILES",
-           "calibrate_discrepancy", "cut_key", "lfo_splits", "noise_variance", "param_factor",
-           "weigh_by_run"]
+           "calibrate_discrepancy", "cut_key", "evidence_log_likelihood", "lfo_splits",
+           "noise_variance", "param_factor", "weigh_by_run"]
 
-#: Prior scale of kappa (HalfNormal): log-loss discrepancy per natural-log unit of distance.
+#: Scale of :meth:`Discrepancy.from_evidence`'s default prior of kappa (HalfNormal): log-loss
+#: discrepancy per natural-log unit of distance. The loss law's prior until 2026-12-07; since
+#: then :func:`~bayes_scaling.laws.discrepancy_prior.population_prior`.
 KAPPA_PRIOR_SCALE = 0.01
 #: Compute quantiles of the fitting runs at which leave-future-out cuts.
 LFO_QUANTILES = (0.5, 0.65, 0.8)
 #: Prior scale of the trend gamma (Normal): d log kappa / d log compute of the cut-off.
 GAMMA_PRIOR_SCALE = 0.5
-_KAPPA_GRID = np.linspace(0.0, 0.15, 601)
-_GAMMA_GRID = np.linspace(-2.0, 2.0, 81)
-# kappa at a cut is evaluated on this grid (log-spaced) and interpolated in log kappa
+# kappa at a cut is evaluated on this grid (log-spaced) and interpolated in log kappa; a
+# lognormal prior's grid reaches lower (below 1e-5 a cut's likelihood is flat)
 _KCUT_GRID = np.concatenate([[0.0], np.geomspace(1e-4, 3.0, 90)])
+_KCUT_GRID_WIDE = np.concatenate([[0.0], np.geomspace(1e-5, 3.0, 100)])
 # correlation lengths (natural-log units in N and M) of the discrepancy across one cut's runs,
 # marginalised with equal weights; inf: one shared draw per cut
 _LENGTH_SCALES = (0.5, 1.0, 2.0, 4.0, np.inf)
 _MAX_CUT_POINTS = 120
-_KAPPA_MAX = 1.0
 # rank of the factor of the refit's log-mean covariance at the held-out runs: a law has 4-5
 # parameters, so 6 directions hold nearly all of it
 _FACTOR_RANK = 6
@@ -128,6 +136,10 @@ class Discrepancy:
     log_c_ref, log_c_fit : float
         Log compute at which ``kappa_ref`` applies (mean log cut-off) and of the fit itself (its
         largest run): the fit's ``kappa = kappa_ref * exp(gamma * (log_c_fit - log_c_ref))``.
+    prior : dict or None
+        The prior of ``(kappa_ref, gamma)``
+        (:meth:`~bayes_scaling.laws.discrepancy_prior.DiscrepancyPrior.to_dict`); ``None`` in
+        files written before 2026-12-07, whose prior was ``HalfNormal(kappa_grid[-1] / 15)``.
     """
 
     method: str
@@ -138,6 +150,7 @@ class Discrepancy:
     gamma_grid: tuple[float, ...] = (0.0,)
     log_c_ref: float = 0.0
     log_c_fit: float = 0.0
+    prior: dict | None = None
 
     @classmethod
     def none(cls) -> Discrepancy:
@@ -145,8 +158,8 @@ class Discrepancy:
 
     @classmethod
     def from_evidence(cls, points: Sequence[dict], cutoffs: Sequence[float], *,
-                      log_c_fit: float | None = None, prior_scale: float = KAPPA_PRIOR_SCALE,
-                      trend: bool = True) -> Discrepancy:
+                      log_c_fit: float | None = None, prior: DiscrepancyPrior | None = None,
+                      prior_scale: float = KAPPA_PRIOR_SCALE, trend: bool = True) -> Discrepancy:
         """Grid posterior of ``(kappa_ref, gamma)`` from LFO points (see the module docstring).
 
         Points of one cut (same ``cutoff_flops``, or ``cutoff`` for cuts not made in compute)
@@ -155,43 +168,38 @@ class Discrepancy:
         (its place in the design, for the correlation kernel); without them its whole
         ``pred_sd`` is independent noise and the cut shares one discrepancy draw.
         ``log_c_fit``: log compute of the fit the discrepancy is for (default: the largest
-        cut-off). ``prior_scale``: of ``kappa_ref``'s half-normal prior (its grid spans 15x
-        that). ``trend=False``: no trend (``gamma = 0``), e.g. for cuts not made in compute.
+        cut-off). ``prior``: of ``(kappa_ref, gamma)``; default ``HalfNormal(prior_scale)`` on
+        ``kappa_ref`` (its grid spans 15x that) and ``Normal(0, 0.5)`` on ``gamma``
+        (:class:`~bayes_scaling.laws.discrepancy_prior.DiscrepancyPrior`). ``trend=False``: no
+        trend (``gamma = 0``), e.g. for cuts not made in compute.
         """
-        cuts: dict[float, list[dict]] = {}
-        for p in points:
-            cuts.setdefault(cut_key(p), []).append(p)
-        k = _KAPPA_GRID * (prior_scale / KAPPA_PRIOR_SCALE)
-        g = _GAMMA_GRID if trend else np.zeros(1)
-        log_prior = (-0.5 * (k[:, None] / prior_scale) ** 2
-                     - 0.5 * (g[None, :] / GAMMA_PRIOR_SCALE) ** 2)
+        if prior is None:
+            prior = DiscrepancyPrior.half_normal(prior_scale, GAMMA_PRIOR_SCALE)
+        k = prior.kappa_grid()
+        g = prior.gamma_grid() if trend else np.zeros(1)
+        cuts = {cut_key(p) for p in points}
         if not cuts:
-            p = np.exp(-0.5 * (k / prior_scale) ** 2)
-            return cls("prior", tuple(map(float, k)), tuple(map(float, p / p.sum())), (),
-                       tuple(map(float, cutoffs)))
+            w = np.exp(prior.log_weights(k))
+            return cls("prior", tuple(map(float, k)), tuple(map(float, w / w.sum())), (),
+                       tuple(map(float, cutoffs)), prior=prior.to_dict())
         log_cuts = np.log(np.array([c for c in cuts if c > 0] or [1.0]))
         log_c_ref = float(log_cuts.mean()) if trend else 0.0
         if log_c_fit is None or not trend:
             log_c_fit = float(log_cuts.max()) if trend else 0.0
-        placed = all("log_n" in p and "log_m" in p for p in points)
-        # one correlation length for all cuts, marginalised with equal prior weights
-        by_ell = []
-        kc_grid = _KCUT_GRID * (prior_scale / KAPPA_PRIOR_SCALE)
-        floor = kc_grid[1] / 100.0
-        kc_log = np.log(np.maximum(kc_grid, floor))
-        for ell in (_LENGTH_SCALES if placed else (np.inf,)):
-            lp = log_prior.copy()
-            for c, pts in cuts.items():
-                shift = np.log(c) - log_c_ref if (trend and c > 0) else 0.0
-                k_cut = k[:, None] * np.exp(g[None, :] * shift)
-                ll = _cut_log_likelihood(pts, kc_grid, ell)
-                lp = lp + np.interp(np.log(np.maximum(k_cut, floor)), kc_log, ll)
-            by_ell.append(lp)
-        log_post = np.logaddexp.reduce(np.stack(by_ell), axis=0)
+        log_post = prior.log_weights(k, g) + evidence_log_likelihood(
+            points, k, g, log_c_ref=log_c_ref, trend=trend, cut_grid=_kcut_grid(prior))
         p = np.exp(log_post - log_post.max())
         p /= p.sum()
         return cls("lfo", tuple(map(float, k)), tuple(map(float, p.ravel())), tuple(points),
-                   tuple(map(float, cutoffs)), tuple(map(float, g)), log_c_ref, float(log_c_fit))
+                   tuple(map(float, cutoffs)), tuple(map(float, g)), log_c_ref, float(log_c_fit),
+                   prior=prior.to_dict())
+
+    def prior_(self) -> DiscrepancyPrior:
+        """The prior of ``(kappa_ref, gamma)`` this discrepancy was learned under."""
+        if self.prior is not None:
+            return DiscrepancyPrior.from_dict(self.prior)
+        scale = (self.kappa_grid[-1] / 15.0) if self.kappa_grid else KAPPA_PRIOR_SCALE
+        return DiscrepancyPrior.half_normal(scale, GAMMA_PRIOR_SCALE)
 
     def kappa_draws(self, n: int, seed: int) -> np.ndarray:
         """``n`` draws of the fit's ``kappa`` (zeros for ``method="none"``)."""
@@ -201,11 +209,14 @@ class Discrepancy:
         kg, gg = np.asarray(self.kappa_grid), np.asarray(self.gamma_grid)
         idx = rng.choice(len(kg) * len(gg), size=n, p=np.asarray(self.weights))
         ki, gi = np.divmod(idx, len(gg))
-        kappa = np.clip(kg[ki] + (kg[1] - kg[0]) * (rng.random(n) - 0.5), 0.0, None)
+        # uniform within each draw's grid cell (cells of a log-spaced grid differ in width)
+        k_lo, k_hi = _cell_edges(kg)
+        kappa = np.clip(k_lo[ki] + (k_hi[ki] - k_lo[ki]) * rng.random(n), 0.0, None)
         if len(gg) > 1:
-            gamma = gg[gi] + (gg[1] - gg[0]) * (rng.random(n) - 0.5)
+            g_lo, g_hi = _cell_edges(gg)
+            gamma = g_lo[gi] + (g_hi[gi] - g_lo[gi]) * rng.random(n)
             kappa = kappa * np.exp(gamma * (self.log_c_fit - self.log_c_ref))
-        return np.minimum(kappa, _KAPPA_MAX * kg[-1] / _KAPPA_GRID[-1])
+        return np.minimum(kappa, self.prior_().kappa_cap())
 
     def quantiles(self, q: Sequence[float] = (0.05, 0.5, 0.95)) -> np.ndarray:
         """Quantiles of the fit's ``kappa`` (zeros for ``method="none"``)."""
@@ -213,33 +224,31 @@ class Discrepancy:
             return np.zeros(len(q))
         if len(self.gamma_grid) > 1:
             return np.quantile(self.kappa_draws(40_000, seed=0), q)
-        # each weight is the mass of a cell centred on its grid point: the CDF reaches
+        # each weight is the mass of a cell around its grid point: the CDF reaches
         # cumsum[i] at the cell's right edge
-        grid = np.asarray(self.kappa_grid)
-        edges = grid + 0.5 * (grid[1] - grid[0])
-        return np.interp(q, np.cumsum(self.weights), edges)
+        return np.interp(q, np.cumsum(self.weights), _cell_edges(np.asarray(self.kappa_grid))[1])
 
     def trend(self, q: Sequence[float] = (0.05, 0.5, 0.95)) -> np.ndarray:
         """Quantiles of the trend ``gamma`` (zeros without one)."""
         if self.method == "none" or len(self.gamma_grid) == 1:
             return np.zeros(len(q))
         w = np.asarray(self.weights).reshape(len(self.kappa_grid), -1).sum(axis=0)
-        grid = np.asarray(self.gamma_grid)
-        edges = grid + 0.5 * (grid[1] - grid[0])
-        return np.interp(q, np.cumsum(w), edges)
+        return np.interp(q, np.cumsum(w), _cell_edges(np.asarray(self.gamma_grid))[1])
 
     def to_json(self) -> str:
         return json.dumps({"method": self.method, "kappa_grid": self.kappa_grid,
                            "weights": self.weights, "points": list(self.points),
                            "cutoffs": self.cutoffs, "gamma_grid": self.gamma_grid,
-                           "log_c_ref": self.log_c_ref, "log_c_fit": self.log_c_fit})
+                           "log_c_ref": self.log_c_ref, "log_c_fit": self.log_c_fit,
+                           "prior": self.prior})
 
     @classmethod
     def from_json(cls, s: str) -> Discrepancy:
         d = json.loads(s)
         return cls(d["method"], tuple(d["kappa_grid"]), tuple(d["weights"]),
                    tuple(d["points"]), tuple(d["cutoffs"]), tuple(d.get("gamma_grid", (0.0,))),
-                   float(d.get("log_c_ref", 0.0)), float(d.get("log_c_fit", 0.0)))
+                   float(d.get("log_c_ref", 0.0)), float(d.get("log_c_fit", 0.0)),
+                   d.get("prior"))
 
     def lfo_log_density(self) -> np.ndarray:
         """Per LFO point, the log density of its held-out log loss under its refit's predictive
@@ -260,6 +269,57 @@ class Discrepancy:
     def evidence(self) -> pd.DataFrame:
         """The LFO points as a table (one row per held-out run and cut)."""
         return pd.DataFrame(list(self.points))
+
+
+def _cell_edges(grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Left and right edges of the cells around each grid point (midpoints between points;
+    the end cells are as wide as their neighbour's half-gap, mirrored)."""
+    if len(grid) == 1:
+        return grid.copy(), grid.copy()
+    mid = 0.5 * (grid[1:] + grid[:-1])
+    left = np.concatenate([[grid[0] - (mid[0] - grid[0])], mid])
+    right = np.concatenate([mid, [grid[-1] + (grid[-1] - mid[-1])]])
+    return left, right
+
+
+def _kcut_grid(prior: DiscrepancyPrior) -> np.ndarray:
+    """The grid on which one cut's likelihood is evaluated (and interpolated in log kappa)."""
+    if prior.kind == "half_normal":
+        return _KCUT_GRID * (prior.kappa_scale / KAPPA_PRIOR_SCALE)
+    return _KCUT_GRID_WIDE
+
+
+def evidence_log_likelihood(points: Sequence[dict], kappa: np.ndarray, gamma: np.ndarray, *,
+                            log_c_ref: float, trend: bool = True,
+                            cut_grid: np.ndarray | None = None) -> np.ndarray:
+    """Log likelihood of ``(kappa_ref, gamma)`` on the grid ``kappa x gamma``, ``(K, G)``, from
+    points grouped in cuts (see :meth:`Discrepancy.from_evidence`): each cut scored jointly at
+    ``kappa_c = kappa_ref * exp(gamma * (log c - log_c_ref))``, the cuts independent given
+    ``(kappa_ref, gamma)``, the correlation length of the discrepancy across a cut's runs
+    averaged over its equal-weight grid (one length for all cuts). Up to a constant.
+
+    ``cut_grid``: the grid on which a cut's likelihood is evaluated (default 0 and 1e-5
+    to 3, log-spaced). The atlas (``benchmarks/extrapolation_atlas.py``) adds a fit's far
+    targets as one more cut, at the fit's largest compute, to learn the population prior.
+    """
+    kappa, gamma = np.asarray(kappa, float), np.asarray(gamma, float)
+    cuts: dict[float, list[dict]] = {}
+    for p in points:
+        cuts.setdefault(cut_key(p), []).append(p)
+    kc_grid = _KCUT_GRID_WIDE if cut_grid is None else np.asarray(cut_grid, float)
+    floor = kc_grid[1] / 100.0
+    kc_log = np.log(np.maximum(kc_grid, floor))
+    placed = all("log_n" in p and "log_m" in p for p in points)
+    by_ell = []
+    for ell in (_LENGTH_SCALES if placed else (np.inf,)):
+        ll = np.zeros((len(kappa), len(gamma)))
+        for c, pts in cuts.items():
+            shift = np.log(c) - log_c_ref if (trend and c > 0) else 0.0
+            k_cut = kappa[:, None] * np.exp(gamma[None, :] * shift)
+            ll = ll + np.interp(np.log(np.maximum(k_cut, floor)), kc_log,
+                                _cut_log_likelihood(pts, kc_grid, ell))
+        by_ell.append(ll)
+    return np.logaddexp.reduce(np.stack(by_ell), axis=0) - np.log(len(by_ell))
 
 
 def _thin(pts: Sequence[dict]) -> list[dict]:
@@ -373,13 +433,17 @@ def _usable(template: LossLaw, sub: pd.DataFrame) -> bool:
 
 
 def calibrate_discrepancy(laws: Sequence[LossLaw], runs_list: Sequence[pd.DataFrame], *,
-                          seed: int) -> list[Discrepancy]:
+                          seed: int, prior: DiscrepancyPrior | None = None) -> list[Discrepancy]:
     """Learn each fitted law's discrepancy by leave-future-out on its own runs.
 
     All refits of all laws run as one batch (:func:`~bayes_scaling.fit_many`). ``laws`` are
     fitted LossLaws (their form, priors and noise are reused); returns one
-    :class:`Discrepancy` per law, in order.
+    :class:`Discrepancy` per law, in order. ``prior``: of ``(kappa_ref, gamma)``, default the
+    population learned across ladders
+    (:func:`~bayes_scaling.laws.discrepancy_prior.population_prior`).
     """
+    if prior is None:
+        prior = population_prior()
     from bayes_scaling.estimators.batch import fit_many
 
     if not laws:
@@ -408,7 +472,8 @@ def calibrate_discrepancy(laws: Sequence[LossLaw], runs_list: Sequence[pd.DataFr
         weigh_by_run(pts)
         log_c = np.log(6.0 * runs_list[i]["n_params"].to_numpy(float)
                        * runs_list[i]["n_tokens"].to_numpy(float))
-        out.append(Discrepancy.from_evidence(pts, cutoffs[i], log_c_fit=float(log_c.max())))
+        out.append(Discrepancy.from_evidence(pts, cutoffs[i], log_c_fit=float(log_c.max()),
+                                             prior=prior))
     return out
 
 

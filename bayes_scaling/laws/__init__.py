@@ -1,7 +1,8 @@
 """Pure jax.numpy scaling laws (loss and downstream error) and their priors. No NumPyro here.
 
 ``forms`` holds the laws and their registries; ``priors`` the serialisable prior specs and
-defaults. The common names are re-exported here (``bayes_scaling.laws.gadre`` and so on).
+defaults; ``discrepancy_prior`` the prior of the extrapolation discrepancy and its population
+learned across ladders. The common names are re-exported here (``bayes_scaling.laws.gadre`` and so on).
 """
 
 from bayes_scaling.laws.forms import (
