@@ -18,6 +18,14 @@ and exits, timed around the whole subprocess:
   very first fit costs: compiling and writing the cache);
 - "warm cache": later processes with the same folder (every later fresh process).
 
+``--new-ladders 37 89 143`` times instead the default ``LossLaw`` (leave-future-out refits
+included) on simulated ladders of run counts the package has never seen (7 sizes x 25 token
+ratios, a random subset of that many runs, the gadre law plus 1% noise), each in fresh
+processes: "cold" with a new empty ``BAYES_SCALING_CACHE_DIR``, "warm" the next process with
+the same folder, and "same length" a process fitting one run fewer (the same padded length:
+its programs are already in the cache). Wall and CPU seconds and the load average (1 min,
+before and after) are printed beside each figure.
+
 "Warm" is the median over repeats of a second and later fit of the same shapes in one process
 (the compiled sampler is kept in memory).
 """
@@ -74,6 +82,57 @@ def cold_processes(case: str, args) -> tuple[float, float, float]:
     return no_cache, empty, warm_cache
 
 
+_LADDER_CODE = """
+import os, sys, time
+t0 = time.perf_counter()
+import numpy as np, pandas as pd
+import bayes_scaling as bs
+from bayes_scaling.evaluate.simulate import simulate_runs
+from bayes_scaling.testing import TRUE_GADRE
+n = int(sys.argv[1])
+rng = np.random.default_rng(n)
+nn, mm = np.meshgrid(np.geomspace(1e7, 8e8, 7), np.geomspace(5, 640, 25), indexing="ij")
+idx = np.sort(rng.choice(nn.size, n, replace=False))
+design = pd.DataFrame({"n_params": nn.ravel()[idx].astype(np.int64),
+                       "n_tokens": (nn * mm).ravel()[idx]})
+runs = simulate_runs("gadre", TRUE_GADRE, design, sigma=0.01, seed=n, loss="loss_c4_val")
+law = bs.LossLaw("gadre", loss="loss_c4_val").fit(runs, seed=0, warn=False)
+d = law.diagnostics(warn=False)
+print("RESULT", time.perf_counter() - t0, d.max_rhat, d.divergences)
+"""
+
+
+def ladder_process(n: int, folder: str) -> tuple[float, float, float, float, float]:
+    """(wall s, CPU s of the child, load before, load after, worst R-hat) of one fresh
+    process fitting a simulated ladder of ``n`` runs with cache folder ``folder``."""
+    load0 = os.getloadavg()[0]
+    r0 = os.times()
+    t = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", _LADDER_CODE, str(n)], check=True,
+                         capture_output=True, text=True,
+                         env={**os.environ, "BAYES_SCALING_CACHE_DIR": folder,
+                              "BAYES_SCALING_COMPILATION_CACHE": "1"})
+    wall = time.perf_counter() - t
+    r1 = os.times()
+    cpu = (r1.children_user - r0.children_user) + (r1.children_system - r0.children_system)
+    rhat = float(next(ln for ln in out.stdout.splitlines() if ln.startswith("RESULT")).split()[2])
+    return wall, cpu, load0, os.getloadavg()[0], rhat
+
+
+def new_ladders(counts: list[int]) -> None:
+    print("| runs | padded | process | wall s | CPU s | load before / after | worst R-hat |")
+    print("|---|---|---|---|---|---|---|")
+    from bayes_scaling.inference.nuts import padded_length
+
+    for n in counts:
+        with tempfile.TemporaryDirectory(prefix="bench_fit_cache_") as folder:
+            for label, m in (("cold (empty cache)", n), ("warm (same cache)", n),
+                             (f"same length ({n - 1} runs)", n - 1)):
+                wall, cpu, l0, l1, rhat = ladder_process(m, folder)
+                print(f"| {m} | {padded_length(m)} | {label} | {wall:.1f} | {cpu:.1f} | "
+                      f"{l0:.1f} / {l1:.1f} | {rhat:.4f} |", flush=True)
+
+
 def warm(case: str, args) -> dict:
     import numpy as np
 
@@ -115,6 +174,8 @@ def main() -> None:
     ap.add_argument("--cpu-devices", type=int, default=0,
                     help="call bs.set_cpu_devices(k) first (k >= chains for parallel chains)")
     ap.add_argument("--cases", nargs="*", default=list(CASES))
+    ap.add_argument("--new-ladders", nargs="*", type=int, default=None,
+                    help="time first fits of simulated ladders of these run counts instead")
     args = ap.parse_args()
     if args.cpu_devices:
         import bayes_scaling as bs
@@ -130,6 +191,9 @@ def main() -> None:
     print(f"# machine {platform.machine()}  cpus {os.cpu_count()}  load {os.getloadavg()[0]:.1f}  "
           f"device {jax.devices()[0]}  chains {args.chains}  chain_method {args.chain_method}  "
           f"cpu_devices {args.cpu_devices}")
+    if args.new_ladders:
+        new_ladders(args.new_ladders)
+        return
     print("| case | runs | process s, no cache | process s, empty cache | process s, warm cache "
           "| warm s (in process) | min ESS bulk | leapfrog / ESS | worst R-hat | divergences "
           "| chains run |")

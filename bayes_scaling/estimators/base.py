@@ -49,6 +49,11 @@ class FittedModel:
     def _build_datatree(self, posterior, stats, kw, meta, *, seed, facts):  # pragma: no cover
         raise NotImplementedError
 
+    def _sampling_kwargs(self, kw):
+        """The model arrays the sampler gets (a subclass may pad them: same posterior, fewer
+        distinct compiled programs); the DataTree is built from ``kw`` itself."""
+        return kw
+
     def _diagnostic_names(self) -> list[str]:
         """Posterior variables whose convergence is checked."""
         raise NotImplementedError  # pragma: no cover
@@ -74,8 +79,8 @@ class FittedModel:
     def _fit_prepared(self, kw, meta, *, seed: int, progress: bool, warn: bool):
         """Sample given the model arrays of :meth:`_prepare` (a checked seed); returns ``self``."""
         posterior, stats, facts = sample_nuts(
-            self._model(), kw, config=self.sampler, seed=seed, model_key=self._model_key(),
-            progress=progress,
+            self._model(), self._sampling_kwargs(kw), config=self.sampler, seed=seed,
+            model_key=self._model_key(), progress=progress,
         )
         self.idata = self._build_datatree(posterior, stats, kw, meta, seed=seed, facts=facts)
         self._diagnostics = None

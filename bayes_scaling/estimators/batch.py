@@ -37,10 +37,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bayes_scaling.estimators.loss_law import LossLaw
+from bayes_scaling.estimators.loss_law import LossLaw, pad_runs
 from bayes_scaling.inference.chees import ChEESConfig, sample_chees_batch
 from bayes_scaling.inference.config import check_seed
-from bayes_scaling.inference.nuts import sample_nuts_batch
+from bayes_scaling.inference.nuts import padded_length, sample_nuts_batch
 
 __all__ = ["fit_many", "use_batched", "DEFAULT_BATCH_KERNEL", "batch_kernel"]
 
@@ -145,18 +145,11 @@ def fit_many(
             fits.append(f)
     else:
         prepared = [law._prepare(r) for r in runs_list]  # validates every table first
-        n_max = max(len(m["loss"]) for _, m in prepared)
-        stacked: dict[str, list[np.ndarray]] = {k: [] for k in prepared[0][0]}
-        stacked["mask"] = []
-        for kw, _ in prepared:
-            n = len(kw["log_loss"])
-            for k, v in kw.items():
-                v = np.asarray(v, dtype=float)
-                if v.ndim == 1:  # per-run arrays: pad; padded runs are masked out
-                    v = np.concatenate([v, np.zeros(n_max - n)])
-                stacked[k].append(v)
-            stacked["mask"].append(np.arange(n_max) < n)
-        batch_kw = {k: np.stack(v) for k, v in stacked.items()}
+        # padded to a fixed ladder of lengths (padded runs masked out of the likelihood): one
+        # compiled program serves every batch whose largest table fits the same length
+        n_max = padded_length(max(len(m["loss"]) for _, m in prepared))
+        padded = [pad_runs(kw, n_max) for kw, _ in prepared]
+        batch_kw = {k: np.stack([p[k] for p in padded]) for k in padded[0]}
         if kernel == "chees":
             config = ChEESConfig.coerce(chees)
             posterior, stats, facts = sample_chees_batch(

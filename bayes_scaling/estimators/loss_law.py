@@ -36,7 +36,7 @@ from bayes_scaling.models.noise import (
     regular_noise_draws,
 )
 
-__all__ = ["LossLaw", "NotFittedError"]
+__all__ = ["LossLaw", "NotFittedError", "pad_runs"]
 
 
 _LL_FNS: dict = {}
@@ -53,6 +53,23 @@ def _log_likelihood_fn(law: LossLaw):
         model = law._model()
         fn = _LL_FNS[key] = jax.jit(lambda samples, kw: log_likelihood(model, samples, **kw))
     return fn
+
+
+def pad_runs(kw: Mapping[str, Any], length: int) -> dict[str, Any]:
+    """The loss model's arrays (:meth:`LossLaw._prepare`) padded to ``length`` runs, plus
+    ``mask`` (True for the real runs). Padded rows sit at the design centre with zero
+    measurement error and a finite log loss, so every term is finite before the mask drops it."""
+    n = len(kw["log_loss"])
+    if length < n:
+        raise ValueError(f"cannot pad {n} runs to {length}")
+    out = {}
+    for k, v in kw.items():
+        v = np.asarray(v, dtype=float)
+        if v.ndim == 1:  # per-run arrays
+            v = np.concatenate([v, np.zeros(length - n)])
+        out[k] = v
+    out["mask"] = np.arange(length) < n
+    return out
 
 
 class LossLaw(FittedModel):
@@ -213,6 +230,15 @@ class LossLaw(FittedModel):
         meta = {"log_n0": log_n0, "log_d0": log_d0, "run_id": run_ids, "n_params": n,
                 "n_tokens": d, "loss": y, "meas_sd": meas_sd}
         return kw, meta
+
+    def _sampling_kwargs(self, kw: Mapping[str, Any]) -> dict[str, Any]:
+        """``kw`` padded to :func:`~bayes_scaling.inference.nuts.padded_length` runs, with the
+        ``mask`` that drops the padding from the likelihood (and from the reference loss of the
+        sampling coordinates): the same posterior, and one compiled program per padded length
+        instead of one per number of runs."""
+        from bayes_scaling.inference.nuts import padded_length
+
+        return pad_runs(kw, padded_length(len(kw["log_loss"])))
 
     @staticmethod
     def _data_hash(meta: Mapping[str, Any]) -> str:

@@ -43,8 +43,10 @@ inflate ``sigma`` and drag the exponents.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 
+import jax
 import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
@@ -63,9 +65,46 @@ __all__ = ["ERROR_NOISE_MODELS", "LOSS_ERROR_MODES", "NOISE_MODELS", "NOISE_SITE
 ERROR_NOISE_MODELS = ("normal", "student_t")
 
 
+class _FixedBeta(dist.Beta):
+    """``Beta`` whose concentrations are numbers known when the model is built: the log
+    normaliser ``betaln(a, b)`` is a float computed once here, not a subgraph.
+
+    NumPyro's ``Beta.log_prob`` evaluates ``jax.scipy.special.betaln`` on every call (~860 jaxpr
+    equations each): with two Beta priors that was 60% of the gadre model's potential
+    (6241 -> 2406 lines of StableHLO) and about half the XLA compile time of a first fit
+    (``benchmarks/RESULTS.md``). The density is the same, to the last bits of the normaliser;
+    boundary values (0 or 1) are handled as NumPyro does (its double-``where``).
+    """
+
+    pytree_aux_fields = ("_log_norm",)
+
+    def __init__(self, concentration1: float, concentration0: float):
+        super().__init__(concentration1, concentration0)
+        a, b = float(concentration1), float(concentration0)
+        self._log_norm = math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
+
+    def log_prob(self, value):
+        from jax.scipy.special import xlogy
+
+        a1, b1 = self.concentration1 - 1.0, self.concentration0 - 1.0
+        edge = (value == 0.0) | (value == 1.0)
+        safe = jnp.where(edge, 0.5, value)
+        inner = xlogy(a1, safe) + xlogy(b1, jnp.where(edge, 0.5, 1.0 - value)) - self._log_norm
+        at_edge = xlogy(a1, value) + xlogy(b1, 1.0 - value) - self._log_norm
+        return jnp.where(edge, jax.lax.stop_gradient(at_edge), inner)
+
+
+def _number(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
 def prior_to_dist(prior: Prior, context: Mapping[str, jnp.ndarray]):
     """NumPyro distribution of ``prior`` with symbols replaced by (possibly traced) ``context``."""
     overrides = {k: context[v] for k, v in prior.params if isinstance(v, str)}
+    if prior.dist == "beta" and not overrides:
+        kw = prior.kwargs
+        if _number(kw["concentration1"]) and _number(kw["concentration0"]):
+            return _FixedBeta(kw["concentration1"], kw["concentration0"])
     return prior.to_numpyro(**overrides)
 
 
