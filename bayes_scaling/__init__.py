@@ -24,6 +24,7 @@ from bayes_scaling._version import __version__
 _EXPORTS: dict[str, str] = {
     "Diagnostics": "bayes_scaling.inference.diagnostics",
     "DiagnosticsWarning": "bayes_scaling.inference.diagnostics",
+    "RefitWarning": "bayes_scaling.inference.diagnostics",
     "ERROR_LAWS": "bayes_scaling.laws.forms",
     "ErrorLaw": "bayes_scaling.estimators.error_law",
     "FitFileError": "bayes_scaling.estimators.io",
@@ -75,7 +76,7 @@ _EXPORTS: dict[str, str] = {
     "long_format": "bayes_scaling.estimators.pooled",
     "DesignBounds": "bayes_scaling.data.design",
     "ExtrapolationWarning": "bayes_scaling.data.design",
-    "Discrepancy": "bayes_scaling.estimators.extrapolation",
+    "Discrepancy": "bayes_scaling.estimators.discrepancy",
     "Misfit": "bayes_scaling.evaluate.misfit",
     "misfit_check": "bayes_scaling.evaluate.misfit",
     "lfo_compare": "bayes_scaling.evaluate.compare",
@@ -124,11 +125,11 @@ if TYPE_CHECKING:  # pragma: no cover - static analysers see the eager imports
         batch_kernel,
         fit_many,
     )
+    from bayes_scaling.estimators.discrepancy import (  # noqa: F401
+        Discrepancy,
+    )
     from bayes_scaling.estimators.error_law import (  # noqa: F401
         ErrorLaw,
-    )
-    from bayes_scaling.estimators.extrapolation import (  # noqa: F401
-        Discrepancy,
     )
     from bayes_scaling.estimators.io import (  # noqa: F401
         FitFileError,
@@ -175,6 +176,7 @@ if TYPE_CHECKING:  # pragma: no cover - static analysers see the eager imports
     from bayes_scaling.inference.diagnostics import (  # noqa: F401
         Diagnostics,
         DiagnosticsWarning,
+        RefitWarning,
     )
     from bayes_scaling.laws.forms import (  # noqa: F401
         ERROR_LAWS,

@@ -45,7 +45,7 @@ bs.set_cpu_devices(4)  # before JAX computes anything: 4 chains in parallel
 
 from _md import md  # noqa: E402  (benchmarks/: run as scripts)
 
-from bayes_scaling.estimators.extrapolation import Discrepancy  # noqa: E402
+from bayes_scaling.estimators.discrepancy import Discrepancy  # noqa: E402
 from bayes_scaling.evaluate.splits import protocol_splits  # noqa: E402
 
 BINS = (0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0)

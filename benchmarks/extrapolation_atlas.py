@@ -59,7 +59,8 @@ import bayes_scaling as bs
 # one CPU device (no set_cpu_devices): the chains run vectorised and the fits' programs are the
 # exported ones, stored on disk and reused across processes (sharded batches are traced anew)
 from bayes_scaling.data import loss_columns  # noqa: E402
-from bayes_scaling.estimators.extrapolation import Discrepancy, _lfo_points  # noqa: E402
+from bayes_scaling.estimators.discrepancy import Discrepancy  # noqa: E402
+from bayes_scaling.estimators.extrapolation import _lfo_points  # noqa: E402
 from bayes_scaling.evaluate.scoring import score_loss  # noqa: E402
 from bayes_scaling.laws.discrepancy_prior import DiscrepancyPrior  # noqa: E402
 

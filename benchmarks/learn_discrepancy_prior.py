@@ -14,7 +14,7 @@ Ladder ``l`` has its own ``(kappa_l, gamma_l)`` (discrepancy per unit distance a
 compute, and its trend with the compute of the cut; :mod:`bayes_scaling.estimators.extrapolation`).
 Its evidence is its leave-future-out cuts and its far targets, the latter scored as one more
 cut at the fit's largest compute: ``r ~ N(0, diag(s^2) + U U^T + kappa_c^2 (d d^T) * K)``
-(:func:`~bayes_scaling.estimators.extrapolation.evidence_log_likelihood`), a likelihood surface
+(:func:`~bayes_scaling.estimators.discrepancy.evidence_log_likelihood`), a likelihood surface
 ``L_l`` over a grid of ``(log kappa, gamma)``. The population::
 
     log kappa_l ~ Normal(mu, tau),     gamma_l ~ Normal(mu_g, tau_g)
@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 from scipy import special
 
-from bayes_scaling.estimators.extrapolation import evidence_log_likelihood
+from bayes_scaling.estimators.discrepancy import evidence_log_likelihood
 
 POPULATION_PATH = (Path(__file__).resolve().parents[1] / "bayes_scaling" / "data" / "bundled"
                    / "discrepancy_population.json")

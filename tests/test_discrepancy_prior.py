@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from bayes_scaling.estimators.extrapolation import Discrepancy, evidence_log_likelihood
+from bayes_scaling.estimators.discrepancy import Discrepancy, evidence_log_likelihood
 from bayes_scaling.laws.discrepancy_prior import DiscrepancyPrior
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"

@@ -9,11 +9,8 @@ from scipy import stats
 
 import bayes_scaling as bs
 from bayes_scaling.data.design import DesignBounds, warn_far_extrapolation
-from bayes_scaling.estimators.extrapolation import (
-    KAPPA_PRIOR_SCALE,
-    Discrepancy,
-    lfo_splits,
-)
+from bayes_scaling.estimators.discrepancy import KAPPA_PRIOR_SCALE, Discrepancy
+from bayes_scaling.estimators.extrapolation import lfo_splits
 from bayes_scaling.testing import TRUE_GADRE, fabricated_loss_law
 
 BOUNDS = DesignBounds.from_sizes([1e7, 1e8, 1e8], [2e8, 2e9, 8e9])  # M in [20, 80]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
@@ -306,3 +307,70 @@ def test_pooled_fit_converges_on_gadre_datasets(gadre_runs):
     t = gadre_runs[gadre_runs.n_params > 5e9]
     pred = pooled.predict(t, ci_prob=0.9, kind="new_run")
     assert np.all(np.abs(pred["median"] / t["loss_c4_val"].to_numpy() - 1) < 0.1)
+    # each group learned its discrepancy from the masked refits, every refit recorded
+    for g, disc in pooled.discrepancy_.items():
+        assert len(disc.refits) == 3, (g, disc.refits)
+        assert disc.method == "lfo" and disc.points, (g, disc.refits)
+        assert {p["run_id"] for p in disc.points} <= set(runs.loc[runs.dataset == g, "run_id"])
+
+
+# ------------------------------------------------------------------ leave-future-out discrepancy
+def test_pooled_lfo_cuts_keep_every_group_fitted(sim3):
+    from bayes_scaling.estimators.extrapolation import pooled_lfo_cuts
+
+    kw, meta = PooledLossLaw("gadre", loss="loss_sim")._prepare(sim3)
+    c = 6 * meta["n_params"] * meta["n_tokens"]
+    cuts = pooled_lfo_cuts(kw, meta, 7)
+    assert len(cuts) == 3
+    for cut, fit in cuts:
+        assert np.all(c[fit] <= cut) and np.all(c[~fit] > cut) and (~fit).any()
+        assert np.bincount(kw["group"][fit]).min() >= 7
+    # a group left with too few runs below a cut: that cut is not made (d2 keeps only its 9
+    # largest-compute runs, so it has fewer than 7 below every cut)
+    comp = sim3.n_params * sim3.n_tokens
+    top = comp[sim3.dataset == "d2"].nlargest(9).index
+    few = sim3[(sim3.dataset != "d2") | sim3.index.isin(top)]
+    kw, meta = PooledLossLaw("gadre", loss="loss_sim")._prepare(few)
+    assert pooled_lfo_cuts(kw, meta, 7) == []
+    assert len(pooled_lfo_cuts(kw, meta, 1)) >= 1
+
+
+def test_pooled_new_run_adds_each_groups_discrepancy(sim3, tmp_path):
+    """A discrepancy of kappa 0.05 per unit distance on d0 only: d0's far target widens, the
+    other groups' and every law-mean interval stay as they were; the view and a saved file
+    carry it."""
+    from bayes_scaling.estimators.discrepancy import Discrepancy
+
+    law = fabricated_pooled_law(sim3, TRUTHS)
+    before = law.predict(TARGETS, ci_prob=0.9, seed=3)
+    wide = Discrepancy("lfo", kappa_grid=(0.05,), weights=(1.0,))
+    law.idata.attrs["discrepancy"] = json.dumps(
+        {"d0": wide.to_json(), "d1": Discrepancy.none().to_json(),
+         "d2": Discrepancy.none().to_json()})
+    assert law.discrepancy_["d0"] == wide and law.discrepancy_["d1"].method == "none"
+    d = law.design_bounds("d0").distance(TARGETS.n_params[:1], TARGETS.n_tokens[:1])[0]
+    assert d > 1
+    sd = law.discrepancy_sd(TARGETS)
+    np.testing.assert_allclose(sd[:, 0], 0.05 * d, rtol=1e-12)
+    assert np.all(sd[:, 1:] == 0)
+    after = law.predict(TARGETS, ci_prob=0.9, seed=3)
+    w0, w1 = [(p["upper"] - p["lower"]) / p["median"] for p in (before, after)]
+    # log-scale 90% half-width grows from ~1.645 * sigma to ~1.645 * sqrt(sigma^2 + (0.05 d)^2)
+    assert w1.iloc[0] > 2 * w0.iloc[0]
+    np.testing.assert_allclose(w1.iloc[1:], w0.iloc[1:], rtol=0.1)
+    pd.testing.assert_frame_equal(law.predict(TARGETS, kind="law_mean"),
+                                  fabricated_pooled_law(sim3, TRUTHS).predict(
+                                      TARGETS, kind="law_mean"))
+    view = law.for_group("d0")
+    assert view.discrepancy == "lfo" and view.discrepancy_ == wide
+    assert law.for_group("d1").discrepancy is None
+    law.save(tmp_path / "p.nc")
+    back = PooledLossLaw.load(tmp_path / "p.nc")
+    assert back.discrepancy == "lfo" and back.discrepancy_ == law.discrepancy_
+    pd.testing.assert_frame_equal(back.predict(TARGETS, seed=3), after)
+
+
+def test_pooled_discrepancy_argument_is_checked():
+    with pytest.raises(ValueError, match="discrepancy must be 'lfo' or None"):
+        PooledLossLaw(discrepancy="loo")
+    assert "discrepancy=None" in repr(PooledLossLaw(discrepancy=None))

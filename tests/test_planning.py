@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import bayes_scaling as bs
-from bayes_scaling.estimators.extrapolation import Discrepancy
+from bayes_scaling.estimators.discrepancy import Discrepancy
 from bayes_scaling.predict.planning import RunPlan, plan_runs, weighted_quantile_width
 from bayes_scaling.testing import TRUE_GADRE, fabricated_loss_law
 

@@ -98,6 +98,21 @@ def test_a_size_region_of_its_own_is_graded_by_size():
     assert [f.severity for f in _grade(m, FAR_M)[0]] == ["note"]
 
 
+def test_dropped_refits_bear_on_every_target_and_reach_the_verdict():
+    t = FAR_M.assign(tokens_per_param=FAR_M.n_tokens / FAR_M.n_params,
+                     compute_flops=6 * FAR_M.n_params * FAR_M.n_tokens)
+    note = ("Loss law: 1 of 3 leave-future-out refits failed their sampler diagnostics and were "
+            "dropped (cut at 1e+20 (R-hat 1.090 > 1.05)); the discrepancy was learned from the "
+            "other 2")
+    findings, verdict = grade_findings(_misfit(None), t, ["t0", "t1"], _reach(2),
+                                       refit_notes=[note])
+    assert [(f.kind, f.severity, f.targets) for f in findings] == [
+        ("refits", "affects", ("t0", "t1"))]
+    assert findings[0].text == note + "."
+    assert verdict.level == "caution"
+    assert verdict.text.startswith("Use with care: leave-future-out refits failed their checks")
+
+
 def test_neighbours_and_describe_runs():
     assert {round(np.exp(k)) for k in neighbours([5, 20, 80], 20.0001)} == {20}
     assert describe_runs([1e7], [5]) == "the run of 10M parameters at M = 5"

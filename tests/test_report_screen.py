@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bayes_scaling.estimators.discrepancy import Discrepancy
 from bayes_scaling.estimators.error_law import ErrorLaw
-from bayes_scaling.estimators.extrapolation import Discrepancy
 from bayes_scaling.predict.predictor import ScalingPredictor
 from bayes_scaling.report import build_report_data, render_html
 from bayes_scaling.testing import TRUE_GADRE, fabricated_loss_law

@@ -9,13 +9,20 @@ kind / law checks of :mod:`bayes_scaling.estimators.io`.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from bayes_scaling.inference.config import check_seed
-from bayes_scaling.inference.diagnostics import Diagnostics, DiagnosticsWarning, diagnostics
+from bayes_scaling.inference.diagnostics import (
+    Diagnostics,
+    DiagnosticsWarning,
+    RefitWarning,
+    diagnostics,
+)
 from bayes_scaling.inference.nuts import sample_nuts
 
 __all__ = ["FittedModel", "NotFittedError"]
@@ -93,7 +100,9 @@ class FittedModel:
                                  f" or {self.kind}.load(path)")
 
     def diagnostics(self, *, warn: bool = True) -> Diagnostics:
-        """R-hat, ESS bulk/tail, divergences, BFMI and ``ok`` (warns when a check fails)."""
+        """R-hat, ESS bulk/tail, divergences, BFMI and ``ok`` (warns when a check fails);
+        ``notes``: the leave-future-out refits that failed their own checks and were dropped
+        (:mod:`bayes_scaling.estimators.lfo`)."""
         self._require_fit()
         if self._diagnostics is None:
             post = self.idata.posterior
@@ -105,14 +114,31 @@ class FittedModel:
         elif warn and not self._diagnostics.ok:
             warnings.warn("sampler diagnostics failed:\n" + str(self._diagnostics),
                           DiagnosticsWarning, stacklevel=2)
-        return self._diagnostics
+        return replace(self._diagnostics, notes=self._refit_notes())
+
+    def _discrepancies(self) -> list:
+        """The fit's learned discrepancies (one, or one per task or group)."""
+        d = self.discrepancy_
+        return list(d.values()) if isinstance(d, Mapping) else [d]
+
+    def _refit_notes(self) -> tuple[str, ...]:
+        if self.idata is None or "discrepancy" not in self.idata.attrs:
+            return ()
+        return tuple(dict.fromkeys(n for d in self._discrepancies()
+                                   if (n := d.refit_note()) is not None))
+
+    def _warn_refits(self, warn: bool) -> None:
+        """After the discrepancy is learned: warn when refits were dropped (``warn=True``)."""
+        if warn and (notes := self._refit_notes()):
+            warnings.warn("; ".join(notes) + "; see diagnostics().notes", RefitWarning,
+                          stacklevel=3)
 
     @property
     def discrepancy_(self):
         """The learned extrapolation
-        :class:`~bayes_scaling.estimators.extrapolation.Discrepancy` in ``idata.attrs``
+        :class:`~bayes_scaling.estimators.discrepancy.Discrepancy` in ``idata.attrs``
         (method ``"none"`` for fits without one)."""
-        from bayes_scaling.estimators.extrapolation import Discrepancy
+        from bayes_scaling.estimators.discrepancy import Discrepancy
 
         self._require_fit()
         raw = self.idata.attrs.get("discrepancy")

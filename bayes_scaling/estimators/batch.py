@@ -184,6 +184,16 @@ def fit_many(
             f"{len(failed)} of {len(fits)} fits failed their diagnostics (indices "
             f"{failed[:20]}{'...' if len(failed) > 20 else ''}); inspect fits[i].diagnostics()",
             DiagnosticsWarning, stacklevel=2)
+    dropped = [i for i, f in enumerate(fits) if f.diagnostics(warn=False).notes]
+    if warn and dropped:
+        import warnings
+
+        from bayes_scaling.inference.diagnostics import RefitWarning
+
+        warnings.warn(
+            f"{len(dropped)} of {len(fits)} fits dropped leave-future-out refits that failed "
+            f"their diagnostics (indices {dropped[:20]}{'...' if len(dropped) > 20 else ''}); "
+            "inspect fits[i].diagnostics().notes", RefitWarning, stacklevel=2)
     return fits
 
 

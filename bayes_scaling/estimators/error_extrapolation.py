@@ -38,14 +38,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bayes_scaling.estimators.extrapolation import (
-    Discrepancy,
-    cut_key,
-    noise_variance,
-    param_factor,
-    weigh_by_run,
+from bayes_scaling.estimators.discrepancy import Discrepancy, cut_key
+from bayes_scaling.estimators.lfo import (
+    Cut,
+    Refit,
+    held_out_points,
+    leave_future_out,
+    masked_refits,
 )
-from bayes_scaling.inference.config import SamplerConfig, derive_seed
 
 if TYPE_CHECKING:
     from bayes_scaling.estimators.error_law import ErrorLaw
@@ -57,8 +57,6 @@ __all__ = ["ERROR_KAPPA_PRIOR_SCALE", "ERROR_LFO_QUANTILES", "calibrate_error_di
 ERROR_KAPPA_PRIOR_SCALE = 0.5
 #: Loss quantiles of the fitting runs at which the error law's leave-future-out cuts.
 ERROR_LFO_QUANTILES = (0.5, 0.35, 0.2)
-# the refits only need predictive means and variances: fewer, shorter chains suffice
-_LFO_SAMPLER = {"num_warmup": 500, "num_samples": 500, "num_chains": 2}
 
 
 def loss_distance(loss: np.ndarray, loss_min_fit: float) -> np.ndarray:
@@ -86,41 +84,29 @@ def error_lfo_splits(loss: np.ndarray, min_fit: int,
 def calibrate_error_discrepancy(law: ErrorLaw, kw: Mapping[str, Any], meta: Mapping[str, Any],
                                 *, seed: int) -> Discrepancy:
     """Learn the fitted error law's discrepancy by leave-future-out in loss (module docstring),
-    from the model arrays ``kw, meta = law._prepare(runs)`` of its fit."""
-    from bayes_scaling.inference.nuts import sample_nuts
-
+    from the model arrays ``kw, meta = law._prepare(runs)`` of its fit, through the
+    leave-future-out engine (:func:`~bayes_scaling.estimators.lfo.leave_future_out`)."""
     # the refits only need predictive means and variances: the linearised model (no latent
     # loss per run) gives them at a fraction of the latent model's cost
     lin = copy.copy(law)
     lin._loss_error_used = "linearised"
-    base = law.sampler.to_dict()
-    # never heavier than the main fit's own settings (the same program when they are lighter)
-    config = SamplerConfig.coerce(
-        base | {k: min(int(v), int(base[k])) for k, v in _LFO_SAMPLER.items()}, base)
     loss, err = kw["loss_obs"], kw["error"]
-    splits = error_lfo_splits(loss, len(law.spec.sampled) + 3)
-    points: list[dict] = []
-    for i, (cut, fit) in enumerate(splits):
-        kw_i = dict(kw, mask=fit, loss_ref=np.asarray(float(np.median(loss[fit]))))
-        posterior, _, _ = sample_nuts(lin._model(), kw_i, config=config,
-                                      seed=derive_seed(seed, 7919 + i), model_key=lin._model_key(),
-                                      progress=False)
-        post = {k: np.reshape(v, (-1, *np.shape(v)[2:])) for k, v in posterior.items()}
+    cuts = [Cut(0, cut, int(fit.sum()), int((~fit).sum()),
+                dict(kw, mask=fit, loss_ref=np.asarray(float(np.median(loss[fit])))))
+            for cut, fit in error_lfo_splits(loss, len(law.spec.sampled) + 3)]
+
+    def score(c: Cut, r: Refit) -> dict[int, list[dict]]:
+        fit = c.payload["mask"]
+        post = {k: np.reshape(v, (-1, *np.shape(v)[2:])) for k, v in r.posterior.items()}
         held = np.flatnonzero(~fit)
-        mu, scale, nu = law._mean_and_scale(post, loss[held], kw_i["loss_ref"])
-        noise_var = noise_variance(scale, nu)
-        mean = mu.mean(axis=0)
-        factor = param_factor(mu)
-        dist = loss_distance(loss[held], float(loss[fit].min()))
-        points += [{"run_id": str(meta["run_id"][j]), "cutoff": cut,
-                    "distance": float(dist[a]), "residual": float(err[j] - mean[a]),
-                    "pred_sd": float(np.sqrt(mu[:, a].var() + noise_var[a])),
-                    "noise_sd": float(np.sqrt(noise_var[a])),
-                    "param_factor": [float(x) for x in factor[a]]}
-                   for a, j in enumerate(held)]
-    weigh_by_run(points)
-    return Discrepancy.from_evidence(points, [c for c, _ in splits],
-                                     prior_scale=ERROR_KAPPA_PRIOR_SCALE, trend=False)
+        mu, scale, nu = law._mean_and_scale(post, loss[held], c.payload["loss_ref"])
+        return {0: held_out_points([meta["run_id"][j] for j in held], err[held], mu, scale, nu,
+                                   loss_distance(loss[held], float(loss[fit].min())),
+                                   {"cutoff": c.cutoff})}
+
+    evidence = leave_future_out(cuts, masked_refits(lin, seed), score,
+                                names=lin._diagnostic_names())
+    return evidence.discrepancy(0, prior_scale=ERROR_KAPPA_PRIOR_SCALE, trend=False)
 
 
 def compare_lfo(discrepancies: dict[str, Discrepancy]) -> dict[str, float]:

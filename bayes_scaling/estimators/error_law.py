@@ -331,8 +331,8 @@ class ErrorLaw(ErrorPredictiveMixin, FittedModel):
         ``idata.attrs["discrepancy"]`` holds the learned discrepancy and
         ``idata.attrs["loss_min_fit"]`` the smallest fitted loss (where it starts).
         """
+        from bayes_scaling.estimators.discrepancy import Discrepancy
         from bayes_scaling.estimators.error_extrapolation import calibrate_error_discrepancy
-        from bayes_scaling.estimators.extrapolation import Discrepancy
 
         if self._auto:
             return self._fit_auto(runs, seed=seed, progress=progress, warn=warn)
@@ -343,6 +343,7 @@ class ErrorLaw(ErrorPredictiveMixin, FittedModel):
                 if self.discrepancy == "lfo" else Discrepancy.none())
         self.idata.attrs["discrepancy"] = disc.to_json()
         self.idata.attrs["loss_min_fit"] = float(np.min(kw["loss_obs"]))
+        self._warn_refits(warn)
         return self
 
     def _fit_auto(self, runs: pd.DataFrame, *, seed: int, progress: bool, warn: bool):

@@ -65,342 +65,45 @@ themselves, by leave-future-out (LFO):
    (evenly spread), enough for a few correlated draws and cheap to factor.
 
 Fits with too few runs to refit below a cut (fewer than the law's parameters + 3, or a design that
-cannot identify the law) keep the prior: ``method="prior"``. Refits are used for every cut (no
-PSIS shortcut): removing the ~20-50% largest-compute runs leaves importance weights with Pareto k
-far above 0.7, where PSIS is unreliable.
+cannot identify the law) keep the prior: ``method="prior"``. The refits run through the one
+leave-future-out engine (:mod:`bayes_scaling.estimators.lfo`): a refit that fails its sampler
+diagnostics is dropped from the evidence and recorded in :attr:`Discrepancy.refits`. Every cut
+gets a refit (no PSIS shortcut): removing the ~20-50% largest-compute runs leaves importance
+weights with Pareto k far above 0.7, where PSIS is unreliable.
 """
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from bayes_scaling.data.design import DesignBounds
-from bayes_scaling.inference.config import check_seed, derive_seed
+from bayes_scaling.estimators.discrepancy import Discrepancy
+from bayes_scaling.estimators.lfo import (
+    REFIT_SAMPLER,
+    Cut,
+    Refit,
+    held_out_points,
+    leave_future_out,
+    masked_refits,
+)
+from bayes_scaling.inference.config import derive_seed
 from bayes_scaling.laws.discrepancy_prior import DiscrepancyPrior, population_prior
+from bayes_scaling.models.noise import NOISE_SITES
 
 if TYPE_CHECKING:
     from bayes_scaling.estimators.loss_law import LossLaw
+    from bayes_scaling.estimators.pooled import PooledLossLaw
 
-__all__ = ["Discrepancy", "GAMMA_PRIOR_SCALE", "KAPPA_PRIOR_SCALE", "LFO_QUANTILES",
-           "calibrate_discrepancy", "cut_key", "evidence_log_likelihood", "lfo_splits",
-           "noise_variance", "param_factor", "weigh_by_run"]
+__all__ = ["LFO_QUANTILES", "calibrate_discrepancy", "calibrate_pooled_loss_discrepancy",
+           "lfo_splits", "pooled_lfo_cuts"]
 
-#: Scale of :meth:`Discrepancy.from_evidence`'s default prior of kappa (HalfNormal): log-loss
-#: discrepancy per natural-log unit of distance. The loss law's prior until 2026-12-07; since
-#: then :func:`~bayes_scaling.laws.discrepancy_prior.population_prior`.
-KAPPA_PRIOR_SCALE = 0.01
 #: Compute quantiles of the fitting runs at which leave-future-out cuts.
 LFO_QUANTILES = (0.5, 0.65, 0.8)
-#: Prior scale of the trend gamma (Normal): d log kappa / d log compute of the cut-off.
-GAMMA_PRIOR_SCALE = 0.5
-# kappa at a cut is evaluated on this grid (log-spaced) and interpolated in log kappa; a
-# lognormal prior's grid reaches lower (below 1e-5 a cut's likelihood is flat)
-_KCUT_GRID = np.concatenate([[0.0], np.geomspace(1e-4, 3.0, 90)])
-_KCUT_GRID_WIDE = np.concatenate([[0.0], np.geomspace(1e-5, 3.0, 100)])
-# correlation lengths (natural-log units in N and M) of the discrepancy across one cut's runs,
-# marginalised with equal weights; inf: one shared draw per cut
-_LENGTH_SCALES = (0.5, 1.0, 2.0, 4.0, np.inf)
-_MAX_CUT_POINTS = 120
-# rank of the factor of the refit's log-mean covariance at the held-out runs: a law has 4-5
-# parameters, so 6 directions hold nearly all of it
-_FACTOR_RANK = 6
-# the refits only need predictive means and variances: fewer, shorter chains suffice
-_LFO_SAMPLER = {"num_warmup": 500, "num_samples": 500, "num_chains": 2}
-
-
-@dataclass(frozen=True)
-class Discrepancy:
-    """The learned extrapolation discrepancy of one fit.
-
-    Attributes
-    ----------
-    method : {"lfo", "prior", "none"}
-        ``"lfo"``: ``kappa``'s posterior from leave-future-out; ``"prior"``: too few runs to
-        refit, the prior alone; ``"none"``: no discrepancy (``LossLaw(discrepancy=None)``).
-    kappa_grid, gamma_grid : tuple of float
-        Grids of ``kappa_ref`` (discrepancy per unit distance at the reference compute) and of
-        the trend ``gamma`` (``gamma_grid == (0.0,)``: no trend, e.g. fits saved before the trend).
-    weights : tuple of float
-        Grid posterior over ``kappa_grid x gamma_grid`` (row-major, sums to 1).
-    points : tuple of dict
-        The LFO evidence: ``run_id``, ``cutoff_flops``, ``distance``, ``residual``, ``pred_sd``.
-    cutoffs : tuple of float
-        Compute cut-offs of the refits.
-    log_c_ref, log_c_fit : float
-        Log compute at which ``kappa_ref`` applies (mean log cut-off) and of the fit itself (its
-        largest run): the fit's ``kappa = kappa_ref * exp(gamma * (log_c_fit - log_c_ref))``.
-    prior : dict or None
-        The prior of ``(kappa_ref, gamma)``
-        (:meth:`~bayes_scaling.laws.discrepancy_prior.DiscrepancyPrior.to_dict`); ``None`` in
-        files written before 2026-12-07, whose prior was ``HalfNormal(kappa_grid[-1] / 15)``.
-    """
-
-    method: str
-    kappa_grid: tuple[float, ...] = ()
-    weights: tuple[float, ...] = ()
-    points: tuple[dict, ...] = field(default=())
-    cutoffs: tuple[float, ...] = ()
-    gamma_grid: tuple[float, ...] = (0.0,)
-    log_c_ref: float = 0.0
-    log_c_fit: float = 0.0
-    prior: dict | None = None
-
-    @classmethod
-    def none(cls) -> Discrepancy:
-        return cls("none")
-
-    @classmethod
-    def from_evidence(cls, points: Sequence[dict], cutoffs: Sequence[float], *,
-                      log_c_fit: float | None = None, prior: DiscrepancyPrior | None = None,
-                      prior_scale: float = KAPPA_PRIOR_SCALE, trend: bool = True) -> Discrepancy:
-        """Grid posterior of ``(kappa_ref, gamma)`` from LFO points (see the module docstring).
-
-        Points of one cut (same ``cutoff_flops``, or ``cutoff`` for cuts not made in compute)
-        are scored jointly. A point may carry ``noise_sd`` (its regular scatter and measurement
-        error), ``param_factor`` (its row of the low-rank factor ``U``) and ``log_n``, ``log_m``
-        (its place in the design, for the correlation kernel); without them its whole
-        ``pred_sd`` is independent noise and the cut shares one discrepancy draw.
-        ``log_c_fit``: log compute of the fit the discrepancy is for (default: the largest
-        cut-off). ``prior``: of ``(kappa_ref, gamma)``; default ``HalfNormal(prior_scale)`` on
-        ``kappa_ref`` (its grid spans 15x that) and ``Normal(0, 0.5)`` on ``gamma``
-        (:class:`~bayes_scaling.laws.discrepancy_prior.DiscrepancyPrior`). ``trend=False``: no
-        trend (``gamma = 0``), e.g. for cuts not made in compute.
-        """
-        if prior is None:
-            prior = DiscrepancyPrior.half_normal(prior_scale, GAMMA_PRIOR_SCALE)
-        k = prior.kappa_grid()
-        g = prior.gamma_grid() if trend else np.zeros(1)
-        cuts = {cut_key(p) for p in points}
-        if not cuts:
-            w = np.exp(prior.log_weights(k))
-            return cls("prior", tuple(map(float, k)), tuple(map(float, w / w.sum())), (),
-                       tuple(map(float, cutoffs)), prior=prior.to_dict())
-        log_cuts = np.log(np.array([c for c in cuts if c > 0] or [1.0]))
-        log_c_ref = float(log_cuts.mean()) if trend else 0.0
-        if log_c_fit is None or not trend:
-            log_c_fit = float(log_cuts.max()) if trend else 0.0
-        log_post = prior.log_weights(k, g) + evidence_log_likelihood(
-            points, k, g, log_c_ref=log_c_ref, trend=trend, cut_grid=_kcut_grid(prior))
-        p = np.exp(log_post - log_post.max())
-        p /= p.sum()
-        return cls("lfo", tuple(map(float, k)), tuple(map(float, p.ravel())), tuple(points),
-                   tuple(map(float, cutoffs)), tuple(map(float, g)), log_c_ref, float(log_c_fit),
-                   prior=prior.to_dict())
-
-    def prior_(self) -> DiscrepancyPrior:
-        """The prior of ``(kappa_ref, gamma)`` this discrepancy was learned under."""
-        if self.prior is not None:
-            return DiscrepancyPrior.from_dict(self.prior)
-        scale = (self.kappa_grid[-1] / 15.0) if self.kappa_grid else KAPPA_PRIOR_SCALE
-        return DiscrepancyPrior.half_normal(scale, GAMMA_PRIOR_SCALE)
-
-    def kappa_draws(self, n: int, seed: int) -> np.ndarray:
-        """``n`` draws of the fit's ``kappa`` (zeros for ``method="none"``)."""
-        if self.method == "none":
-            return np.zeros(n)
-        rng = np.random.default_rng(np.random.SeedSequence([check_seed(seed), 0xD15C]))
-        kg, gg = np.asarray(self.kappa_grid), np.asarray(self.gamma_grid)
-        idx = rng.choice(len(kg) * len(gg), size=n, p=np.asarray(self.weights))
-        ki, gi = np.divmod(idx, len(gg))
-        # uniform within each draw's grid cell (cells of a log-spaced grid differ in width)
-        k_lo, k_hi = _cell_edges(kg)
-        kappa = np.clip(k_lo[ki] + (k_hi[ki] - k_lo[ki]) * rng.random(n), 0.0, None)
-        if len(gg) > 1:
-            g_lo, g_hi = _cell_edges(gg)
-            gamma = g_lo[gi] + (g_hi[gi] - g_lo[gi]) * rng.random(n)
-            kappa = kappa * np.exp(gamma * (self.log_c_fit - self.log_c_ref))
-        return np.minimum(kappa, self.prior_().kappa_cap())
-
-    def quantiles(self, q: Sequence[float] = (0.05, 0.5, 0.95)) -> np.ndarray:
-        """Quantiles of the fit's ``kappa`` (zeros for ``method="none"``)."""
-        if self.method == "none":
-            return np.zeros(len(q))
-        if len(self.gamma_grid) > 1:
-            return np.quantile(self.kappa_draws(40_000, seed=0), q)
-        # each weight is the mass of a cell around its grid point: the CDF reaches
-        # cumsum[i] at the cell's right edge
-        return np.interp(q, np.cumsum(self.weights), _cell_edges(np.asarray(self.kappa_grid))[1])
-
-    def trend(self, q: Sequence[float] = (0.05, 0.5, 0.95)) -> np.ndarray:
-        """Quantiles of the trend ``gamma`` (zeros without one)."""
-        if self.method == "none" or len(self.gamma_grid) == 1:
-            return np.zeros(len(q))
-        w = np.asarray(self.weights).reshape(len(self.kappa_grid), -1).sum(axis=0)
-        return np.interp(q, np.cumsum(w), _cell_edges(np.asarray(self.gamma_grid))[1])
-
-    def to_json(self) -> str:
-        return json.dumps({"method": self.method, "kappa_grid": self.kappa_grid,
-                           "weights": self.weights, "points": list(self.points),
-                           "cutoffs": self.cutoffs, "gamma_grid": self.gamma_grid,
-                           "log_c_ref": self.log_c_ref, "log_c_fit": self.log_c_fit,
-                           "prior": self.prior})
-
-    @classmethod
-    def from_json(cls, s: str) -> Discrepancy:
-        d = json.loads(s)
-        return cls(d["method"], tuple(d["kappa_grid"]), tuple(d["weights"]),
-                   tuple(d["points"]), tuple(d["cutoffs"]), tuple(d.get("gamma_grid", (0.0,))),
-                   float(d.get("log_c_ref", 0.0)), float(d.get("log_c_fit", 0.0)),
-                   d.get("prior"))
-
-    def lfo_log_density(self) -> np.ndarray:
-        """Per LFO point, the log density of its held-out log loss under its refit's predictive
-        (normal approximation, outlier component included, no discrepancy), times the point's
-        weight: the leave-future-out predictive skill of the law on its own runs."""
-        if not self.points:
-            return np.zeros(0)
-        r = np.array([p["residual"] for p in self.points])
-        v = np.array([p["pred_sd"] for p in self.points]) ** 2
-        w = np.array([p["weight"] for p in self.points])
-        pi = np.array([p.get("outlier_prob", 0.0) for p in self.points])
-        v_o = v + np.array([p.get("outlier_scale", 0.0) for p in self.points]) ** 2
-        lp_reg = np.log1p(-pi) - 0.5 * (np.log(2 * np.pi * v) + r**2 / v)
-        with np.errstate(divide="ignore"):
-            lp_out = np.log(pi) - 0.5 * (np.log(2 * np.pi * v_o) + r**2 / v_o)
-        return w * np.logaddexp(lp_reg, lp_out)
-
-    def evidence(self) -> pd.DataFrame:
-        """The LFO points as a table (one row per held-out run and cut)."""
-        return pd.DataFrame(list(self.points))
-
-
-def _cell_edges(grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Left and right edges of the cells around each grid point (midpoints between points;
-    the end cells are as wide as their neighbour's half-gap, mirrored)."""
-    if len(grid) == 1:
-        return grid.copy(), grid.copy()
-    mid = 0.5 * (grid[1:] + grid[:-1])
-    left = np.concatenate([[grid[0] - (mid[0] - grid[0])], mid])
-    right = np.concatenate([mid, [grid[-1] + (grid[-1] - mid[-1])]])
-    return left, right
-
-
-def _kcut_grid(prior: DiscrepancyPrior) -> np.ndarray:
-    """The grid on which one cut's likelihood is evaluated (and interpolated in log kappa)."""
-    if prior.kind == "half_normal":
-        return _KCUT_GRID * (prior.kappa_scale / KAPPA_PRIOR_SCALE)
-    return _KCUT_GRID_WIDE
-
-
-def evidence_log_likelihood(points: Sequence[dict], kappa: np.ndarray, gamma: np.ndarray, *,
-                            log_c_ref: float, trend: bool = True,
-                            cut_grid: np.ndarray | None = None) -> np.ndarray:
-    """Log likelihood of ``(kappa_ref, gamma)`` on the grid ``kappa x gamma``, ``(K, G)``, from
-    points grouped in cuts (see :meth:`Discrepancy.from_evidence`): each cut scored jointly at
-    ``kappa_c = kappa_ref * exp(gamma * (log c - log_c_ref))``, the cuts independent given
-    ``(kappa_ref, gamma)``, the correlation length of the discrepancy across a cut's runs
-    averaged over its equal-weight grid (one length for all cuts). Up to a constant.
-
-    ``cut_grid``: the grid on which a cut's likelihood is evaluated (default 0 and 1e-5
-    to 3, log-spaced). The atlas (``benchmarks/extrapolation_atlas.py``) adds a fit's far
-    targets as one more cut, at the fit's largest compute, to learn the population prior.
-    """
-    kappa, gamma = np.asarray(kappa, float), np.asarray(gamma, float)
-    cuts: dict[float, list[dict]] = {}
-    for p in points:
-        cuts.setdefault(cut_key(p), []).append(p)
-    kc_grid = _KCUT_GRID_WIDE if cut_grid is None else np.asarray(cut_grid, float)
-    floor = kc_grid[1] / 100.0
-    kc_log = np.log(np.maximum(kc_grid, floor))
-    placed = all("log_n" in p and "log_m" in p for p in points)
-    by_ell = []
-    for ell in (_LENGTH_SCALES if placed else (np.inf,)):
-        ll = np.zeros((len(kappa), len(gamma)))
-        for c, pts in cuts.items():
-            shift = np.log(c) - log_c_ref if (trend and c > 0) else 0.0
-            k_cut = kappa[:, None] * np.exp(gamma[None, :] * shift)
-            ll = ll + np.interp(np.log(np.maximum(k_cut, floor)), kc_log,
-                                _cut_log_likelihood(pts, kc_grid, ell))
-        by_ell.append(ll)
-    return np.logaddexp.reduce(np.stack(by_ell), axis=0) - np.log(len(by_ell))
-
-
-def _thin(pts: Sequence[dict]) -> list[dict]:
-    """At most :data:`_MAX_CUT_POINTS` of a cut's points, evenly spread in the cut's own order
-    (the residuals of one cut are strongly correlated: more points add cost, little evidence)."""
-    if len(pts) <= _MAX_CUT_POINTS:
-        return list(pts)
-    keep = np.unique(np.linspace(0, len(pts) - 1, _MAX_CUT_POINTS).round().astype(int))
-    return [pts[i] for i in keep]
-
-
-def _cut_log_likelihood(pts: Sequence[dict], kappa: np.ndarray,
-                        ell: float = np.inf) -> np.ndarray:
-    """Log density of one cut's residuals at each ``kappa``: ``N(r; 0, D + U U^T + kappa^2 B)``
-    with ``D`` the diagonal (scatter, plus ``tau^2`` times the outlier responsibility under the
-    mixture), ``U`` the refit's parameter factor and ``B = d d^T * K_ell`` the discrepancy's
-    covariance (``K_ell`` a squared-exponential kernel over ``(log N, log M)``; all ones for
-    ``ell = inf``, or when the points do not carry their place in the design)."""
-    pts = _thin(pts)
-    r = np.array([p["residual"] for p in pts])
-    d = np.array([p["distance"] for p in pts])
-    total = np.array([p["pred_sd"] for p in pts]) ** 2
-    if all("param_factor" in p and "noise_sd" in p for p in pts):
-        u = np.array([p["param_factor"] for p in pts], dtype=float).reshape(len(pts), -1)
-        noise = np.array([p["noise_sd"] for p in pts]) ** 2
-    else:
-        u = np.zeros((len(pts), 0))
-        noise = total
-    corr = np.ones((len(pts), len(pts)))
-    if np.isfinite(ell) and all("log_n" in p and "log_m" in p for p in pts):
-        z = np.array([[p["log_n"], p["log_m"]] for p in pts], dtype=float)
-        corr = np.exp(-0.5 * np.sum((z[:, None] - z[None]) ** 2, axis=2) / ell**2)
-    pi = np.array([p.get("outlier_prob", 0.0) for p in pts])
-    tau2 = np.array([p.get("outlier_scale", 0.0) for p in pts]) ** 2
-    # outlier responsibility of each run at each kappa, from its marginal predictive
-    marg = total[None, :] + (kappa[:, None] * d[None, :]) ** 2  # (K, n)
-    lp_reg = np.log1p(-pi)[None, :] - 0.5 * (np.log(marg) + r**2 / marg)
-    with np.errstate(divide="ignore"):
-        lp_out = (np.log(pi)[None, :] - 0.5 * (np.log(marg + tau2) + r**2 / (marg + tau2)))
-    resp = np.exp(lp_out - np.logaddexp(lp_reg, lp_out))
-    diag = noise[None, :] + resp * tau2[None, :]  # (K, n)
-    cov = (u @ u.T)[None] + (kappa**2)[:, None, None] * (d[:, None] * d[None, :] * corr)[None]
-    cov[:, np.arange(len(r)), np.arange(len(r))] += diag
-    chol = np.linalg.cholesky(cov)  # diag > 0: positive definite
-    z = np.linalg.solve(chol, np.broadcast_to(r, (len(kappa), len(r)))[:, :, None])[:, :, 0]
-    logdet = 2.0 * np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2)), axis=1)
-    return -0.5 * (len(r) * np.log(2 * np.pi) + logdet + np.sum(z**2, axis=1))
-
-
-def cut_key(point: Mapping[str, Any]) -> float:
-    """The cut an LFO point belongs to: ``cutoff_flops`` (loss laws) or ``cutoff`` (cuts not
-    made in compute, e.g. the error law's in loss)."""
-    return float(point["cutoff_flops"] if "cutoff_flops" in point else point.get("cutoff", 0.0))
-
-
-def weigh_by_run(points: Sequence[dict]) -> None:
-    """Set each point's ``weight`` to 1 / (number of cuts that held its run out), in place: a run
-    counts once in the LFO log score however many refits predicted it."""
-    counts = pd.Series([p["run_id"] for p in points], dtype=object).value_counts()
-    for p in points:
-        p["weight"] = 1.0 / float(counts[p["run_id"]])
-
-
-def noise_variance(scale: np.ndarray, nu: np.ndarray | None = None) -> np.ndarray:
-    """Mean over draws (axis 0) of the regular noise variance with scale ``scale``: ``scale^2``,
-    or for a Student-t with ``nu`` degrees of freedom ``scale^2 nu / (nu - 2)``, ``nu`` capped
-    at 2.5 (near 2 the variance diverges)."""
-    if nu is None:
-        return np.mean(scale**2, axis=0)
-    nu = np.maximum(nu, 2.5)
-    return np.mean(scale**2 * nu / (nu - 2.0), axis=0)
-
-
-def param_factor(draws: np.ndarray) -> np.ndarray:
-    """Rank-6 factor ``U`` (rows: the columns of ``draws``) of the covariance of ``(S, n)``
-    draws across their columns: ``U U^T`` ~ ``cov(draws)``, the parameter uncertainty a refit
-    shares across its held-out runs."""
-    centred = (draws - draws.mean(axis=0)[None, :]) / np.sqrt(draws.shape[0])
-    _, sv, vt = np.linalg.svd(centred, full_matrices=False)
-    return vt[:_FACTOR_RANK].T * sv[:_FACTOR_RANK][None, :]
-
 
 def lfo_splits(runs: pd.DataFrame, min_fit: int,
                quantiles: Sequence[float] = LFO_QUANTILES) -> list[tuple[float, pd.Index, pd.Index]]:
@@ -436,44 +139,43 @@ def calibrate_discrepancy(laws: Sequence[LossLaw], runs_list: Sequence[pd.DataFr
                           seed: int, prior: DiscrepancyPrior | None = None) -> list[Discrepancy]:
     """Learn each fitted law's discrepancy by leave-future-out on its own runs.
 
-    All refits of all laws run as one batch (:func:`~bayes_scaling.fit_many`). ``laws`` are
-    fitted LossLaws (their form, priors and noise are reused); returns one
-    :class:`Discrepancy` per law, in order. ``prior``: of ``(kappa_ref, gamma)``, default the
-    population learned across ladders
+    All refits of all laws run as one batch (:func:`~bayes_scaling.fit_many`) through the
+    leave-future-out engine (:func:`~bayes_scaling.estimators.lfo.leave_future_out`: refits
+    that fail their diagnostics are dropped and recorded). ``laws`` are fitted LossLaws (their
+    form, priors and noise are reused); returns one :class:`Discrepancy` per law, in order.
+    ``prior``: of ``(kappa_ref, gamma)``, default the population learned across ladders
     (:func:`~bayes_scaling.laws.discrepancy_prior.population_prior`).
     """
     if prior is None:
         prior = population_prior()
-    from bayes_scaling.estimators.batch import fit_many
-
     if not laws:
         return []
-    template = laws[0]._lfo_template(_LFO_SAMPLER)
+    template = laws[0]._lfo_template(REFIT_SAMPLER)
     min_fit = len(template.spec.params) + 3
-    jobs: list[tuple[int, float, pd.DataFrame]] = []
-    subsets: list[pd.DataFrame] = []
-    cutoffs: list[list[float]] = [[] for _ in laws]
+    cuts: list[Cut] = []
     for i, runs in enumerate(runs_list):
         for cut, fit_idx, held_idx in lfo_splits(runs, min_fit):
             sub = runs.loc[fit_idx]
-            if not _usable(template, sub):
-                continue
-            jobs.append((i, cut, runs.loc[held_idx]))
-            subsets.append(sub)
-            cutoffs[i].append(cut)
-    points: list[list[dict]] = [[] for _ in laws]
-    if subsets:
-        refits = fit_many(template, subsets, seed=derive_seed(seed, 7919), warn=False)
-        for (i, cut, held), sub, refit in zip(jobs, subsets, refits, strict=True):
-            points[i] += _lfo_points(refit, sub, held, cut)
+            if _usable(template, sub):
+                cuts.append(Cut(i, cut, len(fit_idx), len(held_idx), (sub, runs.loc[held_idx])))
+
+    def refit(cs: Sequence[Cut]) -> list[Refit]:
+        from bayes_scaling.estimators.batch import fit_many
+
+        fits = fit_many(template, [c.payload[0] for c in cs], seed=derive_seed(seed, 7919),
+                        warn=False)
+        return [Refit({k: v.values for k, v in f.idata.posterior.data_vars.items()},
+                      {k: f.idata.sample_stats[k].values for k in ("diverging", "energy")}, f)
+                for f in fits]
+
+    def score(c: Cut, r: Refit) -> dict[int, list[dict]]:
+        return {c.owner: _lfo_points(r.fitted, *c.payload, c.cutoff)}
+
+    evidence = leave_future_out(cuts, refit, score, names=template._diagnostic_names())
     out = []
-    for i in range(len(laws)):
-        pts = points[i]
-        weigh_by_run(pts)
-        log_c = np.log(6.0 * runs_list[i]["n_params"].to_numpy(float)
-                       * runs_list[i]["n_tokens"].to_numpy(float))
-        out.append(Discrepancy.from_evidence(pts, cutoffs[i], log_c_fit=float(log_c.max()),
-                                             prior=prior))
+    for i, runs in enumerate(runs_list):
+        log_c = np.log(6.0 * runs["n_params"].to_numpy(float) * runs["n_tokens"].to_numpy(float))
+        out.append(evidence.discrepancy(i, i, prior=prior, log_c_fit=float(log_c.max())))
     return out
 
 
@@ -481,24 +183,107 @@ def _lfo_points(refit: LossLaw, sub: pd.DataFrame, held: pd.DataFrame,
                 cut: float) -> list[dict[str, Any]]:
     """Residuals of the held-out runs under the refit's regular new-run predictive."""
     log_mu, scale, post = refit._regular_predictive(held)
-    y = np.log(held[refit.loss].to_numpy(float))
-    mean = log_mu.mean(axis=0)
-    noise_var = noise_variance(scale, post["nu"] if refit.noise == "student_t" else None)
-    var = log_mu.var(axis=0) + noise_var
-    factor = param_factor(log_mu)
     bounds = DesignBounds.from_sizes(sub["n_params"], sub["n_tokens"])
-    dist = bounds.distance(held["n_params"], held["n_tokens"])
     ids = (held["run_id"].astype(str).to_numpy() if "run_id" in held.columns
            else np.asarray([str(i) for i in held.index]))
-    extra = {}
+    outlier = {}
     if refit.noise == "mixture":
-        extra = {"outlier_prob": float(np.mean(post["outlier_prob"])),
-                 "outlier_scale": float(np.sqrt(np.mean(post["outlier_scale"] ** 2)))}
-    return [{"run_id": str(ids[j]), "cutoff_flops": float(cut), "distance": float(dist[j]),
-             "residual": float(y[j] - mean[j]), "pred_sd": float(np.sqrt(var[j])),
-             "noise_sd": float(np.sqrt(noise_var[j])),
-             "param_factor": [float(x) for x in factor[j]],
-             "log_n": float(np.log(held["n_params"].iloc[j])),
-             "log_m": float(np.log(held["n_tokens"].iloc[j] / held["n_params"].iloc[j])),
-             **extra}
-            for j in range(len(held))]
+        outlier = {"outlier_prob": float(np.mean(post["outlier_prob"])),
+                   "outlier_scale": float(np.sqrt(np.mean(post["outlier_scale"] ** 2)))}
+    log_n = np.log(held["n_params"].to_numpy(float))
+    log_m = np.log(held["n_tokens"].to_numpy(float)) - log_n
+    extra = [{"log_n": float(log_n[j]), "log_m": float(log_m[j]), **outlier}
+             for j in range(len(held))]
+    return held_out_points(ids, np.log(held[refit.loss].to_numpy(float)), log_mu, scale,
+                           post["nu"] if refit.noise == "student_t" else None,
+                           bounds.distance(held["n_params"], held["n_tokens"]),
+                           {"cutoff_flops": float(cut)}, extra)
+
+
+def pooled_lfo_cuts(kw: Mapping[str, Any], meta: Mapping[str, Any],
+                    min_fit: int) -> list[tuple[float, np.ndarray]]:
+    """``(cutoff_flops, fit_mask)`` per usable cut of a pooled fit's runs (rows of ``kw``): the
+    runs at or below the cut are refitted, and every group keeps at least ``min_fit`` of them;
+    at least one run lies above it; no repeated split."""
+    c = 6.0 * np.asarray(meta["n_params"], float) * np.asarray(meta["n_tokens"], float)
+    group = np.asarray(kw["group"])
+    out, seen = [], set()
+    for q in LFO_QUANTILES:
+        cut = float(np.quantile(c, q))
+        below = c <= cut
+        key = tuple(np.flatnonzero(below))
+        per_group = np.bincount(group[below], minlength=len(meta["groups"]))
+        if per_group.min() < min_fit or below.all() or key in seen:
+            continue
+        seen.add(key)
+        out.append((cut, below))
+    return out
+
+
+def calibrate_pooled_loss_discrepancy(law: PooledLossLaw, kw: Mapping[str, Any],
+                                      meta: Mapping[str, Any], *, seed: int,
+                                      prior: DiscrepancyPrior | None = None,
+                                      ) -> dict[str, Discrepancy]:
+    """Each group's discrepancy of a pooled loss law, by leave-future-out in compute.
+
+    The pooled model is refitted at each cut of :func:`pooled_lfo_cuts` (the runs above it
+    masked out of the likelihood, so the refits share one compiled sampler; each group's
+    ``e_upper`` and the design centre recomputed from the runs the refit sees, so nothing of
+    the held-out runs' losses reaches it), through the leave-future-out engine
+    (:func:`~bayes_scaling.estimators.lfo.leave_future_out`). Each group scores its own
+    held-out runs, exactly as a :class:`~bayes_scaling.LossLaw` of that group would, and gets
+    its own :class:`Discrepancy` under ``prior`` (default: the population of
+    :func:`~bayes_scaling.laws.discrepancy_prior.population_prior`).
+    """
+    if prior is None:
+        prior = population_prior()
+    groups = list(meta["groups"])
+    n, d = np.asarray(meta["n_params"], float), np.asarray(meta["n_tokens"], float)
+    y, group = np.asarray(meta["loss"], float), np.asarray(kw["group"])
+    cuts = []
+    for cut, fit in pooled_lfo_cuts(kw, meta, len(law.spec.params) + 3):
+        log_n0, log_d0 = float(np.mean(np.log(n[fit]))), float(np.mean(np.log(d[fit])))
+        payload = dict(kw, mask=fit, x_n=np.log(n) - log_n0, x_d=np.log(d) - log_d0,
+                       e_upper=np.array([y[fit & (group == j)].min()
+                                         for j in range(len(groups))]))
+        cuts.append(Cut(0, cut, int(fit.sum()), int((~fit).sum()),
+                        {"kw": payload, "centring": (log_n0, log_d0)}))
+
+    def refit(cs: Sequence[Cut]) -> list[Refit]:
+        return masked_refits(law, seed)([Cut(c.owner, c.cutoff, c.n_fit, c.n_held,
+                                             c.payload["kw"]) for c in cs])
+
+    def score(c: Cut, r: Refit) -> dict[str, list[dict]]:
+        fit = c.payload["kw"]["mask"]
+        flat = {k: np.reshape(v, (-1, *np.shape(v)[2:])) for k, v in r.posterior.items()}
+        out = {}
+        for j, g in enumerate(groups):
+            held = np.flatnonzero(~fit & (group == j))
+            if not held.size:
+                continue
+            mine = fit & (group == j)
+            targets = pd.DataFrame({"n_params": n[held], "n_tokens": d[held]})
+            log_mu, scale, noise_post = law._regular_predictive(
+                flat, np.full(held.size, j), targets, c.payload["centring"])
+            outlier = {}
+            if law.noise == "mixture":
+                outlier = {"outlier_prob": float(np.mean(flat["outlier_prob"])),
+                           "outlier_scale": float(np.sqrt(np.mean(flat["outlier_scale"] ** 2)))}
+            extra = [{"log_n": float(np.log(n[i])), "log_m": float(np.log(d[i] / n[i])),
+                      **outlier} for i in held]
+            dist = DesignBounds.from_sizes(n[mine], d[mine]).distance(n[held], d[held])
+            out[g] = held_out_points([str(meta["run_id"][i]) for i in held], np.log(y[held]),
+                                     log_mu, scale,
+                                     noise_post["nu"] if law.noise == "student_t" else None,
+                                     dist, {"cutoff_flops": float(c.cutoff)}, extra)
+        return out
+
+    # checked: what the held-out predictive is computed from (each group's law parameters and
+    # the noise), not the population scales, which a few groups leave slow to mix
+    names = [*law.spec.params, *NOISE_SITES[law.noise]]
+    evidence = leave_future_out(cuts, refit, score, names=names)
+    out = {}
+    for j, g in enumerate(groups):
+        log_c = np.log(6.0 * n[group == j] * d[group == j])
+        out[g] = evidence.discrepancy(g, prior=prior, log_c_fit=float(log_c.max()))
+    return out

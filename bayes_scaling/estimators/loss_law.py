@@ -168,10 +168,12 @@ class LossLaw(FittedModel):
         """
         super().fit(runs, seed=seed, progress=progress, warn=warn)
         self._set_discrepancy(runs, seed)
+        self._warn_refits(warn)
         return self
 
     def _set_discrepancy(self, runs: pd.DataFrame, seed: int) -> None:
-        from bayes_scaling.estimators.extrapolation import Discrepancy, calibrate_discrepancy
+        from bayes_scaling.estimators.discrepancy import Discrepancy
+        from bayes_scaling.estimators.extrapolation import calibrate_discrepancy
 
         disc = (calibrate_discrepancy([self], [runs], seed=seed)[0]
                 if self.discrepancy == "lfo" else Discrepancy.none())

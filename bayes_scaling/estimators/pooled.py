@@ -91,6 +91,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayes_scaling.data.design import DesignBounds
 from bayes_scaling.data.targets import check_kind, interval_frame, resolve_targets
 from bayes_scaling.estimators.base import FittedModel
 from bayes_scaling.estimators.loss_law import LossLaw
@@ -171,6 +172,16 @@ class PooledLossLaw(FittedModel):
     group_noise : bool
         One run-to-run scatter ``sigma`` per group instead of one shared (``nu`` stays shared).
         Use it when groups are eval sets.
+    discrepancy : {"lfo", None}
+        ``"lfo"`` (default): after the fit, learn each group's extrapolation discrepancy by
+        leave-future-out, as :class:`~bayes_scaling.LossLaw` does: the pooled model refitted
+        on the runs at or below the 50%, 65% and 80% compute quantiles (the later runs masked
+        out, one compiled sampler for the three), each group scoring its own held-out runs,
+        under the population prior of
+        :func:`~bayes_scaling.laws.discrepancy_prior.population_prior`
+        (:func:`~bayes_scaling.estimators.extrapolation.calibrate_pooled_loss_discrepancy`).
+        The new-run predictive then adds it at each target's distance from its group's fitted
+        runs. ``None``: no discrepancy term.
 
     Attributes
     ----------
@@ -204,9 +215,13 @@ class PooledLossLaw(FittedModel):
         noise: str = "mixture",
         sampler: SamplerConfig | Mapping[str, Any] | None = None,
         group_noise: bool = False,
+        discrepancy: str | None = "lfo",
     ):
         self.spec: LawSpec = get_law(law)
         check_noise(noise)
+        if discrepancy not in ("lfo", None):
+            raise ValueError(f"discrepancy must be 'lfo' or None, got {discrepancy!r}")
+        self.discrepancy = discrepancy
         self.loss = loss
         self.group = group
         self.group_noise = bool(group_noise)
@@ -224,7 +239,8 @@ class PooledLossLaw(FittedModel):
     def __repr__(self) -> str:
         state = f"fitted on {len(self.groups)} groups" if self.idata is not None else "not fitted"
         return (f"PooledLossLaw({self.law!r}, loss={self.loss!r}, group={self.group!r}, "
-                f"noise={self.noise!r}, group_noise={self.group_noise}; {state})")
+                f"noise={self.noise!r}, group_noise={self.group_noise}, "
+                f"discrepancy={self.discrepancy!r}; {state})")
 
     def _model_key(self) -> tuple:
         return ("pooled_loss", self.law, priors_to_json(self.priors), self.noise,
@@ -254,6 +270,61 @@ class PooledLossLaw(FittedModel):
         return pooled_loss_data_hash(meta)
 
     # ------------------------------------------------------------------ fitting
+    def fit(self, runs: pd.DataFrame, *, seed: int, progress: bool = False,
+            warn: bool = True) -> PooledLossLaw:
+        """Sample the joint posterior, then learn each group's extrapolation discrepancy.
+
+        Parameters are those of :meth:`FittedModel.fit`; ``idata.attrs["discrepancy"]`` holds
+        ``{group: Discrepancy}`` as JSON (:attr:`discrepancy_`).
+        """
+        from bayes_scaling.estimators.discrepancy import Discrepancy
+        from bayes_scaling.estimators.extrapolation import calibrate_pooled_loss_discrepancy
+
+        seed = check_seed(seed)
+        kw, meta = self._prepare(runs)
+        self._fit_prepared(kw, meta, seed=seed, progress=progress, warn=warn)
+        disc = (calibrate_pooled_loss_discrepancy(self, kw, meta, seed=seed)
+                if self.discrepancy == "lfo" else
+                {g: Discrepancy.none() for g in meta["groups"]})
+        self.idata.attrs["discrepancy"] = json.dumps({g: d.to_json() for g, d in disc.items()})
+        self._warn_refits(warn)
+        return self
+
+    @property
+    def discrepancy_(self):
+        """Each group's learned extrapolation discrepancy: ``{group: Discrepancy}`` (method
+        ``"none"`` without one)."""
+        from bayes_scaling.estimators.discrepancy import Discrepancy
+
+        self._require_fit()
+        raw = self.idata.attrs.get("discrepancy")
+        if raw is None:
+            return {g: Discrepancy.none() for g in self.groups}
+        return {g: Discrepancy.from_json(s) for g, s in json.loads(raw).items()}
+
+    def design_bounds(self, group: str) -> DesignBounds:
+        """The fitted design of one group (its runs' sizes and tokens per parameter)."""
+        self._require_fit()
+        c = self.idata.constant_data
+        rows = c["run_group"].values.astype(str) == group
+        return DesignBounds.from_sizes(c["n_params"].values[rows], c["n_tokens"].values[rows])
+
+    def discrepancy_sd(self, targets: pd.DataFrame, *, seed: int = 0) -> np.ndarray:
+        """Draws of the extrapolation discrepancy's sd on the log scale, ``(S, T)``: the target
+        group's ``kappa_s`` times the target's distance outside that group's fitted design."""
+        gidx = self._group_index(targets)
+        t = resolve_targets(targets)
+        n = self.idata.posterior.sizes["chain"] * self.idata.posterior.sizes["draw"]
+        disc = self.discrepancy_
+        out = np.zeros((n, len(t)))
+        for j, g in enumerate(self.groups):
+            cols = np.flatnonzero(gidx == j)
+            if cols.size:
+                d = self.design_bounds(g).distance(t["n_params"].iloc[cols],
+                                                   t["n_tokens"].iloc[cols])
+                out[:, cols] = disc[g].kappa_draws(n, seed)[:, None] * d[None, :]
+        return out
+
     def _build_datatree(self, posterior, stats, kw, meta, *, seed, facts):
         return pooled_loss_datatree(self, posterior, stats, kw, meta, seed=seed, facts=facts)
 
@@ -317,46 +388,57 @@ class PooledLossLaw(FittedModel):
                              f"groups: {list(known)}")
         return np.searchsorted(known, labels)
 
+    def _regular_predictive(self, flat: Mapping[str, np.ndarray], gidx: np.ndarray,
+                            targets: pd.DataFrame, centring: tuple[float, float]):
+        """Per flat posterior draw (``flat``: ``(S, ...)`` arrays of this fit or of a refit),
+        at ``targets`` of groups ``gidx``: the law's log mean ``(S, T)``, the regular new-run
+        scale ``(S, T)`` (the group's or the shared run-to-run scatter, plus the target's
+        measurement error where ``targets`` has ``<loss>`` and ``<loss>_ci``) and the other
+        noise parameters ``(S, 1)``; ``centring``: the ``(log N0, log D0)`` of the draws."""
+        import jax.numpy as jnp
+
+        enable_x64()
+        t = resolve_targets(targets)
+        log_n0, log_d0 = centring
+        p = {k: jnp.asarray(flat[k][:, gidx]) for k in self.spec.params}
+        p["log_E"] = jnp.log(p["E"])
+        x_n = jnp.log(jnp.asarray(t["n_params"].to_numpy(float)))[None, :] - log_n0
+        x_d = jnp.log(jnp.asarray(t["n_tokens"].to_numpy(float)))[None, :] - log_d0
+        log_mu = np.asarray(self.spec.log_mu(p, x_n, x_d))
+        sigma = (flat["sigma"][:, gidx] if self.group_noise
+                 else np.asarray(flat["sigma"]).reshape(-1)[:, None])
+        ci_col = f"{self.loss}_ci"
+        meas = np.zeros(len(t))
+        if ci_col in targets.columns and self.loss in targets.columns:
+            meas = (targets[ci_col].fillna(0.0).to_numpy(float) / 1.959964
+                    / targets[self.loss].to_numpy(float))
+        scale = np.sqrt(sigma**2 + meas[None, :] ** 2) * np.ones_like(log_mu)
+        noise_post = {k: np.asarray(flat[k]).reshape(-1)[:, None]
+                      for k in NOISE_SITES[self.noise] if k != "sigma"}
+        return log_mu, scale, noise_post
+
     def log_loss_draws(self, targets: pd.DataFrame, *, kind: str = "new_run",
                        seed: int = 0) -> np.ndarray:
         """Posterior draws of log loss at ``targets`` (with a group column):
         ``(n_draws, n_targets)``.
 
         ``kind="law_mean"``: the group's law mean; ``"new_run"`` adds the shared run-to-run noise
-        (the target group's with ``group_noise``) and the target's measurement error where
-        ``targets`` has ``<loss>_ci``, as
+        (the target group's with ``group_noise``), the target's measurement error where
+        ``targets`` has ``<loss>_ci`` and the group's extrapolation discrepancy, as
         :meth:`bayes_scaling.LossLaw.log_loss_draws`.
         """
-        import jax.numpy as jnp
-
         self._require_fit()
         check_kind(kind)
-        enable_x64()
         gidx = self._group_index(targets)
-        t = resolve_targets(targets)
-        log_n0, log_d0 = self.centring
-        post = self.idata.posterior
-        n_groups = len(self.groups)
-        p = {k: jnp.asarray(post[k].values.reshape(-1, n_groups)[:, gidx])
-             for k in self.spec.params}
-        p["log_E"] = jnp.log(p["E"])
-        x_n = jnp.log(jnp.asarray(t["n_params"].to_numpy(float)))[None, :] - log_n0
-        x_d = jnp.log(jnp.asarray(t["n_tokens"].to_numpy(float)))[None, :] - log_d0
-        log_mu = np.asarray(self.spec.log_mu(p, x_n, x_d))
+        flat = {k: v.values.reshape(-1, *v.shape[2:]) for k, v in self.idata.posterior.items()}
+        log_mu, scale, noise_post = self._regular_predictive(flat, gidx, targets,
+                                                             self.centring)
         if kind == "law_mean":
             return log_mu
         rng = np.random.default_rng(check_seed(seed))
-        sigma = (post["sigma"].values.reshape(-1, n_groups)[:, gidx] if self.group_noise
-                 else post["sigma"].values.reshape(-1)[:, None])
-        ci_col = f"{self.loss}_ci"
-        if ci_col in targets.columns and self.loss in targets.columns:
-            meas = (targets[ci_col].fillna(0.0).to_numpy(float) / 1.959964
-                    / targets[self.loss].to_numpy(float))
-            sigma = np.sqrt(sigma**2 + meas[None, :] ** 2)
-        noise_post = {k: post[k].values.reshape(-1)[:, None] for k in NOISE_SITES[self.noise]
-                      if k != "sigma"}
         eps = regular_noise_draws(self.noise, noise_post, log_mu.shape, rng)
-        return log_mu + sigma * eps
+        disc = self.discrepancy_sd(targets, seed=seed)
+        return log_mu + scale * eps + disc * rng.standard_normal(log_mu.shape)
 
     def loss_draws(self, targets: pd.DataFrame, *, kind: str = "new_run",
                    seed: int = 0) -> np.ndarray:
@@ -428,11 +510,15 @@ class PooledLossLaw(FittedModel):
             coords={"run": list(obs["run"].values[rows])},
         )
         attrs = dict(self.idata.attrs)
+        disc = self.discrepancy_[group]
         attrs.update({"bayes_scaling_kind": LossLaw.kind, "e_upper": float(
             const["e_upper"].values[j]), "pooled_from": json.dumps(
-                {"kind": self.kind, "group": group, "data_hash": attrs["data_hash"]})})
+                {"kind": self.kind, "group": group, "data_hash": attrs["data_hash"]}),
+            "discrepancy": disc.to_json(),
+            "discrepancy_method": "none" if disc.method == "none" else "lfo"})
         dt.attrs.update(attrs)
-        view = LossLaw(self.law, loss=self.loss, noise=self.noise, discrepancy=None,
+        view = LossLaw(self.law, loss=self.loss, noise=self.noise,
+                       discrepancy=None if disc.method == "none" else "lfo",
                        sampler=self.sampler)
         view.idata = dt
         return view
@@ -450,6 +536,8 @@ class PooledLossLaw(FittedModel):
         obj = cls(dt.attrs["law"], loss=dt.attrs["loss"], group=dt.attrs["group_column"],
                   noise=dt.attrs["noise"], priors=priors_from_json(dt.attrs["priors"]),
                   sampler=json.loads(dt.attrs["sampler"]),
-                  group_noise=bool(int(dt.attrs.get("group_noise", 0))))
+                  group_noise=bool(int(dt.attrs.get("group_noise", 0))),
+                  discrepancy=None if all(json.loads(s)["method"] == "none" for s in json.loads(
+                      dt.attrs.get("discrepancy", "{}")).values()) else "lfo")
         obj.idata = dt
         return obj

@@ -246,7 +246,7 @@ class PooledErrorLaw(FittedModel):
         seed, progress, warn
             As :meth:`FittedModel.fit`.
         """
-        from bayes_scaling.estimators.extrapolation import Discrepancy
+        from bayes_scaling.estimators.discrepancy import Discrepancy
 
         seed = check_seed(seed)
         kw, meta = self._prepare(runs)
@@ -259,6 +259,7 @@ class PooledErrorLaw(FittedModel):
         self.idata.attrs["loss_min_fit"] = json.dumps(
             {c: float(kw["loss_obs"][kw["task"] == j].min())
              for j, c in enumerate(meta["columns"])})
+        self._warn_refits(warn)
         return self
 
     def _build_datatree(self, posterior, stats, kw, meta, *, seed, facts):
@@ -311,7 +312,7 @@ class PooledErrorLaw(FittedModel):
     def discrepancy_(self):
         """Each column's learned extrapolation discrepancy:
         ``{column: Discrepancy}`` (method ``"none"`` without one)."""
-        from bayes_scaling.estimators.extrapolation import Discrepancy
+        from bayes_scaling.estimators.discrepancy import Discrepancy
 
         self._require_fit()
         raw = self.idata.attrs.get("discrepancy")

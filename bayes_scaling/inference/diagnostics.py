@@ -15,11 +15,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Diagnostics", "DiagnosticsWarning", "diagnostics"]
+__all__ = ["Diagnostics", "DiagnosticsWarning", "RefitWarning", "diagnostics"]
 
 
 class DiagnosticsWarning(UserWarning):
     """Sampler diagnostics failed a check (R-hat, ESS, divergences or BFMI)."""
+
+
+class RefitWarning(UserWarning):
+    """Leave-future-out refits of a fit failed their diagnostics and were dropped from the
+    evidence of its extrapolation discrepancy (the fit itself may be fine)."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,9 @@ class Diagnostics:
         ``{name: {"rhat", "ess_bulk", "ess_tail"}}``.
     problems : tuple of str
         One line per failed check, each with what to try.
+    notes : tuple of str
+        What the checks of the fit's leave-future-out refits found (refits dropped from the
+        discrepancy's evidence); they do not fail the fit (``ok`` reads ``problems`` only).
     """
 
     max_rhat: float
@@ -50,6 +58,7 @@ class Diagnostics:
     n_draws: int
     per_parameter: dict = field(default_factory=dict)
     problems: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -59,13 +68,15 @@ class Diagnostics:
         d = asdict(self)
         d["ok"] = self.ok
         d["problems"] = list(self.problems)
+        d["notes"] = list(self.notes)
         return d
 
     def __str__(self) -> str:
         head = (f"R-hat max {self.max_rhat:.4f}, ESS bulk min {self.min_ess_bulk:.0f}, "
                 f"ESS tail min {self.min_ess_tail:.0f}, divergences {self.divergences}, "
                 f"BFMI min {self.min_bfmi:.2f}: {'ok' if self.ok else 'FAILED'}")
-        return "\n".join([head, *("  - " + p for p in self.problems)])
+        return "\n".join([head, *("  - " + p for p in self.problems),
+                          *("  note: " + n for n in self.notes)])
 
 
 def _chain_apart(posterior: Mapping[str, np.ndarray], label: str) -> str:

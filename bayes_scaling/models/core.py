@@ -310,9 +310,11 @@ def make_pooled_loss_model(law: LawSpec, priors: Mapping[str, Prior],
     Returns
     -------
     callable
-        ``model(x_n, x_d, meas_sd, group, e_upper, log_loss=None)``: ``group`` holds each
-        row's group index and ``e_upper`` (one per group) each group's smallest observed loss.
-        Per-group parameters are deterministic sites of shape ``(n_groups,)``.
+        ``model(x_n, x_d, meas_sd, group, e_upper, log_loss=None, mask=None)``: ``group`` holds
+        each row's group index and ``e_upper`` (one per group) each group's smallest observed
+        loss; ``mask`` (optional, boolean per row) the rows that count (leave-future-out refits
+        mask the later runs out). Per-group parameters are deterministic sites of shape
+        ``(n_groups,)``.
     """
     if noise not in NOISE_MODELS:
         raise ValueError(f"unknown noise model {noise!r}; use one of {NOISE_MODELS}")
@@ -323,7 +325,7 @@ def make_pooled_loss_model(law: LawSpec, priors: Mapping[str, Prior],
 
     from jax.nn import log_sigmoid, sigmoid
 
-    def model(x_n, x_d, meas_sd, group, e_upper, log_loss=None):
+    def model(x_n, x_d, meas_sd, group, e_upper, log_loss=None, mask=None):
         ctx: dict = {}
         n_groups = e_upper.shape[0]
         hyper = {}
@@ -354,7 +356,8 @@ def make_pooled_loss_model(law: LawSpec, priors: Mapping[str, Prior],
         else:
             sigma = numpyro.sample("sigma", prior_to_dist(priors["sigma"], ctx))
         likelihood = noise_likelihood(noise, priors, ctx, log_mu, meas_sd, sigma)
-        with numpyro.plate("runs", x_n.shape[0]):
+        with numpyro.plate("runs", x_n.shape[0]), numpyro.handlers.mask(
+                mask=True if mask is None else mask):
             numpyro.sample("log_loss", likelihood, obs=log_loss)
 
     model.init_sites = INIT_SITES.get(noise, {})

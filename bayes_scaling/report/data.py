@@ -279,6 +279,7 @@ def build_report_data(
     err_law = _error_law_of(predictor)
     error_info = error_table = error_post = None
     error_problems: list[str] = []
+    refit_notes = [f"Loss law: {n}" for n in diag.notes]
     if err_law is not None:
         err_col = err_law.error
         error_table = target_table(model, t, target="error", observed=err_col,
@@ -292,7 +293,9 @@ def build_report_data(
                       "loss": err_law.loss, "n_runs": n_err,
                       "chance": float(err_law.idata.attrs.get("chance", np.nan))}
         error_post = err_law.summary(ci_prob=0.9)
-        error_problems = list(err_law.diagnostics(warn=False).problems)
+        err_diag = err_law.diagnostics(warn=False)
+        error_problems = list(err_diag.problems)
+        refit_notes += [f"Error law: {n}" for n in err_diag.notes]
 
     if budgets is None:
         budgets = sorted({float(f"{c:.3g}") for c in t["compute_flops"]})
@@ -323,7 +326,7 @@ def build_report_data(
     op = law.outlier_probability() if law.noise == "mixture" else None
     findings, verdict = grade_findings(
         misfit, t, labels, reach, sampler_problems=diag.problems if not diag.ok else (),
-        error_sampler_problems=error_problems, outlier_prob=op,
+        error_sampler_problems=error_problems, refit_notes=refit_notes, outlier_prob=op,
         far_ratio=FAR_EXTRAPOLATION_RATIO)
     far_compute = any(f.kind == "extrapolation" for f in findings)
     for w in query_warnings:

@@ -41,7 +41,8 @@ class Finding:
     Attributes
     ----------
     kind : str
-        ``"sampler"``, ``"misfit"``, ``"outliers"``, ``"drift"`` or ``"extrapolation"``.
+        ``"sampler"``, ``"refits"``, ``"misfit"``, ``"outliers"``, ``"drift"`` or
+        ``"extrapolation"``.
     severity : str
         One of :data:`SEVERITIES`.
     text : str
@@ -206,6 +207,7 @@ def grade_findings(
     *,
     sampler_problems: Sequence[str] = (),
     error_sampler_problems: Sequence[str] = (),
+    refit_notes: Sequence[str] = (),
     outlier_prob: pd.DataFrame | None = None,
     far_ratio: float = 100.0,
 ) -> tuple[tuple[Finding, ...], Verdict]:
@@ -224,6 +226,10 @@ def grade_findings(
         :meth:`DesignBounds.describe` of the targets.
     sampler_problems, error_sampler_problems : sequence of str
         Failed sampler checks of the loss law and the error law.
+    refit_notes : sequence of str
+        The laws' leave-future-out refits that failed their checks and were dropped
+        (``diagnostics().notes``): their discrepancy, and so every target's interval, rests
+        on fewer refits.
     outlier_prob : DataFrame, optional
         :meth:`LossLaw.outlier_probability` (``"mixture"`` noise).
     far_ratio : float
@@ -245,6 +251,10 @@ def grade_findings(
     for p in error_sampler_problems:
         out.append(Finding("sampler", "fail", f"Error-law sampler check failed: {p}.",
                            "the error-law sampler checks failed", tuple(labels)))
+    for n in refit_notes:
+        out.append(Finding("refits", "affects", n.rstrip(".") + ".",
+                           "leave-future-out refits failed their checks and were dropped",
+                           tuple(labels)))
 
     def bearing(members: pd.DataFrame, cols: Sequence[str]) -> tuple[str, ...]:
         return tuple(lab for i, lab in enumerate(labels)
