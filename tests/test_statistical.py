@@ -32,7 +32,9 @@ def test_parameter_recovery_10_seeds(law, truth):
         runs = simulate_runs(law, truth, gadre_design(), sigma=sigma, loss="loss_sim", seed=seed)
         fit = bs.LossLaw(law, loss="loss_sim", noise="normal", sampler=SAMPLER)
         with warnings.catch_warnings():
+            # small samplers, and refits of 16 runs: what is checked here is the posterior
             warnings.simplefilter("ignore", bs.DiagnosticsWarning)
+            warnings.simplefilter("ignore", bs.RefitWarning)
             fit.fit(runs, seed=seed)
         s = fit.summary(ci_prob=0.9)
         for k, v in truth.items():

@@ -139,6 +139,16 @@ def interval_frame(targets: pd.DataFrame, draws: np.ndarray, ci_prob: float) -> 
 KINDS = ("new_run", "law_mean")
 
 
+def measurement_sd(table: pd.DataFrame, loss: str) -> np.ndarray:
+    """Each row's measurement sd of log ``loss``: its ``<loss>_ci`` (95% half-width) divided
+    by 1.96 and by the loss; 0 where the table has no ``<loss>_ci`` or no ``loss`` column, or
+    the half-width is missing."""
+    ci_col = f"{loss}_ci"
+    if ci_col not in table.columns or loss not in table.columns:
+        return np.zeros(len(table))
+    return table[ci_col].fillna(0.0).to_numpy(float) / 1.959964 / table[loss].to_numpy(float)
+
+
 def check_kind(kind: str) -> str:
     """Return ``kind`` if it names one of :data:`KINDS`, else raise a ValueError naming both."""
     if kind not in KINDS:

@@ -116,6 +116,19 @@ class FittedModel:
                           DiagnosticsWarning, stacklevel=2)
         return replace(self._diagnostics, notes=self._refit_notes())
 
+    def _discrepancy_map(self, names) -> dict:
+        """``{name: Discrepancy}`` of a pooled fit, from ``idata.attrs["discrepancy"]`` (one
+        JSON per group or task; method ``"none"`` for each name without it)."""
+        import json
+
+        from bayes_scaling.estimators.discrepancy import Discrepancy
+
+        self._require_fit()
+        raw = self.idata.attrs.get("discrepancy")
+        if raw is None:
+            return {n: Discrepancy.none() for n in names}
+        return {n: Discrepancy.from_json(s) for n, s in json.loads(raw).items()}
+
     def _discrepancies(self) -> list:
         """The fit's learned discrepancies (one, or one per task or group)."""
         d = self.discrepancy_

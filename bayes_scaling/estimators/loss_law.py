@@ -21,7 +21,12 @@ import pandas as pd
 
 from bayes_scaling._version import __version__
 from bayes_scaling.data.design import DesignBounds, warn_far_extrapolation
-from bayes_scaling.data.targets import check_kind, interval_frame, resolve_targets
+from bayes_scaling.data.targets import (
+    check_kind,
+    interval_frame,
+    measurement_sd,
+    resolve_targets,
+)
 from bayes_scaling.estimators.base import FittedModel, NotFittedError
 from bayes_scaling.estimators.io import FILE_FORMAT
 from bayes_scaling.inference.config import SamplerConfig, check_seed, enable_x64
@@ -355,11 +360,7 @@ class LossLaw(FittedModel):
         log_mu = np.asarray(self.spec.log_mu(p, x_n, x_d))
         noise_post = {k: post[k].values.reshape(-1)[:, None] for k in NOISE_SITES[self.noise]}
         sigma = noise_post["sigma"]
-        ci_col = f"{self.loss}_ci"
-        meas = np.zeros(len(t))
-        if ci_col in t.columns and self.loss in t.columns:
-            meas = (t[ci_col].fillna(0.0).to_numpy(float) / 1.959964
-                    / t[self.loss].to_numpy(float))
+        meas = measurement_sd(t, self.loss)
         scale = np.sqrt(sigma**2 + meas[None, :] ** 2) * np.ones_like(log_mu)
         return log_mu, scale, noise_post
 

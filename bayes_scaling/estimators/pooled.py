@@ -92,7 +92,12 @@ import numpy as np
 import pandas as pd
 
 from bayes_scaling.data.design import DesignBounds
-from bayes_scaling.data.targets import check_kind, interval_frame, resolve_targets
+from bayes_scaling.data.targets import (
+    check_kind,
+    interval_frame,
+    measurement_sd,
+    resolve_targets,
+)
 from bayes_scaling.estimators.base import FittedModel
 from bayes_scaling.estimators.loss_law import LossLaw
 from bayes_scaling.estimators.pooled_data import (
@@ -294,13 +299,7 @@ class PooledLossLaw(FittedModel):
     def discrepancy_(self):
         """Each group's learned extrapolation discrepancy: ``{group: Discrepancy}`` (method
         ``"none"`` without one)."""
-        from bayes_scaling.estimators.discrepancy import Discrepancy
-
-        self._require_fit()
-        raw = self.idata.attrs.get("discrepancy")
-        if raw is None:
-            return {g: Discrepancy.none() for g in self.groups}
-        return {g: Discrepancy.from_json(s) for g, s in json.loads(raw).items()}
+        return self._discrepancy_map(self.groups)
 
     def design_bounds(self, group: str) -> DesignBounds:
         """The fitted design of one group (its runs' sizes and tokens per parameter)."""
@@ -407,11 +406,7 @@ class PooledLossLaw(FittedModel):
         log_mu = np.asarray(self.spec.log_mu(p, x_n, x_d))
         sigma = (flat["sigma"][:, gidx] if self.group_noise
                  else np.asarray(flat["sigma"]).reshape(-1)[:, None])
-        ci_col = f"{self.loss}_ci"
-        meas = np.zeros(len(t))
-        if ci_col in targets.columns and self.loss in targets.columns:
-            meas = (targets[ci_col].fillna(0.0).to_numpy(float) / 1.959964
-                    / targets[self.loss].to_numpy(float))
+        meas = measurement_sd(targets, self.loss)
         scale = np.sqrt(sigma**2 + meas[None, :] ** 2) * np.ones_like(log_mu)
         noise_post = {k: np.asarray(flat[k]).reshape(-1)[:, None]
                       for k in NOISE_SITES[self.noise] if k != "sigma"}

@@ -312,13 +312,7 @@ class PooledErrorLaw(FittedModel):
     def discrepancy_(self):
         """Each column's learned extrapolation discrepancy:
         ``{column: Discrepancy}`` (method ``"none"`` without one)."""
-        from bayes_scaling.estimators.discrepancy import Discrepancy
-
-        self._require_fit()
-        raw = self.idata.attrs.get("discrepancy")
-        if raw is None:
-            return {c: Discrepancy.none() for c in self.columns}
-        return {c: Discrepancy.from_json(s) for c, s in json.loads(raw).items()}
+        return self._discrepancy_map(self.columns)
 
     # ------------------------------------------------------------------ per-task views
     def _index(self, error: str) -> int:
