@@ -34,7 +34,9 @@ from bayes_scaling.cli.outputs import (
     check_not_inputs,
     check_output_file,
     print_table,
+    say,
     staged_outputs,
+    wrap,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -94,7 +96,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     if args.noise:
         kw["noise"] = args.noise
     law = LossLaw(args.law or preset.law, **kw)
-    print(f"fitting the {law.law} law to {loss} on {desc}", file=sys.stderr)
+    named = loss if args.loss in (None, loss) else f"the file's {args.loss} (read as {loss})"
+    print(f"fitting the {law.law} law to {named} on {desc}", file=sys.stderr)
     law.fit(fit_runs, seed=args.seed, progress=not args.no_progress, warn=False)
     err = None
     if args.error is not None:
@@ -120,11 +123,16 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     print_table(law.summary(ci_prob=0.9).reset_index(), "posterior (90% intervals):")
     diag = law.diagnostics(warn=False)
     if diag.ok:
-        print(f"diagnostics: {diag}")
+        print(wrap(f"diagnostics: {diag}"))
     code = check_diagnostics("loss-law", diag, args)
+    err_diag = err.diagnostics(warn=False) if err is not None else None
     if err is not None:
         print_table(err.summary(ci_prob=0.9).reset_index(), "error law (90% intervals):")
-        code = max(code, check_diagnostics("error-law", err.diagnostics(warn=False), args))
+        code = max(code, check_diagnostics("error-law", err_diag, args))
+    # dropped leave-future-out refits: a warning, not a failure (their evidence was left out)
+    for label, d in (("loss law", diag), ("error law", err_diag)):
+        for note in (d.notes if d is not None else ()):
+            say(f"{PROG}: warning: {label}: {note}")
     return code
 
 
