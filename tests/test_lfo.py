@@ -64,7 +64,8 @@ def test_refit_record_far_on_either_side_of_each_threshold():
 
 
 def test_failed_refits_give_no_evidence_and_are_recorded():
-    cuts = [Cut(0, 1e19, 20, 10), Cut(0, 1e20, 25, 5), Cut(1, 3e19, 20, 8)]
+    cuts = [Cut(0, 1e19, 20, 10, unit="FLOPs"), Cut(0, 1e20, 25, 5, unit="FLOPs"),
+            Cut(1, 3e19, 20, 8)]
     made = []
 
     def refit(cs):
@@ -81,7 +82,7 @@ def test_failed_refits_give_no_evidence_and_are_recorded():
     assert len(d.refits) == 2 and len(d.dropped_refits()) == 1
     note = d.refit_note()
     assert note.startswith("1 of 2 leave-future-out refits failed")
-    assert "cut at 1e+20 (R-hat" in note and "learned from the other 1" in note
+    assert "cut at 1e+20 FLOPs (R-hat" in note and "learned from the other 1" in note
     assert ev.discrepancy(1, 1, trend=False).refit_note() is None
 
 

@@ -78,7 +78,7 @@ class Discrepancy:
         files written before 2026-12-07, whose prior was ``HalfNormal(kappa_grid[-1] / 15)``.
     refits : tuple of dict
         One record per leave-future-out refit (:func:`~bayes_scaling.estimators.lfo.refit_record`:
-        ``cutoff``, ``n_fit``, ``n_held``, ``max_rhat``, ``min_ess``, ``divergences``,
+        ``cutoff`` and its ``unit``, ``n_fit``, ``n_held``, ``max_rhat``, ``min_ess``, ``divergences``,
         ``used``, ``problems``); a refit that failed its diagnostics has ``used=False`` and
         gave no points. Empty in files written before 2026-12-08.
     """
@@ -204,7 +204,9 @@ class Discrepancy:
         bad = self.dropped_refits()
         if not bad:
             return None
-        cuts = "; ".join(f"cut at {r['cutoff']:.3g} ({', '.join(r['problems'])})" for r in bad)
+        cuts = "; ".join(
+            f"cut at {r['cutoff']:.3g}{' ' + r['unit'] if r.get('unit') else ''} "
+            f"({', '.join(r['problems'])})" for r in bad)
         left = len(self.refits) - len(bad)
         tail = (f"the discrepancy was learned from the other {left}" if left
                 else "the discrepancy keeps its prior")

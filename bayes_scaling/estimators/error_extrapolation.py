@@ -92,7 +92,8 @@ def calibrate_error_discrepancy(law: ErrorLaw, kw: Mapping[str, Any], meta: Mapp
     lin._loss_error_used = "linearised"
     loss, err = kw["loss_obs"], kw["error"]
     cuts = [Cut(0, cut, int(fit.sum()), int((~fit).sum()),
-                dict(kw, mask=fit, loss_ref=np.asarray(float(np.median(loss[fit])))))
+                dict(kw, mask=fit, loss_ref=np.asarray(float(np.median(loss[fit])))),
+                unit="loss")
             for cut, fit in error_lfo_splits(loss, len(law.spec.sampled) + 3)]
 
     def score(c: Cut, r: Refit) -> dict[int, list[dict]]:

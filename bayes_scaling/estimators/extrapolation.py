@@ -157,7 +157,8 @@ def calibrate_discrepancy(laws: Sequence[LossLaw], runs_list: Sequence[pd.DataFr
         for cut, fit_idx, held_idx in lfo_splits(runs, min_fit):
             sub = runs.loc[fit_idx]
             if _usable(template, sub):
-                cuts.append(Cut(i, cut, len(fit_idx), len(held_idx), (sub, runs.loc[held_idx])))
+                cuts.append(Cut(i, cut, len(fit_idx), len(held_idx), (sub, runs.loc[held_idx]),
+                                unit="FLOPs"))
 
     def refit(cs: Sequence[Cut]) -> list[Refit]:
         from bayes_scaling.estimators.batch import fit_many
@@ -247,7 +248,7 @@ def calibrate_pooled_loss_discrepancy(law: PooledLossLaw, kw: Mapping[str, Any],
                        e_upper=np.array([y[fit & (group == j)].min()
                                          for j in range(len(groups))]))
         cuts.append(Cut(0, cut, int(fit.sum()), int((~fit).sum()),
-                        {"kw": payload, "centring": (log_n0, log_d0)}))
+                        {"kw": payload, "centring": (log_n0, log_d0)}, unit="FLOPs"))
 
     def refit(cs: Sequence[Cut]) -> list[Refit]:
         return masked_refits(law, seed)([Cut(c.owner, c.cutoff, c.n_fit, c.n_held,

@@ -81,6 +81,8 @@ class Cut:
         Runs (observations) the refit sees, and runs it predicts.
     payload : object
         What the estimator's ``refit`` and ``score`` need (a runs table, a mask).
+    unit : str
+        Unit of ``cutoff`` in messages (``"FLOPs"``, ``"loss"``).
     """
 
     owner: int
@@ -88,6 +90,7 @@ class Cut:
     n_fit: int
     n_held: int
     payload: Any = field(default=None, compare=False, repr=False)
+    unit: str = ""
 
 
 @dataclass(frozen=True)
@@ -141,7 +144,8 @@ def refit_record(cut: Cut, refit: Refit, names: Sequence[str]) -> dict[str, Any]
         problems.append(f"ESS {ess:.0f} < {REFIT_ESS_MIN:.0f}")
     if d.divergences > REFIT_MAX_DIVERGENT * n_draws:
         problems.append(f"{d.divergences} of {n_draws} transitions divergent")
-    return {"cutoff": float(cut.cutoff), "n_fit": int(cut.n_fit), "n_held": int(cut.n_held),
+    return {"cutoff": float(cut.cutoff), "unit": cut.unit, "n_fit": int(cut.n_fit),
+            "n_held": int(cut.n_held),
             "max_rhat": float(d.max_rhat), "min_ess": float(ess),
             "divergences": int(d.divergences), "n_draws": int(d.n_draws),
             "used": not problems, "problems": problems}

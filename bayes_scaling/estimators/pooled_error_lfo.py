@@ -143,7 +143,8 @@ def calibrate_pooled_discrepancy(law: PooledErrorLaw, kw: Mapping[str, Any],
     columns = list(meta["columns"])
     loss, err, task = kw["loss_obs"], kw["error"], kw["task"]
     cuts = [Cut(0, cut, int(fit.sum()), int((~fit).sum()),
-                dict(kw, mask=fit, loss_ref=np.asarray(float(np.median(loss[fit])))))
+                dict(kw, mask=fit, loss_ref=np.asarray(float(np.median(loss[fit])))),
+                unit="loss")
             for cut, fit in lfo_cuts(kw, len(columns), len(law.spec.sampled) + 3)]
 
     def score(c: Cut, r: Refit) -> dict[str, list[dict]]:
