@@ -93,6 +93,26 @@ def test_fit_writes_a_loadable_posterior(runs_csv, fitted_sim, tmp_path, capsys)
         assert "--allow-warnings" in captured.err
 
 
+def test_fit_warns_of_dropped_refits(runs_csv, tmp_path, capsys, monkeypatch):
+    """A refit that fails its checks is named on stderr, and the saved fit records it."""
+    from bayes_scaling.estimators import lfo
+
+    monkeypatch.setattr(lfo, "REFIT_RHAT_MAX", 0.5)  # every refit's R-hat (~1.00) fails it
+    out = tmp_path / "f.nc"
+    code = main(["fit", str(runs_csv), "--out", str(out), "--seed", "0", *FAST])
+    err = capsys.readouterr().err
+    assert code in (0, EXIT_DIAGNOSTICS)
+    assert "bayes-scaling: warning: loss law: 3 of 3 leave-future-out refits failed" in err
+    assert "the discrepancy keeps its prior" in " ".join(err.split())
+    # warnings and notes fit 100 columns (error messages are one line by design)
+    long = [line for line in err.splitlines()
+            if len(line) > 100 and not line.startswith("bayes-scaling: error:")]
+    assert not long, long
+    law = LossLaw.load(out)
+    assert law.discrepancy_.method == "prior" and len(law.discrepancy_.dropped_refits()) == 3
+    assert law.diagnostics(warn=False).notes
+
+
 def test_fit_bad_input_exits_1_with_message(tmp_path, capsys):
     missing = tmp_path / "nope.csv"
     assert main(["fit", str(missing), "--out", str(tmp_path / "f.nc")]) == 1

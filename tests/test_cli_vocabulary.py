@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 
 from bayes_scaling.cli import main
-from bayes_scaling.cli.common import EXIT_BROKEN_PIPE, ci_label
+from bayes_scaling.cli.common import EXIT_BROKEN_PIPE, WIDTH, ci_label
 from bayes_scaling.cli.errors import run_handler
-from bayes_scaling.cli.outputs import WIDTH, print_table
+from bayes_scaling.cli.outputs import print_table
 from bayes_scaling.data import registry
 from bayes_scaling.testing import TRUE_GADRE, fabricated_loss_law
 

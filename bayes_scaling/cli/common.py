@@ -32,8 +32,10 @@ __all__ = [
     "NOISE_CHOICES",
     "PROG",
     "PROTOCOL_CHOICES",
+    "WIDTH",
     "parse_count",
     "parse_target",
+    "wrap",
 ]
 
 PROG = "bayes-scaling"
@@ -395,11 +397,23 @@ def prepare_sampling(args: argparse.Namespace) -> None:
     print(f"{PROG}: {chains} chains, chain method {args.chain_method!r}", file=sys.stderr)
 
 
+#: Terminal width every printed line fits (tables are split into column blocks, prose wrapped).
+WIDTH = 100
+
+
+def wrap(message: str) -> str:
+    """``message`` wrapped to :data:`WIDTH` columns; words (paths, flags) are never split."""
+    import textwrap
+
+    return "\n".join(textwrap.fill(line, WIDTH, subsequent_indent="  ", break_long_words=False,
+                                    break_on_hyphens=False) for line in message.split("\n"))
+
+
 def check_diagnostics(label: str, diag: Any, args: argparse.Namespace) -> int:
     """Print failed checks; the exit code they earn."""
     if diag.ok:
         return EXIT_OK
-    print(f"{PROG}: warning: {label} sampler diagnostics failed:\n{diag}", file=sys.stderr)
+    print(wrap(f"{PROG}: warning: {label} sampler diagnostics failed:\n{diag}"), file=sys.stderr)
     if args.allow_warnings:
         return EXIT_OK
     print(f"{PROG}: error: failed diagnostics (exit {EXIT_DIAGNOSTICS}); sample longer "

@@ -22,6 +22,7 @@ from bayes_scaling.cli.common import (
     prepare_sampling,
     probability_arg,
     sampler_overrides,
+    wrap,
 )
 from bayes_scaling.cli.inputs import (
     check_error_column,
@@ -36,7 +37,6 @@ from bayes_scaling.cli.outputs import (
     print_table,
     say,
     staged_outputs,
-    wrap,
 )
 
 if TYPE_CHECKING:  # pragma: no cover

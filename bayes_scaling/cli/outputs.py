@@ -22,13 +22,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bayes_scaling.cli.common import PROG, CliInputError
+from bayes_scaling.cli.common import PROG, WIDTH, CliInputError, wrap
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 __all__ = [
-    "WIDTH",
     "check_distinct",
     "check_markdown_output",
     "check_not_inputs",
@@ -40,8 +39,6 @@ __all__ = [
     "write_csv",
 ]
 
-#: Terminal width every printed line fits (tables are split into column blocks, prose wrapped).
-WIDTH = 100
 
 
 # ------------------------------------------------------------------------------- path checks
@@ -265,13 +262,6 @@ def say(message: str, *, file=None) -> None:
     stderr unless ``file`` is given."""
     print(wrap(message), file=sys.stderr if file is None else file)
 
-
-def wrap(message: str) -> str:
-    """``message`` wrapped to :data:`WIDTH` columns; words (paths, flags) are never split."""
-    import textwrap
-
-    return "\n".join(textwrap.fill(line, WIDTH, subsequent_indent="  ", break_long_words=False,
-                                    break_on_hyphens=False) for line in message.split("\n"))
 
 
 def _blocks(widths: Sequence[int], keep: int) -> list[list[int]]:
