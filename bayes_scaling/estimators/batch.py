@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import json
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -40,6 +41,7 @@ import pandas as pd
 from bayes_scaling.estimators.loss_law import LossLaw, pad_runs
 from bayes_scaling.inference.chees import ChEESConfig, sample_chees_batch
 from bayes_scaling.inference.config import check_seed
+from bayes_scaling.inference.diagnostics import DiagnosticsWarning, RefitWarning
 from bayes_scaling.inference.nuts import padded_length, sample_nuts_batch
 
 __all__ = ["fit_many", "use_batched", "DEFAULT_BATCH_KERNEL", "batch_kernel"]
@@ -174,22 +176,15 @@ def fit_many(
 
             for f, d in zip(fits, calibrate_discrepancy(fits, runs_list, seed=seed), strict=True):
                 f.idata.attrs["discrepancy"] = d.to_json()
-    failed = [i for i, f in enumerate(fits) if not f.diagnostics(warn=False).ok]
+    diags = [f.diagnostics(warn=False) for f in fits]
+    failed = [i for i, d in enumerate(diags) if not d.ok]
+    dropped = [i for i, d in enumerate(diags) if d.notes]
     if warn and failed:
-        import warnings
-
-        from bayes_scaling.inference.diagnostics import DiagnosticsWarning
-
         warnings.warn(
             f"{len(failed)} of {len(fits)} fits failed their diagnostics (indices "
             f"{failed[:20]}{'...' if len(failed) > 20 else ''}); inspect fits[i].diagnostics()",
             DiagnosticsWarning, stacklevel=2)
-    dropped = [i for i, f in enumerate(fits) if f.diagnostics(warn=False).notes]
     if warn and dropped:
-        import warnings
-
-        from bayes_scaling.inference.diagnostics import RefitWarning
-
         warnings.warn(
             f"{len(dropped)} of {len(fits)} fits dropped leave-future-out refits that failed "
             f"their diagnostics (indices {dropped[:20]}{'...' if len(dropped) > 20 else ''}); "

@@ -105,21 +105,34 @@ __all__ = ["LFO_QUANTILES", "calibrate_discrepancy", "calibrate_pooled_loss_disc
 #: Compute quantiles of the fitting runs at which leave-future-out cuts.
 LFO_QUANTILES = (0.5, 0.65, 0.8)
 
+
+def _compute_cuts(compute: np.ndarray, min_fit: int, quantiles: Sequence[float] = LFO_QUANTILES,
+                  group: np.ndarray | None = None,
+                  n_groups: int = 1) -> list[tuple[float, np.ndarray]]:
+    """``(cutoff_flops, below)`` per usable cut at the ``quantiles`` of ``compute``: at least
+    ``min_fit`` runs at or below the cut (in every group, when ``group`` gives each run's group
+    index), at least one above, and no repeated split."""
+    out, seen = [], set()
+    for q in quantiles:
+        cut = float(np.quantile(compute, q))
+        below = compute <= cut
+        key = tuple(np.flatnonzero(below))
+        kept = (below.sum() if group is None
+                else np.bincount(group[below], minlength=n_groups).min())
+        if kept < min_fit or below.all() or key in seen:
+            continue
+        seen.add(key)
+        out.append((cut, below))
+    return out
+
+
 def lfo_splits(runs: pd.DataFrame, min_fit: int,
                quantiles: Sequence[float] = LFO_QUANTILES) -> list[tuple[float, pd.Index, pd.Index]]:
     """``(cutoff_flops, fit_index, held_index)`` per usable cut: at least ``min_fit`` runs at
     or below the cut, at least one above, and no repeated split."""
     c = 6.0 * runs["n_params"].to_numpy(float) * runs["n_tokens"].to_numpy(float)
-    out, seen = [], set()
-    for q in quantiles:
-        cut = float(np.quantile(c, q))
-        below = c <= cut
-        key = tuple(np.flatnonzero(below))
-        if below.sum() < min_fit or below.all() or key in seen:
-            continue
-        seen.add(key)
-        out.append((cut, runs.index[below], runs.index[~below]))
-    return out
+    return [(cut, runs.index[below], runs.index[~below])
+            for cut, below in _compute_cuts(c, min_fit, quantiles)]
 
 
 def _usable(template: LossLaw, sub: pd.DataFrame) -> bool:
@@ -184,20 +197,33 @@ def _lfo_points(refit: LossLaw, sub: pd.DataFrame, held: pd.DataFrame,
                 cut: float) -> list[dict[str, Any]]:
     """Residuals of the held-out runs under the refit's regular new-run predictive."""
     log_mu, scale, post = refit._regular_predictive(held)
-    bounds = DesignBounds.from_sizes(sub["n_params"], sub["n_tokens"])
     ids = (held["run_id"].astype(str).to_numpy() if "run_id" in held.columns
            else np.asarray([str(i) for i in held.index]))
+    return _loss_points(ids, held["n_params"].to_numpy(float), held["n_tokens"].to_numpy(float),
+                        np.log(held[refit.loss].to_numpy(float)), log_mu, scale, post,
+                        refit.noise, sub["n_params"].to_numpy(float),
+                        sub["n_tokens"].to_numpy(float), cut)
+
+
+def _loss_points(run_ids: Sequence[str], n: np.ndarray, d: np.ndarray, log_y: np.ndarray,
+                 log_mu: np.ndarray, scale: np.ndarray, noise_post: Mapping[str, np.ndarray],
+                 noise: str, fit_n: np.ndarray, fit_d: np.ndarray,
+                 cut: float) -> list[dict[str, Any]]:
+    """The points of a loss law's held-out runs (sizes ``n``, ``d``, observed ``log_y``) under a
+    refit's regular predictive (``log_mu``, ``scale``, its noise draws ``noise_post``), at their
+    distance from the refit's runs (``fit_n``, ``fit_d``), with their place in the design and,
+    under the ``"mixture"`` noise, the refit's outlier probability and scale."""
     outlier = {}
-    if refit.noise == "mixture":
-        outlier = {"outlier_prob": float(np.mean(post["outlier_prob"])),
-                   "outlier_scale": float(np.sqrt(np.mean(post["outlier_scale"] ** 2)))}
-    log_n = np.log(held["n_params"].to_numpy(float))
-    log_m = np.log(held["n_tokens"].to_numpy(float)) - log_n
+    if noise == "mixture":
+        outlier = {"outlier_prob": float(np.mean(noise_post["outlier_prob"])),
+                   "outlier_scale": float(np.sqrt(np.mean(noise_post["outlier_scale"] ** 2)))}
+    log_n = np.log(n)
+    log_m = np.log(d) - log_n
     extra = [{"log_n": float(log_n[j]), "log_m": float(log_m[j]), **outlier}
-             for j in range(len(held))]
-    return held_out_points(ids, np.log(held[refit.loss].to_numpy(float)), log_mu, scale,
-                           post["nu"] if refit.noise == "student_t" else None,
-                           bounds.distance(held["n_params"], held["n_tokens"]),
+             for j in range(len(n))]
+    return held_out_points(run_ids, log_y, log_mu, scale,
+                           noise_post["nu"] if noise == "student_t" else None,
+                           DesignBounds.from_sizes(fit_n, fit_d).distance(n, d),
                            {"cutoff_flops": float(cut)}, extra)
 
 
@@ -207,18 +233,7 @@ def pooled_lfo_cuts(kw: Mapping[str, Any], meta: Mapping[str, Any],
     runs at or below the cut are refitted, and every group keeps at least ``min_fit`` of them;
     at least one run lies above it; no repeated split."""
     c = 6.0 * np.asarray(meta["n_params"], float) * np.asarray(meta["n_tokens"], float)
-    group = np.asarray(kw["group"])
-    out, seen = [], set()
-    for q in LFO_QUANTILES:
-        cut = float(np.quantile(c, q))
-        below = c <= cut
-        key = tuple(np.flatnonzero(below))
-        per_group = np.bincount(group[below], minlength=len(meta["groups"]))
-        if per_group.min() < min_fit or below.all() or key in seen:
-            continue
-        seen.add(key)
-        out.append((cut, below))
-    return out
+    return _compute_cuts(c, min_fit, group=np.asarray(kw["group"]), n_groups=len(meta["groups"]))
 
 
 def calibrate_pooled_loss_discrepancy(law: PooledLossLaw, kw: Mapping[str, Any],
@@ -241,21 +256,21 @@ def calibrate_pooled_loss_discrepancy(law: PooledLossLaw, kw: Mapping[str, Any],
     groups = list(meta["groups"])
     n, d = np.asarray(meta["n_params"], float), np.asarray(meta["n_tokens"], float)
     y, group = np.asarray(meta["loss"], float), np.asarray(kw["group"])
+
+    def centre(fit: np.ndarray) -> tuple[float, float]:
+        """The design centre of the runs a refit sees (its arrays are centred there)."""
+        return float(np.mean(np.log(n[fit]))), float(np.mean(np.log(d[fit])))
+
     cuts = []
     for cut, fit in pooled_lfo_cuts(kw, meta, len(law.spec.params) + 3):
-        log_n0, log_d0 = float(np.mean(np.log(n[fit]))), float(np.mean(np.log(d[fit])))
+        log_n0, log_d0 = centre(fit)
         payload = dict(kw, mask=fit, x_n=np.log(n) - log_n0, x_d=np.log(d) - log_d0,
                        e_upper=np.array([y[fit & (group == j)].min()
                                          for j in range(len(groups))]))
-        cuts.append(Cut(0, cut, int(fit.sum()), int((~fit).sum()),
-                        {"kw": payload, "centring": (log_n0, log_d0)}, unit="FLOPs"))
-
-    def refit(cs: Sequence[Cut]) -> list[Refit]:
-        return masked_refits(law, seed)([Cut(c.owner, c.cutoff, c.n_fit, c.n_held,
-                                             c.payload["kw"]) for c in cs])
+        cuts.append(Cut(0, cut, int(fit.sum()), int((~fit).sum()), payload, unit="FLOPs"))
 
     def score(c: Cut, r: Refit) -> dict[str, list[dict]]:
-        fit = c.payload["kw"]["mask"]
+        fit = c.payload["mask"]
         flat = {k: np.reshape(v, (-1, *np.shape(v)[2:])) for k, v in r.posterior.items()}
         out = {}
         for j, g in enumerate(groups):
@@ -265,24 +280,16 @@ def calibrate_pooled_loss_discrepancy(law: PooledLossLaw, kw: Mapping[str, Any],
             mine = fit & (group == j)
             targets = pd.DataFrame({"n_params": n[held], "n_tokens": d[held]})
             log_mu, scale, noise_post = law._regular_predictive(
-                flat, np.full(held.size, j), targets, c.payload["centring"])
-            outlier = {}
-            if law.noise == "mixture":
-                outlier = {"outlier_prob": float(np.mean(flat["outlier_prob"])),
-                           "outlier_scale": float(np.sqrt(np.mean(flat["outlier_scale"] ** 2)))}
-            extra = [{"log_n": float(np.log(n[i])), "log_m": float(np.log(d[i] / n[i])),
-                      **outlier} for i in held]
-            dist = DesignBounds.from_sizes(n[mine], d[mine]).distance(n[held], d[held])
-            out[g] = held_out_points([str(meta["run_id"][i]) for i in held], np.log(y[held]),
-                                     log_mu, scale,
-                                     noise_post["nu"] if law.noise == "student_t" else None,
-                                     dist, {"cutoff_flops": float(c.cutoff)}, extra)
+                flat, np.full(held.size, j), targets, centre(fit))
+            out[g] = _loss_points([str(meta["run_id"][i]) for i in held], n[held], d[held],
+                                  np.log(y[held]), log_mu, scale, noise_post, law.noise,
+                                  n[mine], d[mine], c.cutoff)
         return out
 
     # checked: what the held-out predictive is computed from (each group's law parameters and
     # the noise), not the population scales, which a few groups leave slow to mix
     names = [*law.spec.params, *NOISE_SITES[law.noise]]
-    evidence = leave_future_out(cuts, refit, score, names=names)
+    evidence = leave_future_out(cuts, masked_refits(law, seed), score, names=names)
     out = {}
     for j, g in enumerate(groups):
         log_c = np.log(6.0 * n[group == j] * d[group == j])

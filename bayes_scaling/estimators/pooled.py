@@ -531,8 +531,8 @@ class PooledLossLaw(FittedModel):
         obj = cls(dt.attrs["law"], loss=dt.attrs["loss"], group=dt.attrs["group_column"],
                   noise=dt.attrs["noise"], priors=priors_from_json(dt.attrs["priors"]),
                   sampler=json.loads(dt.attrs["sampler"]),
-                  group_noise=bool(int(dt.attrs.get("group_noise", 0))),
-                  discrepancy=None if all(json.loads(s)["method"] == "none" for s in json.loads(
-                      dt.attrs.get("discrepancy", "{}")).values()) else "lfo")
+                  group_noise=bool(int(dt.attrs.get("group_noise", 0))))
         obj.idata = dt
+        if all(d.method == "none" for d in obj.discrepancy_.values()):
+            obj.discrepancy = None
         return obj
